@@ -1,0 +1,323 @@
+"""Recipes: nested dataclasses loaded from YAML, with dotted ``key=value`` overrides.
+
+Loading rejects unknown keys and wrong types with the dotted key's name, the recipe file and the
+accepted values. Plugin sections (``model.generator``, ``model.discriminator``, ``loss.gan``,
+``loss.cycle``, ``buffer``) hold a ``name`` plus that component's own arguments; those arguments
+are checked against the component's factory once plugins are loaded (see ``cgx.plugins``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe problem; the message names the file and key."""
+
+
+@dataclass
+class ComponentConfig:
+    """A plugin section: ``name`` picks the registered component, every other key is its argument."""
+
+    name: str
+    args: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **self.args}
+
+
+@dataclass
+class ModelConfig:
+    generator: ComponentConfig = field(default_factory=lambda: ComponentConfig("resnet", {"n_blocks": 9}))
+    """Generator plugin for both G: A->B and F: B->A."""
+    discriminator: ComponentConfig = field(default_factory=lambda: ComponentConfig("patchgan"))
+    """Discriminator plugin for both D_A and D_B."""
+
+
+@dataclass
+class LossConfig:
+    gan: ComponentConfig = field(default_factory=lambda: ComponentConfig("lsgan"))
+    """Adversarial loss plugin."""
+    cycle: ComponentConfig = field(default_factory=lambda: ComponentConfig("l1"))
+    """Reconstruction loss plugin used by the cycle and identity terms."""
+    cycle_weight: float = 10.0
+    """Weight of each cycle term, ||F(G(a)) - a|| and ||G(F(b)) - b|| (lambda_A = lambda_B = 10)."""
+    identity_weight: float = 5.0
+    """Weight of each identity term, ||G(b) - b|| and ||F(a) - a|| (authors: 0.5 x cycle weight). 0 skips it."""
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "sgd"] = "adam"
+    """One optimizer for both generators, one for both discriminators."""
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    """Adam betas."""
+    momentum: float = 0.0
+    """SGD momentum."""
+    decay_epochs: int = 100
+    """Linear decay of the lr to 0 over the last this-many epochs of training."""
+    decay_steps: Optional[int] = None
+    """The same in steps; takes precedence over decay_epochs when set."""
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/demo"
+    """Folder in the authors' layout: trainA/ trainB/ (testA/ testB/)."""
+    phase: str = "train"
+    """Which split to train on: reads {phase}A and {phase}B."""
+    preprocess: Literal["resize_and_crop", "scale_width_and_crop", "crop", "none"] = "resize_and_crop"
+    load_size: int = 286
+    """Resize to this (bicubic) before the random crop."""
+    crop_size: int = 256
+    flip: bool = True
+    """Random horizontal flip."""
+    workers: int = 2
+    """DataLoader worker processes per rank."""
+
+
+@dataclass
+class TrainConfig:
+    run_dir: str = "runs/cyclegan"
+    """Everything of a run goes here: config.yaml, checkpoints/, tb/, samples."""
+    epochs: int = 200
+    """Length of training in epochs (epoch = max(|A|, |B|) samples over all ranks)."""
+    steps: Optional[int] = None
+    """Length of training in steps; takes precedence over epochs when set."""
+    batch_size: int = 1
+    """Images per domain per process."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Autocast precision. bf16 works on CPU and CUDA; fp16 (with gradient scaling) on CUDA only."""
+    compile: bool = False
+    """torch.compile the networks."""
+    channels_last: bool = False
+    seed: int = 0
+    log_every: int = 10
+    """Steps between scalar logs."""
+    image_every: int = 500
+    """Steps between image grids in TensorBoard (0: never)."""
+    ckpt_every: int = 1000
+    """Steps between checkpoints (one is always written at the end)."""
+    keep: int = 3
+    """Checkpoints to keep (the newest)."""
+    resume: bool = True
+    """Resume from the newest checkpoint in run_dir/checkpoints if there is one."""
+    progress: bool = True
+    """Progress bar on rank 0."""
+
+
+@dataclass
+class DistConfig:
+    strategy: Literal["ddp"] = "ddp"
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    """auto: nccl on CUDA, gloo on CPU."""
+    timeout_min: int = 30
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    buffer: ComponentConfig = field(default_factory=lambda: ComponentConfig("image_pool", {"size": 50}))
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dist: DistConfig = field(default_factory=DistConfig)
+    plugins: list[str] = field(default_factory=list)
+    """Extra plugin modules to load: importable names or .py paths (relative to the recipe)."""
+    recipe: Optional[str] = None
+    """Path of the recipe file this was loaded from (set by the loader)."""
+
+    def to_dict(self) -> dict:
+        return _to_plain(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read a recipe file, apply ``key=value`` overrides, and validate everything."""
+    raw: dict = {}
+    where = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        where = str(p)
+        if not p.is_file():
+            raise ConfigError(f"recipe file not found: {p}")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: a recipe must be a mapping of sections, got {type(raw).__name__}")
+    for item in overrides:
+        apply_override(raw, item)
+    cfg = from_dict(Config, raw, where=where)
+    cfg.recipe = str(Path(path).resolve()) if path is not None else None
+    return cfg
+
+
+def config_from_dict(raw: dict, where: str = "<dict>") -> Config:
+    return from_dict(Config, raw, where=where)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``[1, 2]``, ``true``)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=200)")
+    key, _, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {item!r}: empty part in key {key!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def from_dict(cls, data: Any, where: str, path: str = ""):
+    """Build dataclass ``cls`` from ``data``, naming file and dotted key in every error."""
+    label = path or "the recipe"
+    if data is None:
+        data = {}
+    if cls is ComponentConfig:
+        return _component(data, where, path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {label} must be a section (mapping), got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "recipe"}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        section = f"section '{path}'" if path else "the top level"
+        raise ConfigError(
+            f"{where}: unknown key '{_join(path, unknown[0])}' in {section}; "
+            f"accepted keys: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, where, _join(path, name))
+    obj = cls(**kwargs)
+    if path == "" and cls is Config:
+        _check_config(obj, where)
+    return obj
+
+
+def _component(data: Any, where: str, path: str) -> ComponentConfig:
+    if isinstance(data, str):
+        return ComponentConfig(data, {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {path} must be a plugin name or a section with 'name', got {data!r}")
+    if "name" not in data or not isinstance(data["name"], str):
+        raise ConfigError(f"{where}: {path} needs a 'name' (the registered plugin to use)")
+    args = {k: v for k, v in data.items() if k != "name"}
+    return ComponentConfig(data["name"], args)
+
+
+def _coerce(tp, value, where: str, key: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {key}={value!r} is not allowed; allowed values: {', '.join(map(str, args))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where, key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        return [_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads 2e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
+    if tp is dict:
+        if isinstance(value, dict):
+            return value
+        raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
+    return value
+
+
+def _check_config(cfg: Config, where: str) -> None:
+    positive = {
+        "train.batch_size": cfg.train.batch_size,
+        "train.epochs": cfg.train.epochs,
+        "train.keep": cfg.train.keep,
+        "train.log_every": cfg.train.log_every,
+        "train.ckpt_every": cfg.train.ckpt_every,
+        "data.crop_size": cfg.data.crop_size,
+        "data.load_size": cfg.data.load_size,
+    }
+    if cfg.train.steps is not None:
+        positive["train.steps"] = cfg.train.steps
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{where}: {key} must be positive, got {value}")
+    if cfg.data.workers < 0:
+        raise ConfigError(f"{where}: data.workers must be >= 0, got {cfg.data.workers}")
+    if cfg.optim.lr <= 0:
+        raise ConfigError(f"{where}: optim.lr must be positive, got {cfg.optim.lr}")
+    if len(cfg.optim.betas) != 2:
+        raise ConfigError(f"{where}: optim.betas must be two numbers, got {cfg.optim.betas}")
+    if cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.data.load_size < cfg.data.crop_size:
+        raise ConfigError(
+            f"{where}: data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
+        )
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _to_plain(obj):
+    if isinstance(obj, ComponentConfig):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def dump_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,50 @@
+"""Public plugin API.
+
+    >>> from cgx import plugins
+    >>> plugins.available("generator")
+    ['resnet']
+    >>> g = plugins.create("generator", "resnet", n_blocks=6)
+
+Kinds: generator, discriminator, loss, buffer. Installed plugins (the built-ins included) load
+from the ``cgx`` entry-point group on first use; ``CGX_LOAD_PLUGINS=a,b`` limits which.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .hookspecs import hookimpl
+from .registry import KINDS, LOAD_ENV, Entry, PluginError, Registry
+
+__all__ = [
+    "KINDS", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
+    "available", "create", "entries", "load_module", "default_registry",
+]
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry (created on first use)."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default
+
+
+def create(kind: str, name: str, **kwargs: Any) -> Any:
+    """Build the ``kind`` component registered as ``name`` with its keyword arguments."""
+    return default_registry().create(kind, name, **kwargs)
+
+
+def available(kind: str, pattern: str = "*") -> list[str]:
+    """Registered names of ``kind``, optionally filtered by a wildcard pattern."""
+    return default_registry().available(kind, pattern)
+
+
+def entries(kind: str | None = None) -> list[Entry]:
+    return default_registry().entries(kind)
+
+
+def load_module(spec: str, base_dir=None) -> None:
+    """Load an extra plugin module (importable name or .py path) into the default registry."""
+    default_registry().load_module(spec, base_dir)

@@ -1,0 +1,37 @@
+"""The hook specifications a cgx plugin implements (pluggy project name ``cgx``).
+
+Each hook receives a ``register(name, factory)`` callback. ``factory(**kwargs)`` builds the
+component from its recipe section (every key but ``name``); its keyword arguments, their
+defaults and annotations are what a recipe may set. Registering a name twice is an error.
+"""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("cgx")
+hookimpl = pluggy.HookimplMarker("cgx")
+
+
+@hookspec
+def cgx_register_generators(register):
+    """Register generator factories: ``register("resnet", build_resnet)``.
+
+    A generator maps a (N, C, H, W) image in [-1, 1] to one of the same shape. It may set
+    ``size_multiple`` (int) so that ``cgx translate`` pads inputs to a multiple of it."""
+
+
+@hookspec
+def cgx_register_discriminators(register):
+    """Register discriminator factories. A discriminator maps images to a score tensor (or a
+    list of score tensors for multi-output discriminators)."""
+
+
+@hookspec
+def cgx_register_losses(register):
+    """Register loss factories. Adversarial losses (recipe key ``loss.gan``) provide
+    ``generator_loss(fake_scores)`` and ``discriminator_loss(real_scores, fake_scores)``;
+    reconstruction losses (``loss.cycle``) are called as ``loss(output, target)``."""
+
+
+@hookspec
+def cgx_register_buffers(register):
+    """Register image-buffer factories. A buffer provides ``query(images) -> images`` (the
+    history the discriminator sees), ``state_dict()`` and ``load_state_dict(state)``."""

@@ -1,0 +1,243 @@
+"""Registries of components, filled once from the ``cgx`` pluggy hooks."""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pluggy
+
+from . import hookspecs
+
+KINDS = ("generator", "discriminator", "loss", "buffer")
+HOOKS = {
+    "generator": "cgx_register_generators",
+    "discriminator": "cgx_register_discriminators",
+    "loss": "cgx_register_losses",
+    "buffer": "cgx_register_buffers",
+}
+ENTRY_POINT_GROUP = "cgx"
+LOAD_ENV = "CGX_LOAD_PLUGINS"
+"""Comma-separated entry-point or distribution names: only those installed plugins load.
+Empty string: none. Unset: all."""
+
+
+class PluginError(ValueError):
+    """A plugin problem: unknown name, bad arguments, duplicate or broken plugin."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    name: str
+    factory: Callable
+    source: str  # "cgx 0.1.0 (entry point resnet: cgx_plugins.generators.resnet)", a module, or a path
+
+
+class Registry:
+    """The plugin manager and the four registries it fills."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("cgx")
+        self.pm.add_hookspecs(hookspecs)
+        self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self._sources: dict[int, str] = {}
+        self._loaded_entry_points = False
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def load_entry_points(self) -> None:
+        """Load installed plugins (the built-ins included) once, honouring ``CGX_LOAD_PLUGINS``."""
+        if self._loaded_entry_points:
+            return
+        self._loaded_entry_points = True
+        from importlib.metadata import distributions
+
+        allowed = os.environ.get(LOAD_ENV)
+        allow = None if allowed is None else {s.strip() for s in allowed.split(",") if s.strip()}
+        seen = set()
+        for dist in distributions():
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or (ep.name, ep.value) in seen:
+                    continue
+                seen.add((ep.name, ep.value))
+                dist_name = dist.metadata["name"]
+                if allow is not None and ep.name not in allow and dist_name not in allow:
+                    continue
+                source = f"{dist_name} {dist.version} (entry point {ep.name} = {ep.value})"
+                try:
+                    module = ep.load()
+                except Exception as e:  # a broken third-party plugin must name itself
+                    raise PluginError(
+                        f"plugin {ep.name!r} from {source} failed to import: {type(e).__name__}: {e}. "
+                        f"Skip it with {LOAD_ENV}=<comma-separated plugins to load>."
+                    ) from e
+                self.add_plugin(module, source, name=f"{dist_name}:{ep.name}")
+
+    def load_module(self, spec: str, base_dir: str | Path | None = None) -> None:
+        """Load an extra plugin module named by a recipe: an importable name or a ``.py`` path."""
+        if spec.endswith(".py") or os.sep in spec or "/" in spec:
+            path = Path(spec)
+            if not path.is_absolute() and base_dir is not None:
+                path = Path(base_dir) / path
+            if not path.is_file():
+                raise PluginError(f"plugin module file not found: {path}")
+            mod_name = f"cgx_recipe_plugin_{path.stem}"
+            spec_obj = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec_obj)
+            try:
+                sys.modules[mod_name] = module
+                spec_obj.loader.exec_module(module)
+            except Exception as e:
+                sys.modules.pop(mod_name, None)
+                raise PluginError(f"plugin module {path} failed to import: {type(e).__name__}: {e}") from e
+            source = str(path.resolve())
+        else:
+            try:
+                module = importlib.import_module(spec)
+            except Exception as e:
+                raise PluginError(f"plugin module {spec!r} failed to import: {type(e).__name__}: {e}") from e
+            source = f"module {spec}"
+        if self.pm.is_registered(module):
+            return
+        self.add_plugin(module, source, name=source)
+
+    def add_plugin(self, plugin: Any, source: str, name: str | None = None) -> None:
+        """Register a pluggy plugin object (module or instance) and collect what it registers."""
+        if self.pm.is_registered(plugin):
+            return
+        self.pm.register(plugin, name=name)
+        self._sources[id(plugin)] = source
+        try:
+            for kind, hook in HOOKS.items():
+                impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin]
+                for impl in impls:
+                    impl.function(register=self._register_fn(kind, source))
+        except Exception:
+            self.remove_plugin(plugin)
+            raise
+
+    def remove_plugin(self, plugin: Any) -> None:
+        for kind in KINDS:
+            reg = self._entries[kind]
+            for name in [n for n, e in reg.items() if e.source == self._plugin_source(plugin)]:
+                del reg[name]
+        if self.pm.is_registered(plugin):
+            self.pm.unregister(plugin)
+        self._sources.pop(id(plugin), None)
+
+    def _plugin_source(self, plugin: Any) -> str | None:
+        return self._sources.get(id(plugin))
+
+    def _register_fn(self, kind: str, source: str) -> Callable:
+        def register(name: str, factory: Callable) -> None:
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"{source}: {kind} name must be a non-empty string, got {name!r}")
+            if not callable(factory):
+                raise PluginError(f"{source}: {kind} {name!r} factory is not callable")
+            reg = self._entries[kind]
+            if name in reg:
+                raise PluginError(
+                    f"duplicate {kind} name {name!r}: registered by {reg[name].source} and again by {source}"
+                )
+            reg[name] = Entry(kind, name, factory, source)
+
+        return register
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        self.load_entry_points()
+        kinds = KINDS if kind is None else (_check_kind(kind),)
+        return [e for k in kinds for _, e in sorted(self._entries[k].items())]
+
+    def available(self, kind: str, pattern: str = "*") -> list[str]:
+        return [e.name for e in self.entries(kind) if fnmatch.fnmatch(e.name, pattern)]
+
+    def get(self, kind: str, name: str) -> Entry:
+        self.load_entry_points()
+        reg = self._entries[_check_kind(kind)]
+        if name not in reg:
+            names = ", ".join(sorted(reg)) or "(none loaded)"
+            raise PluginError(f"unknown {kind} {name!r}; available: {names}")
+        return reg[name]
+
+    def check_kwargs(self, kind: str, name: str, kwargs: dict) -> None:
+        """Raise PluginError if ``kwargs`` are not accepted by the factory (names and simple types)."""
+        entry = self.get(kind, name)
+        sig = inspect.signature(entry.factory)
+        params = sig.parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        try:
+            hints = typing.get_type_hints(entry.factory)
+        except Exception:
+            hints = {}
+        for key, value in kwargs.items():
+            if key not in accepted:
+                raise PluginError(
+                    f"{kind} {name!r} does not accept argument {key!r}; accepted: {_describe(params, hints)}"
+                )
+            if key in hints and not _type_ok(hints[key], value):
+                raise PluginError(
+                    f"{kind} {name!r} argument {key!r} must be {_type_name(hints[key])}, got {value!r}"
+                )
+
+    def create(self, kind: str, name: str, **kwargs) -> Any:
+        self.check_kwargs(kind, name, kwargs)
+        return self.get(kind, name).factory(**kwargs)
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise PluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return kind
+
+
+def _type_ok(tp, value) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(a, value) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is typing.Any:
+        return True
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is typing.Literal:
+        return value in typing.get_args(tp)
+    return True  # anything fancier: the factory checks it
+
+
+def _type_name(tp) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _describe(params, hints) -> str:
+    out = []
+    for n, p in params.items():
+        if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue
+        t = f": {_type_name(hints[n])}" if n in hints else ""
+        d = "" if p.default is p.empty else f" = {p.default!r}"
+        out.append(f"{n}{t}{d}")
+    return ", ".join(out) or "(no arguments)"

@@ -1,0 +1,65 @@
+"""The ResNet generator of CycleGAN (Johnson et al. 2016, as in Zhu et al. 2017).
+
+9 residual blocks at 256 px (11,378,179 parameters), 6 at 128 px (7,837,699)."""
+from typing import Literal
+
+import torch
+from torch import nn
+
+from cgx.nn.init import init_normal
+from cgx.nn.norm import norm_layer
+from cgx.plugins import hookimpl
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, dim: int, norm) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    size_multiple = 4  # two stride-2 downsamplings
+
+    def __init__(self, in_channels=3, out_channels=3, ngf=64, n_blocks=9, norm="instance") -> None:
+        super().__init__()
+        nl = norm_layer(norm)
+        bias = norm != "batch"  # the authors drop conv biases only before BatchNorm
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), nl(ngf), nn.ReLU(True)]
+        for i in range(2):  # downsample: ngf -> 2 ngf -> 4 ngf
+            c = ngf * 2**i
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), nl(2 * c), nn.ReLU(True)]
+        layers += [ResidualBlock(4 * ngf, nl) for _ in range(n_blocks)]
+        for i in range(2):  # upsample: 4 ngf -> 2 ngf -> ngf
+            c = ngf * 2 ** (2 - i)
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                nl(c // 2), nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def build_resnet(
+    in_channels: int = 3,
+    out_channels: int = 3,
+    ngf: int = 64,
+    n_blocks: int = 9,
+    norm: Literal["instance", "batch", "none"] = "instance",
+    init_std: float = 0.02,
+) -> ResnetGenerator:
+    """ResNet generator: ngf base channels, n_blocks residual blocks (9 at 256 px, 6 at 128 px)."""
+    return init_normal(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm), init_std)
+
+
+@hookimpl
+def cgx_register_generators(register):
+    register("resnet", build_resnet)

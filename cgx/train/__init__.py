@@ -1,0 +1,1 @@
+"""The CycleGAN training loop and what it keeps: networks, schedule, checkpoints, logs."""

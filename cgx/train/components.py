@@ -1,0 +1,58 @@
+"""Building the recipe's plugin components, after checking every section against its factory."""
+from __future__ import annotations
+
+from ..config import ComponentConfig, Config, ConfigError
+from ..plugins import PluginError, Registry
+from .networks import DiscriminatorPair, GeneratorPair
+
+
+def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
+    """recipe key -> (plugin kind, section)."""
+    return {
+        "model.generator": ("generator", cfg.model.generator),
+        "model.discriminator": ("discriminator", cfg.model.discriminator),
+        "loss.gan": ("loss", cfg.loss.gan),
+        "loss.cycle": ("loss", cfg.loss.cycle),
+        "buffer": ("buffer", cfg.buffer),
+    }
+
+
+def check_components(cfg: Config, registry: Registry) -> None:
+    """Every plugin a recipe names exists and accepts the arguments given, before any work."""
+    where = cfg.recipe or "<recipe>"
+    for key, (kind, section) in component_sections(cfg).items():
+        try:
+            registry.check_kwargs(kind, section.name, section.args)
+        except PluginError as e:
+            raise ConfigError(f"{where}: {key}: {e}") from None
+
+
+def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
+    """Load the extra plugin modules a recipe names (paths relative to the recipe's folder)."""
+    from pathlib import Path
+
+    base = Path(cfg.recipe).parent if cfg.recipe else None
+    for spec in cfg.plugins:
+        registry.load_module(spec, base)
+
+
+def build_networks(cfg: Config, registry: Registry) -> tuple[GeneratorPair, DiscriminatorPair]:
+    """Build both pairs from the recipe's plugin sections (each component sees only its section)."""
+    gen, disc = cfg.model.generator, cfg.model.discriminator
+    gens = GeneratorPair(registry.create("generator", gen.name, **gen.args),
+                         registry.create("generator", gen.name, **gen.args))
+    discs = DiscriminatorPair(registry.create("discriminator", disc.name, **disc.args),
+                              registry.create("discriminator", disc.name, **disc.args))
+    return gens, discs
+
+
+def build_adversarial_loss(cfg: Config, registry: Registry):
+    return registry.create("loss", cfg.loss.gan.name, **cfg.loss.gan.args)
+
+
+def build_reconstruction_loss(cfg: Config, registry: Registry):
+    return registry.create("loss", cfg.loss.cycle.name, **cfg.loss.cycle.args)
+
+
+def build_buffer(cfg: Config, registry: Registry):
+    return registry.create("buffer", cfg.buffer.name, **cfg.buffer.args)

@@ -1,0 +1,212 @@
+"""The Trainer owns the run: networks, optimizers, schedule, buffers, data position, logs and
+checkpoints. It is itself checkpointable; distribution is the strategy's business."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from ..config import Config, dump_config
+from ..data import build_source
+from ..dist import build_strategy
+from ..plugins import Registry, default_registry
+from . import components
+from .checkpoint import CheckpointError, CheckpointStore
+from .logger import Logger, NullLogger
+from .rng import rng_state, seed_everything, set_rng_state
+from .schedule import linear_decay
+from .step import CycleGANStep, Objective
+
+FORMAT = 1
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def build_optimizer(params, cfg) -> torch.optim.Optimizer:
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, registry: Registry | None = None, strategy=None) -> None:
+        self.cfg = cfg
+        self.registry = registry or default_registry()
+        components.load_recipe_plugins(cfg, self.registry)
+        components.check_components(cfg, self.registry)
+        self.run_dir = Path(cfg.train.run_dir)
+        self.strategy = strategy or build_strategy(cfg.dist, cfg.train.precision)
+        s = self.strategy
+        self.device = s.device
+
+        # The same initial weights on every rank (DDP also broadcasts rank 0's).
+        seed_everything(cfg.train.seed)
+        gens, discs = components.build_networks(cfg, self.registry)
+        memory_format = torch.channels_last if cfg.train.channels_last else torch.preserve_format
+        gens.to(self.device, memory_format=memory_format)
+        discs.to(self.device, memory_format=memory_format)
+        if cfg.train.compile:
+            for net in (gens.G, gens.F, discs.D_A, discs.D_B):
+                net.compile()
+        self.gens = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim))
+        self.discs = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim))
+
+        # From here on every rank draws different randomness (buffers, augmentation).
+        seed_everything(cfg.train.seed + 1_000_003 * s.rank)
+        self.pool_a = components.build_buffer(cfg, self.registry)
+        self.pool_b = components.build_buffer(cfg, self.registry)
+        objective = Objective(
+            components.build_adversarial_loss(cfg, self.registry),
+            components.build_reconstruction_loss(cfg, self.registry),
+            cfg.loss.cycle_weight, cfg.loss.identity_weight,
+        )
+        self.cycle_step = CycleGANStep(self.gens, self.discs, objective, self.pool_a, self.pool_b, s.autocast)
+
+        self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
+                                   seed=cfg.train.seed)
+        spe = self.source.steps_per_epoch
+        self.total_steps = cfg.train.steps if cfg.train.steps is not None else cfg.train.epochs * spe
+        decay = cfg.optim.decay_steps if cfg.optim.decay_steps is not None else cfg.optim.decay_epochs * spe
+        factor = linear_decay(self.total_steps, decay)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.gens.optimizer, factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.discs.optimizer, factor)
+        self.step = 0
+
+        self.store = CheckpointStore(self.run_dir / "checkpoints", s, cfg.train.keep)
+        self.resumed_from: Path | None = None
+        latest = self.store.latest() if cfg.train.resume else None
+        if latest is not None:
+            self.load(latest)
+            self.resumed_from = latest
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def shared_state(self) -> dict:
+        return {
+            "format": FORMAT,
+            "step": self.step,
+            "world_size": self.strategy.world_size,
+            "config": self.cfg.to_dict(),
+            "generators": self.gens.state_dict(),
+            "discriminators": self.discs.state_dict(),
+            "schedule": {"generators": self.sched_g.state_dict(), "discriminators": self.sched_d.state_dict()},
+        }
+
+    def rank_state(self) -> dict:
+        return {
+            "step": self.step,
+            "buffers": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()},
+            "rng": rng_state(),
+            "data": {"step": self.step, "world_size": self.strategy.world_size,
+                     "batch_size": self.cfg.train.batch_size},
+        }
+
+    def save(self) -> Path:
+        return self.store.save(self.step, self.shared_state(), self.rank_state())
+
+    def load(self, path: Path) -> None:
+        shared, own = self.store.load(path, self.strategy.rank)
+        for name, trainable in (("generators", self.gens), ("discriminators", self.discs)):
+            try:
+                trainable.load_state_dict(shared[name])
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise CheckpointError(
+                    f"checkpoint {path} does not match the recipe's {name} "
+                    f"(model.generator / model.discriminator): {str(e).splitlines()[0]} ... "
+                    f"Use the recipe the run was trained with ({path / 'train.pt'} holds it), "
+                    f"or a new train.run_dir."
+                ) from None
+        self.sched_g.load_state_dict(shared["schedule"]["generators"])
+        self.sched_d.load_state_dict(shared["schedule"]["discriminators"])
+        self.step = int(shared["step"])
+        if own is None or own["data"]["world_size"] != self.strategy.world_size:
+            if self.strategy.is_main:
+                print(f"cgx: {path} was written by {shared['world_size']} ranks, this run has "
+                      f"{self.strategy.world_size}: image buffers and random streams start fresh")
+            return
+        self.pool_a.load_state_dict(own["buffers"]["A"])
+        self.pool_b.load_state_dict(own["buffers"]["B"])
+        set_rng_state(own["rng"])
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def fit(self) -> Path | None:
+        cfg, s = self.cfg.train, self.strategy
+        if s.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            dump_config(self.cfg, self.run_dir / "config.yaml")
+        log = Logger(self.run_dir, self.step, self.total_steps, cfg.progress) if s.is_main else NullLogger()
+        if self.resumed_from is not None:
+            log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
+        last_saved = self.step if self.resumed_from is not None else None
+        images_per_step = s.world_size * cfg.batch_size
+        window = {"time": 0.0, "data": 0.0, "steps": 0}
+        try:
+            batches = self.source.batches(self.step, self.total_steps)
+            t_ready = time.perf_counter()
+            for batch in batches:
+                t_got = time.perf_counter()
+                real_a = self._to_device(batch["A"])
+                real_b = self._to_device(batch["B"])
+                losses, t = self.cycle_step(real_a, real_b)
+                self.sched_g.step()
+                self.sched_d.step()
+                self.step += 1
+                values = self._reduce(losses)
+                t_done = time.perf_counter()
+                window["data"] += t_got - t_ready
+                window["time"] += t_done - t_ready
+                window["steps"] += 1
+                t_ready = t_done
+
+                log.progress(self.step, {"G": f"{sum(v for k, v in values.items() if k.startswith('G/')):.3f}",
+                                         "D": f"{values['D/A'] + values['D/B']:.3f}"})
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    n = window["steps"]
+                    log.scalars(self.step, {
+                        **{f"loss/{k}": v for k, v in values.items()},
+                        "lr/generators": self.sched_g.get_last_lr()[0],
+                        "lr/discriminators": self.sched_d.get_last_lr()[0],
+                        "perf/images_per_s": images_per_step * n / max(window["time"], 1e-9),
+                        "perf/step_time_s": window["time"] / n,
+                        "perf/data_wait_s": window["data"] / n,
+                        "epoch": self.step / self.source.steps_per_epoch,
+                    })
+                    window = {"time": 0.0, "data": 0.0, "steps": 0}
+                if cfg.image_every and self.step % cfg.image_every == 0:
+                    log.images(self.step, "A->B->A (real, fake, reconstructed)", [real_a, t.fake_b, t.rec_a])
+                    log.images(self.step, "B->A->B (real, fake, reconstructed)", [real_b, t.fake_a, t.rec_b])
+                if self.step % cfg.ckpt_every == 0 or self.step == self.total_steps:
+                    path = self.save()
+                    last_saved = self.step
+                    log.print(f"cgx: step {self.step}: checkpoint {path}")
+            if self.step >= self.total_steps and last_saved != self.step:
+                self.save()
+        finally:
+            log.close()
+        return self.store.latest()
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
+
+    def _reduce(self, losses: dict) -> dict:
+        """Average the loss terms over ranks (for the logs) and stop every rank on a NaN/inf."""
+        names = list(losses)
+        values = self.strategy.all_reduce_mean(torch.stack([losses[k].float() for k in names])).tolist()
+        bad = [k for k, v in zip(names, values) if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step}: {', '.join(f'{k}={values[names.index(k)]}' for k in bad)}; "
+                f"stopped without writing a checkpoint (the last good one is {self.store.latest()})"
+            )
+        return dict(zip(names, values))
+
+    def close(self) -> None:
+        self.cycle_step = None
+        self.gens = self.discs = None
+        self.strategy.close()

@@ -27,7 +27,7 @@ class DDPTrainable:
         self.scaler = scaler
         if distributed:
             ids = [device.index] if device.type == "cuda" else None
-            self.module = DistributedDataParallel(raw, device_ids=ids, broadcast_buffers=False)
+            self.module = DistributedDataParallel(raw, device_ids=ids)
         else:
             self.module = raw
 

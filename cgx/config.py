@@ -201,7 +201,7 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
         return _component(data, where, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: {label} must be a section (mapping), got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "recipe"}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         section = f"section '{path}'" if path else "the top level"

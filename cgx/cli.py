@@ -1,0 +1,117 @@
+"""The ``cgx`` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
+
+Train with:  torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]
+        or:  cgx train RECIPE.yaml [key=value ...]   (one process)"""
+
+
+def cmd_train(args) -> int:
+    from . import run
+
+    return run.main([args.recipe, *args.overrides])
+
+
+def cmd_translate(args) -> int:
+    from .translate import translate_folder
+
+    written = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
+                               batch_size=args.batch_size, device=args.device, precision=args.precision,
+                               progress=not args.no_progress)
+    print(f"cgx: translated {len(written)} images {args.direction} into {args.output}")
+    return 0
+
+
+def cmd_grid(args) -> int:
+    from .grid import cycle_grid
+
+    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size)
+    print(f"cgx: grid written to {out}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from . import plugins
+
+    rows = [{"kind": e.kind, "name": e.name, "source": e.source} for e in plugins.entries()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows) if rows else 4
+    for r in rows:
+        print(f"{r['kind']:<14} {r['name']:<{width}}  {r['source']}")
+    if not rows:
+        print("no plugins loaded (is CGX_LOAD_PLUGINS set?)")
+    return 0
+
+
+def cmd_demo_data(args) -> int:
+    from .data.demo import generate
+
+    out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed)
+    print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train from a recipe in this process (torchrun: use -m cgx.run)")
+    t.add_argument("recipe", help="recipe YAML file")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides, e.g. train.steps=200")
+    t.set_defaults(fn=cmd_train)
+
+    t = sub.add_parser("translate", help="translate a folder of images with a trained generator",
+                       description="Translate every image under INPUT (recursive, any size) into OUTPUT as PNG.")
+    t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
+    t.add_argument("input", help="folder of images")
+    t.add_argument("output", help="folder to write translated images to (same relative paths)")
+    t.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB", help="AtoB uses G, BtoA uses F (default AtoB)")
+    t.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_translate)
+
+    t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
+    t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")
+    t.add_argument("--a", required=True, help="folder of domain-A images (e.g. data/demo/testA)")
+    t.add_argument("--b", required=True, help="folder of domain-B images")
+    t.add_argument("--output", "-o", required=True, help="PNG file to write")
+    t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")
+    t.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE first")
+    t.set_defaults(fn=cmd_grid)
+
+    t = sub.add_parser("plugins", help="list registered generators, discriminators, losses and buffers")
+    t.add_argument("--json", action="store_true", help="machine-readable output")
+    t.set_defaults(fn=cmd_plugins)
+
+    t = sub.add_parser("demo-data", help="generate the built-in synthetic demo data set")
+    t.add_argument("output", help="folder to write trainA/ trainB/ testA/ testB/ into")
+    t.add_argument("--n-train", type=int, default=200)
+    t.add_argument("--n-test", type=int, default=8)
+    t.add_argument("--size", type=int, default=64)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(fn=cmd_demo_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .run import USER_ERRORS
+
+    try:
+        return args.fn(args)
+    except USER_ERRORS as e:
+        print(f"cgx: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

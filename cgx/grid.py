@@ -1,0 +1,44 @@
+"""``cgx grid``: a PNG of input | translated | reconstructed, for A->B->A and B->A->B."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from .data.images import list_images, load_rgb
+from .data.transforms import to_image, to_tensor
+from .infer import load_generators, translate_batch
+
+
+def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out: str | Path, *,
+               n: int = 6, size: int | None = None, device: str = "cpu") -> Path:
+    """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B."""
+    gens = load_generators(checkpoint, device)
+    rows = []
+    for folder, first, second, label in ((dir_a, gens.G, gens.F, "A -> B -> A"), (dir_b, gens.F, gens.G, "B -> A -> B")):
+        for f in list_images(folder)[:n]:
+            img = load_rgb(f)
+            if size:
+                img = img.resize((size, size), Image.BICUBIC)
+            x = to_tensor(img).unsqueeze(0).to(device)
+            y = translate_batch(first, x)
+            z = translate_batch(second, y)
+            rows.append((label, [to_image(t[0]) for t in (x, y, z)]))
+    w, h = rows[0][1][0].size
+    pad, head = 4, 14
+    sheet = Image.new("RGB", (3 * w + 4 * pad, head + len(rows) * (h + pad) + pad + head), "white")
+    draw = ImageDraw.Draw(sheet)
+    y0 = 0
+    for i, (label, imgs) in enumerate(rows):
+        if i == 0 or rows[i - 1][0] != label:
+            draw.text((pad, y0 + 2), f"{label}: input | translated | reconstructed", fill="black")
+            y0 += head
+        for j, im in enumerate(imgs):
+            sheet.paste(im.resize((w, h)), (pad + j * (w + pad), y0 + pad))
+        y0 += h + pad
+    sheet = sheet.crop((0, 0, sheet.width, y0 + pad))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out

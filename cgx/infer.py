@@ -1,0 +1,67 @@
+"""Using trained generators: load them from a checkpoint, translate images of any size."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import Config, config_from_dict
+from .plugins import Registry, default_registry
+from .train import components
+from .train.checkpoint import SHARED_FILE, CheckpointError, load_file, resolve
+
+
+@dataclass
+class Generators:
+    G: nn.Module  # A -> B
+    F: nn.Module  # B -> A
+    config: Config
+    checkpoint: Path
+    step: int
+
+    def net(self, direction: str) -> nn.Module:
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
+        return self.G if direction == "AtoB" else self.F
+
+
+def load_generators(path: str | Path, device: str | torch.device = "cpu", registry: Registry | None = None) -> Generators:
+    """Generators from a checkpoint folder, a run folder (newest checkpoint) or a ``train.pt``."""
+    ckpt = resolve(path)
+    shared = load_file(ckpt / SHARED_FILE)
+    cfg = config_from_dict(shared["config"], where=str(ckpt / SHARED_FILE))
+    registry = registry or default_registry()
+    components.load_recipe_plugins(cfg, registry)
+    gens, _ = components.build_networks(cfg, registry)
+    state = shared["generators"]["module"] if "module" in shared["generators"] else shared["generators"]
+    try:
+        gens.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{ckpt}: generator weights do not match their recorded config: {e}") from None
+    gens.to(device).eval()
+    return Generators(gens.G, gens.F, cfg, ckpt, int(shared["step"]))
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "fp16":
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def translate_batch(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run ``net`` on a batch of any H x W: pad (reflect) up to the network's ``size_multiple``,
+    then crop the output back to H x W."""
+    m = int(getattr(net, "size_multiple", 1))
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return net(x)[..., :h, :w].float()

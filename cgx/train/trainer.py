@@ -134,8 +134,10 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def fit(self) -> Path | None:
+    def fit(self, until: int | None = None) -> Path | None:
+        """Train to the recipe's last step (or stop early at step ``until``, with a checkpoint there)."""
         cfg, s = self.cfg.train, self.strategy
+        stop = self.total_steps if until is None else min(until, self.total_steps)
         if s.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.cfg, self.run_dir / "config.yaml")
@@ -146,7 +148,7 @@ class Trainer:
         images_per_step = s.world_size * cfg.batch_size
         window = {"time": 0.0, "data": 0.0, "steps": 0}
         try:
-            batches = self.source.batches(self.step, self.total_steps)
+            batches = self.source.batches(self.step, stop)
             t_ready = time.perf_counter()
             for batch in batches:
                 t_got = time.perf_counter()
@@ -184,7 +186,7 @@ class Trainer:
                     path = self.save()
                     last_saved = self.step
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
-            if self.step >= self.total_steps and last_saved != self.step:
+            if self.step >= stop and last_saved != self.step:
                 self.save()
         finally:
             log.close()

@@ -1,0 +1,221 @@
+"""Seconds per CycleGAN training iteration and images/s, cgx's step against plain PyTorch.
+
+One iteration = generator phase (G and F forward both ways, cycle + identity L1, LSGAN, backward,
+Adam step) then discriminator phase (D_A and D_B on real + fake, backward, Adam step), batch 1.
+The run always includes a plain-PyTorch eager fp32 iteration of the same networks
+(``baseline-fp32-eager``, written here without any cgx step code), so every speedup in the table
+is measured against a baseline from the same run on the same machine.
+
+    .venv/bin/python benchmarks/bench_step.py --sizes 128 --iters 10
+    .venv/bin/python benchmarks/bench_step.py --sizes 128 256 --modes fp32 bf16 --compile
+    .venv/bin/python benchmarks/bench_step.py --sizes 128 --channels-last --json /tmp/cl.json
+
+Sizes up to 128 px use 6 residual blocks, larger ones 9 (the paper's choice). The table goes to
+stdout, the numbers (with per-iteration times) to --json.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as nnf
+
+from cgx import plugins
+from cgx.config import load_config
+from cgx.dist import DDPStrategy, WorldInfo
+from cgx.train import components
+from cgx.train.rng import seed_everything
+from cgx.train.step import CycleGANStep, Objective
+from cgx.train.trainer import build_optimizer
+
+BASELINE = "baseline-fp32-eager"
+
+
+def blocks_for(size: int) -> int:
+    return 6 if size <= 128 else 9
+
+
+def random_images(size: int, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    a, b = (torch.rand(1, 3, size, size).mul(2).sub(1).contiguous(memory_format=fmt) for _ in range(2))
+    return a, b
+
+
+# --- the reference: plain PyTorch, eager, fp32 ----------------------------------------------------
+
+def build_baseline(size: int):
+    """The same networks and optimizers as cgx's defaults, and a hand-written iteration."""
+    seed_everything(0)
+    G, F = (plugins.create("generator", "resnet", n_blocks=blocks_for(size)) for _ in range(2))
+    D_A, D_B = (plugins.create("discriminator", "patchgan") for _ in range(2))
+    opt_g = torch.optim.Adam([*G.parameters(), *F.parameters()], lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
+    discs = [*D_A.parameters(), *D_B.parameters()]
+
+    def lsgan(scores: torch.Tensor, target: float) -> torch.Tensor:
+        return nnf.mse_loss(scores, torch.full_like(scores, target))
+
+    def iteration(a: torch.Tensor, b: torch.Tensor) -> None:
+        for p in discs:
+            p.requires_grad_(False)
+        fake_b, fake_a = G(a), F(b)
+        rec_a, rec_b = F(fake_b), G(fake_a)
+        idt_b, idt_a = G(b), F(a)
+        loss_g = (lsgan(D_B(fake_b), 1.0) + lsgan(D_A(fake_a), 1.0)
+                  + 10.0 * (nnf.l1_loss(rec_a, a) + nnf.l1_loss(rec_b, b))
+                  + 5.0 * (nnf.l1_loss(idt_a, a) + nnf.l1_loss(idt_b, b)))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        for p in discs:
+            p.requires_grad_(True)
+        loss_d = 0.5 * (lsgan(D_A(a), 1.0) + lsgan(D_A(fake_a.detach()), 0.0)
+                        + lsgan(D_B(b), 1.0) + lsgan(D_B(fake_b.detach()), 0.0))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+    return iteration, random_images(size)
+
+
+# --- cgx: the trainer's own step ------------------------------------------------------------------
+
+def build_cgx(size: int, precision: str, compile: bool, channels_last: bool):
+    """CycleGANStep wired as Trainer wires it, minus data loading, schedules and logging."""
+    cfg = load_config(None, [f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
+                             f"train.precision={precision}", f"train.compile={str(compile).lower()}",
+                             f"train.channels_last={str(channels_last).lower()}"])
+    registry = plugins.default_registry()
+    s = DDPStrategy(WorldInfo(), precision=cfg.train.precision)
+    seed_everything(0)
+    gens, discs = components.build_networks(cfg, registry)
+    fmt = torch.channels_last if cfg.train.channels_last else torch.preserve_format
+    gens.to(s.device, memory_format=fmt)
+    discs.to(s.device, memory_format=fmt)
+    if cfg.train.compile:
+        for net in (gens.G, gens.F, discs.D_A, discs.D_B):
+            net.compile()
+    gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim))
+    discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim))
+    objective = Objective(components.build_adversarial_loss(cfg, registry),
+                          components.build_reconstruction_loss(cfg, registry),
+                          cfg.loss.cycle_weight, cfg.loss.identity_weight)
+    pool_a, pool_b = components.build_buffer(cfg, registry), components.build_buffer(cfg, registry)
+    step = CycleGANStep(gens_t, discs_t, objective, pool_a, pool_b, s.autocast)
+    return step, random_images(size, cfg.train.channels_last)
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+def measure(iteration, images, warmup: int, iters: int) -> dict:
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        iteration(*images)
+    warmup_s = time.perf_counter() - t0
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        iteration(*images)
+        times.append(time.perf_counter() - t0)
+    s_iter = statistics.median(times)
+    return {"s_per_iter": s_iter, "images_per_s": images[0].shape[0] / s_iter,
+            "mean_s": statistics.fmean(times), "min_s": min(times), "warmup_s": warmup_s, "times_s": times}
+
+
+def run_one(name: str, build, warmup: int, iters: int) -> dict:
+    try:
+        iteration, images = build()
+        return {"mode": name, **measure(iteration, images, warmup, iters)}
+    except Exception as e:  # compile in particular may fail on a CPU toolchain; report, don't crash
+        reason = (str(e).strip().splitlines() or [""])[0][:100]
+        return {"mode": name, "error": f"{type(e).__name__}: {reason}"}
+    finally:
+        gc.collect()
+
+
+def variants(args) -> list[tuple[str, str, bool]]:
+    """(label, precision, compile) for every cgx variant asked for."""
+    suffix = "-cl" if args.channels_last else ""
+    out = [(f"cgx-{p}{suffix}", p, False) for p in args.modes]
+    if args.compile:
+        out += [(f"cgx-{p}{suffix}-compile", p, True) for p in args.modes]
+    return out
+
+
+def bf16_hardware() -> str:
+    """What this CPU offers for bf16 matmul/conv, from /proc/cpuinfo (Linux)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    found = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    return ", ".join(found) or "none (bf16 runs emulated in fp32 units)"
+
+
+def print_table(rows: list[dict]) -> None:
+    head = f"{'size':>5} {'blocks':>6}  {'mode':<28} {'s/iter':>8} {'images/s':>9} {'vs baseline':>11}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['size']:>5} {r['blocks']:>6}  {r['mode']:<28} failed: {r['error']}")
+            continue
+        speedup = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
+        print(f"{r['size']:>5} {r['blocks']:>6}  {r['mode']:<28} {r['s_per_iter']:>8.3f} "
+              f"{r['images_per_s']:>9.2f} {speedup:>11}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="crop sizes in px (default: 128 256)")
+    p.add_argument("--modes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"],
+                   help="cgx precisions to run (train.precision); the fp32 eager baseline always runs")
+    p.add_argument("--compile", action="store_true",
+                   help="also run each mode with train.compile=true (slow to warm up; failures are reported)")
+    p.add_argument("--channels-last", action="store_true", help="run the cgx modes with train.channels_last=true")
+    p.add_argument("--iters", type=int, default=10, help="timed iterations per mode (default: 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: 3)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help=f"torch.set_num_threads (default: all cores, {os.cpu_count()} here)")
+    p.add_argument("--json", type=Path, default=Path("benchmarks/results/bench_step.json"),
+                   help="where to write the results (default: %(default)s)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if torch.cuda.is_available():
+        print("note: CUDA is available, but the inputs are CPU tensors; this benchmark measures the CPU path")
+    print(f"torch {torch.__version__}, {args.threads} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, bf16 hardware: {bf16_hardware()}\n")
+
+    rows = []
+    for size in args.sizes:
+        base = run_one(BASELINE, lambda: build_baseline(size), args.warmup, args.iters)
+        found = [base]
+        for label, precision, comp in variants(args):
+            found.append(run_one(label, lambda: build_cgx(size, precision, comp, args.channels_last),
+                                 args.warmup, args.iters))
+        for r in found:
+            r.update(size=size, blocks=blocks_for(size))
+            if "error" not in r and "error" not in base:
+                r["speedup"] = base["s_per_iter"] / r["s_per_iter"]
+        rows += found
+        print_table(found)
+        print()
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "torch": torch.__version__, "threads": args.threads, "machine": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_hardware": bf16_hardware(),
+        "iters": args.iters, "warmup": args.warmup, "batch_size": 1, "results": rows,
+    }, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

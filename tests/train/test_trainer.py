@@ -1,0 +1,166 @@
+"""Single-process training: outputs of a run, resume parity, NaN stop, mismatched checkpoints."""
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import pytest
+import torch
+from conftest import assert_same_weights, load_weights
+
+from cgx.config import load_config
+from cgx.plugins import Registry
+from cgx.run import main as run_main
+from cgx.train.checkpoint import CheckpointError, list_checkpoints
+from cgx.train.trainer import NonFiniteLossError, Trainer
+
+
+def train(recipe, *overrides, until=None, registry=None):
+    trainer = Trainer(load_config(recipe, list(overrides)), registry=registry or Registry())
+    try:
+        trainer.fit(until=until)
+        return trainer.step
+    finally:
+        trainer.close()
+
+
+def test_run_leaves_config_checkpoints_and_tensorboard(make_recipe, tmp_path):
+    recipe = make_recipe()
+    assert run_main([str(recipe)]) == 0
+    run = tmp_path / "run"
+    assert load_config(run / "config.yaml").train.steps == 6
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step_00000003", "step_00000006"]
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    state = torch.load(run / "checkpoints/step_00000006/train.pt", weights_only=True)
+    assert state["step"] == 6 and state["config"]["model"]["generator"]["ngf"] == 4
+    rank = torch.load(run / "checkpoints/step_00000006/rank_00000.pt", weights_only=True)
+    assert rank["buffers"]["A"]["images"].shape == (4, 3, 32, 32)  # the pool filled to its size
+
+
+def test_tensorboard_has_every_loss_term_and_perf(make_recipe, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert run_main([str(make_recipe())]) == 0
+    acc = EventAccumulator(str(tmp_path / "run" / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for term in ("G/gan_A2B", "G/gan_B2A", "G/cycle_A", "G/cycle_B", "G/identity_A", "G/identity_B", "D/A", "D/B"):
+        assert f"loss/{term}" in tags
+    assert {"lr/generators", "perf/images_per_s", "perf/step_time_s", "perf/data_wait_s"} <= tags
+    assert len(acc.Tags()["images"]) == 2
+
+
+def test_keep_last_k_checkpoints(make_recipe, tmp_path):
+    train(make_recipe(), "train.ckpt_every=1", "train.keep=2")
+    assert [p.name for p in list_checkpoints(tmp_path / "run/checkpoints")] == ["step_00000005", "step_00000006"]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_resume_parity_single_process(make_recipe, tmp_path, workers):
+    """k steps, stop, resume, k more == 2k straight: weights, image pools and lr."""
+    straight = make_recipe({"train": {"run_dir": str(tmp_path / "straight")}, "data": {"workers": workers}})
+    resumed = make_recipe({"train": {"run_dir": str(tmp_path / "resumed")}, "data": {"workers": workers}},
+                          name="resumed.yaml")
+    train(straight)
+    assert train(resumed, until=3) == 3
+    assert train(resumed) == 6  # auto-resumes from step 3
+    assert_same_weights(load_weights(tmp_path / "straight"), load_weights(tmp_path / "resumed"))
+    a = torch.load(tmp_path / "straight/checkpoints/step_00000006/rank_00000.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed/checkpoints/step_00000006/rank_00000.pt", weights_only=True)
+    for d in "AB":
+        assert torch.equal(a["buffers"][d]["images"], b["buffers"][d]["images"])
+    sa = torch.load(tmp_path / "straight/checkpoints/step_00000006/train.pt", weights_only=True)
+    sb = torch.load(tmp_path / "resumed/checkpoints/step_00000006/train.pt", weights_only=True)
+    assert sa["schedule"] == sb["schedule"]
+    assert sa["generators"]["optimizer"]["param_groups"][0]["lr"] == sb["generators"]["optimizer"]["param_groups"][0]["lr"]
+
+
+def test_lr_decays_linearly_to_zero(make_recipe, tmp_path):
+    train(make_recipe(), "optim.decay_steps=4")
+    lrs = []
+    for p in list_checkpoints(tmp_path / "run/checkpoints"):
+        s = torch.load(p / "train.pt", weights_only=True)
+        lrs.append(s["generators"]["optimizer"]["param_groups"][0]["lr"])
+    assert lrs == pytest.approx([2e-4 * 3 / 4, 0.0])  # after step 3: 1 of 4 decay steps taken; after 6: 0
+
+
+NAN_PLUGIN = textwrap.dedent('''
+    import torch
+    from cgx.plugins import hookimpl
+
+    class NanAfter:
+        """LSGAN that turns into NaN from the 5th generator step on."""
+        def __init__(self, after):
+            self.after, self.calls = after, 0
+        def generator_loss(self, fake):
+            self.calls += 1
+            loss = ((fake.float() - 1) ** 2).mean()
+            return loss * float("nan") if self.calls > 2 * self.after else loss
+        def discriminator_loss(self, real, fake):
+            return 0.5 * (((real.float() - 1) ** 2).mean() + (fake.float() ** 2).mean())
+
+    def build(after: int = 4):
+        return NanAfter(after)
+
+    @hookimpl
+    def cgx_register_losses(register):
+        register("nan_after", build)
+''')
+
+
+def test_nan_stops_with_step_and_keeps_good_checkpoints(make_recipe, tmp_path):
+    (tmp_path / "nan_plugin.py").write_text(NAN_PLUGIN)
+    recipe = make_recipe({"plugins": ["nan_plugin.py"], "loss": {"gan": {"name": "nan_after", "after": 4}},
+                          "train": {"ckpt_every": 2}})
+    with pytest.raises(NonFiniteLossError, match="step 5"):
+        train(recipe)
+    names = [p.name for p in list_checkpoints(tmp_path / "run/checkpoints")]
+    assert names == ["step_00000002", "step_00000004"]
+    good = torch.load(tmp_path / "run/checkpoints/step_00000004/train.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in good["generators"]["module"].values())
+
+
+def test_cli_exit_code_for_nan(make_recipe, tmp_path, capsys):
+    (tmp_path / "nan_plugin.py").write_text(NAN_PLUGIN)
+    recipe = make_recipe({"plugins": ["nan_plugin.py"], "loss": {"gan": {"name": "nan_after", "after": 1}}})
+    assert run_main([str(recipe)]) == 3
+    assert "non-finite loss at step 2" in capsys.readouterr().err
+
+
+def test_checkpoint_that_does_not_match_the_recipe(make_recipe):
+    recipe = make_recipe()
+    train(recipe, until=3)
+    with pytest.raises(CheckpointError, match="does not match the recipe's generators"):
+        Trainer(load_config(recipe, ["model.generator.ngf=8"]), registry=Registry())
+
+
+def test_interrupted_checkpoint_write_keeps_the_last_good_one(make_recipe, tmp_path, monkeypatch):
+    recipe = make_recipe()
+    train(recipe, until=3)
+    import cgx.train.checkpoint as ckpt
+
+    real_save = ckpt._save_file
+    calls = []
+
+    def crash_on_shared(obj, path):
+        calls.append(path.name)
+        if path.name == ckpt.SHARED_FILE:
+            raise KeyboardInterrupt("killed mid-write")
+        real_save(obj, path)
+
+    monkeypatch.setattr(ckpt, "_save_file", crash_on_shared)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe)
+    monkeypatch.setattr(ckpt, "_save_file", real_save)
+    assert [p.name for p in list_checkpoints(tmp_path / "run/checkpoints")] == ["step_00000003"]
+    assert train(recipe) == 6  # and the run resumes from it
+
+
+def test_precision_fp16_on_cpu_is_a_clear_error(make_recipe, capsys):
+    assert run_main([str(make_recipe()), "train.precision=fp16"]) == 2
+    assert "train.precision=fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def test_bf16_trains(make_recipe, tmp_path):
+    assert train(make_recipe(), "train.precision=bf16", "train.steps=2") == 2
+    assert all(torch.isfinite(v).all() for v in load_weights(tmp_path / "run").values())

@@ -89,9 +89,11 @@ def build_baseline(size: int):
 
 def build_cgx(size: int, precision: str, compile: bool, channels_last: bool):
     """CycleGANStep wired as Trainer wires it, minus data loading, schedules and logging."""
-    cfg = load_config(None, [f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
-                             f"train.precision={precision}", f"train.compile={str(compile).lower()}",
-                             f"train.channels_last={str(channels_last).lower()}"])
+    cfg = load_config(None, [
+        "model.generator.name=resnet", f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
+        f"train.precision={precision}", f"train.compile={str(compile).lower()}",
+        f"train.channels_last={str(channels_last).lower()}",
+    ])
     registry = plugins.default_registry()
     s = DDPStrategy(WorldInfo(), precision=cfg.train.precision)
     seed_everything(0)

@@ -186,6 +186,8 @@ def apply_override(raw: dict, item: str) -> None:
         child = node.get(part)
         if child is None:
             child = node[part] = {}
+        elif isinstance(child, str) and i == len(parts) - 2:  # `generator: resnet` -> section
+            child = node[part] = {"name": child}
         if not isinstance(child, dict):
             raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a section")
         node = child
@@ -197,8 +199,6 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     label = path or "the recipe"
     if data is None:
         data = {}
-    if cls is ComponentConfig:
-        return _component(data, where, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: {label} must be a section (mapping), got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -212,22 +212,34 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, where, _join(path, name))
+        if hints[name] is ComponentConfig:  # a plugin section merges onto its default
+            kwargs[name] = _component(value, where, _join(path, name), _default(fields[name]))
+        else:
+            kwargs[name] = _coerce(hints[name], value, where, _join(path, name))
     obj = cls(**kwargs)
     if path == "" and cls is Config:
         _check_config(obj, where)
     return obj
 
 
-def _component(data: Any, where: str, path: str) -> ComponentConfig:
+def _default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _component(data: Any, where: str, path: str, default: ComponentConfig) -> ComponentConfig:
+    """A plugin name, or a section. Without a ``name``, or with the default's name, the given
+    arguments update the default's (so ``model.generator.n_blocks=6`` keeps ``resnet``)."""
     if isinstance(data, str):
-        return ComponentConfig(data, {})
+        data = {"name": data}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: {path} must be a plugin name or a section with 'name', got {data!r}")
-    if "name" not in data or not isinstance(data["name"], str):
-        raise ConfigError(f"{where}: {path} needs a 'name' (the registered plugin to use)")
+    name = data.get("name", default.name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: {path}.name must be the name of a registered plugin, got {name!r}")
     args = {k: v for k, v in data.items() if k != "name"}
-    return ComponentConfig(data["name"], args)
+    if name == default.name:
+        args = {**default.args, **args}
+    return ComponentConfig(name, args)
 
 
 def _coerce(tp, value, where: str, key: str):

@@ -90,7 +90,10 @@ class Registry:
                 path = Path(base_dir) / path
             if not path.is_file():
                 raise PluginError(f"plugin module file not found: {path}")
-            mod_name = f"cgx_recipe_plugin_{path.stem}"
+            source = str(path.resolve())
+            if self.pm.get_plugin(source) is not None:  # already loaded from this file
+                return
+            mod_name = f"cgx_recipe_plugin_{path.stem}_{abs(hash(source)):x}"
             spec_obj = importlib.util.spec_from_file_location(mod_name, path)
             module = importlib.util.module_from_spec(spec_obj)
             try:
@@ -99,7 +102,6 @@ class Registry:
             except Exception as e:
                 sys.modules.pop(mod_name, None)
                 raise PluginError(f"plugin module {path} failed to import: {type(e).__name__}: {e}") from e
-            source = str(path.resolve())
         else:
             try:
                 module = importlib.import_module(spec)

@@ -1,0 +1,67 @@
+"""Which images make up each step, for every rank, as a pure function of (seed, epoch, position).
+
+An epoch is ``max(|A|, |B|)`` samples over all ranks, as in the authors' code: position ``p`` of
+epoch ``e`` takes image ``perm_A(e, p // |A|)[p % |A|]`` of domain A and, independently,
+``perm_B(e, p // |B|)[p % |B|]`` of domain B, so the smaller domain is cycled through fresh
+permutations. Each step consumes ``world * batch`` consecutive positions: rank ``r`` takes
+``[(s * world + r) * batch, ... + batch)``. Every rank therefore takes the same number of steps
+per epoch, ``max(1, L // (world * batch))``; the tail of an epoch that does not fill a whole step
+is dropped. Because the plan is a pure function, resuming at any step continues exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+
+@dataclass(frozen=True)
+class Plan:
+    size_a: int
+    size_b: int
+    world: int
+    batch: int
+    seed: int
+    shuffle: bool = True
+
+    @property
+    def epoch_length(self) -> int:
+        return max(self.size_a, self.size_b)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.epoch_length // (self.world * self.batch))
+
+    def positions(self, step: int, rank: int) -> tuple[int, list[int]]:
+        """(epoch, positions in that epoch) of ``rank``'s batch at global ``step``."""
+        epoch, s = divmod(step, self.steps_per_epoch)
+        first = (s * self.world + rank) * self.batch
+        return epoch, [first + i for i in range(self.batch)]
+
+    def index(self, domain: str, epoch: int, pos: int) -> int:
+        size = self.size_a if domain == "A" else self.size_b
+        cycle, i = divmod(pos, size)
+        if not self.shuffle:
+            return i
+        return int(_permutation(self.seed, domain, epoch, cycle, size)[i])
+
+    def sample_seed(self, domain: str, epoch: int, pos: int) -> int:
+        """Seed of the augmentation of one sample: differs per sample, rank and epoch."""
+        return mix(self.seed, 1 if domain == "A" else 2, epoch, pos)
+
+
+@lru_cache(maxsize=16)
+def _permutation(seed: int, domain: str, epoch: int, cycle: int, size: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(mix(seed, 3 if domain == "A" else 4, epoch, cycle))
+    return torch.randperm(size, generator=g)
+
+
+def mix(*values: int) -> int:
+    """A stable 63-bit hash of integers (splitmix64 steps), the same in every process."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (v & 0xFFFF_FFFF_FFFF_FFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFF_FFFF_FFFF_FFFF
+        h = (h ^ (h >> 31)) * 0x94D049BB133111EB & 0xFFFF_FFFF_FFFF_FFFF
+        h ^= h >> 29
+    return h & 0x7FFF_FFFF_FFFF_FFFF

@@ -56,11 +56,12 @@ def autocast(device: torch.device, precision: str):
 
 @torch.no_grad()
 def translate_batch(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Run ``net`` on a batch of any H x W: pad (reflect) up to the network's ``size_multiple``,
-    then crop the output back to H x W."""
+    """Run ``net`` on a batch of any H x W: pad (reflect) up to the network's ``size_multiple``
+    and at least its ``min_size`` (default twice the multiple), then crop the output back to H x W."""
     m = int(getattr(net, "size_multiple", 1))
+    least = int(getattr(net, "min_size", 2 * m))
     h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
+    ph, pw = max(-(-h // m) * m, least) - h, max(-(-w // m) * m, least) - w
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)

@@ -15,7 +15,8 @@ def cgx_register_generators(register):
     """Register generator factories: ``register("resnet", build_resnet)``.
 
     A generator maps a (N, C, H, W) image in [-1, 1] to one of the same shape. It may set
-    ``size_multiple`` (int) so that ``cgx translate`` pads inputs to a multiple of it."""
+    ``size_multiple`` and ``min_size`` (ints) so that ``cgx translate`` pads inputs to a multiple
+    of it and at least that size."""
 
 
 @hookspec

@@ -25,6 +25,7 @@ class ResidualBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     size_multiple = 4  # two stride-2 downsamplings
+    min_size = 8  # the residual blocks' reflection pad needs 2 x 2 at 1/4 scale
 
     def __init__(self, in_channels=3, out_channels=3, ngf=64, n_blocks=9, norm="instance") -> None:
         super().__init__()

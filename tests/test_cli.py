@@ -1,0 +1,122 @@
+"""The commands a user types: cgx --help, cgx plugins, recipe errors through cgx.run, paper recipes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cgx import plugins
+from cgx.cli import main as cli_main
+from cgx.config import load_config
+from cgx.run import main as run_main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("train", "translate", "grid", "plugins", "demo-data"):
+        assert cmd in out
+
+
+def test_run_help_explains_overrides():
+    proc = subprocess.run([sys.executable, "-m", "cgx.run", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "torchrun --nproc_per_node=N -m cgx.run" in proc.stdout and "train.steps=200" in proc.stdout
+
+
+def test_plugins_json_lists_every_registered_component(capsys):
+    assert cli_main(["plugins", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    listed = {(r["kind"], r["name"]) for r in rows}
+    expected = {(k, n) for k in plugins.KINDS for n in plugins.available(k)}
+    assert listed == expected and ("generator", "resnet") in listed
+    assert all("entry point" in r["source"] or r["source"] for r in rows)
+
+
+def test_plugins_table(capsys):
+    assert cli_main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "patchgan" in out and "cgx_plugins.discriminators.patchgan" in out
+
+
+@pytest.mark.parametrize("recipe,blocks,size,params", [
+    ("cyclegan_256.yaml", 9, 256, 11_378_179),
+    ("cyclegan_128.yaml", 6, 128, 7_837_699),
+])
+def test_paper_recipes(recipe, blocks, size, params):
+    cfg = load_config(REPO / "recipes" / recipe)
+    g = plugins.create("generator", cfg.model.generator.name, **cfg.model.generator.args)
+    d = plugins.create("discriminator", cfg.model.discriminator.name, **cfg.model.discriminator.args)
+    assert sum(p.numel() for p in g.parameters()) == params
+    assert sum(p.numel() for p in d.parameters()) == 2_764_737
+    assert (cfg.data.crop_size, cfg.model.generator.args["n_blocks"]) == (size, blocks)
+    assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.decay_epochs, cfg.train.epochs) == (2e-4, [0.5, 0.999], 100, 200)
+    assert (cfg.loss.cycle_weight, cfg.loss.identity_weight, cfg.buffer.args["size"]) == (10.0, 5.0, 50)
+    assert cfg.train.batch_size == 1 and cfg.loss.gan.name == "lsgan"
+
+
+def test_demo_recipe_loads():
+    cfg = load_config(REPO / "recipes" / "demo.yaml")
+    assert cfg.train.precision == "bf16" and cfg.data.root == "data/demo"
+
+
+# --- bad input stops with a message that names the problem, exit code 2 ---------------------------
+
+def run_error(argv, capsys) -> str:
+    assert run_main([str(a) for a in argv]) == 2
+    return capsys.readouterr().err
+
+
+def test_missing_recipe(tmp_path, capsys):
+    assert f"recipe file not found: {tmp_path / 'nope.yaml'}" in run_error([tmp_path / "nope.yaml"], capsys)
+
+
+def test_unknown_key_names_key_and_section(make_recipe, capsys):
+    err = run_error([make_recipe(), "train.stpes=3"], capsys)
+    assert "unknown key 'train.stpes' in section 'train'" in err and "steps" in err
+
+
+def test_wrong_type(make_recipe, capsys):
+    assert "train.batch_size must be an integer" in run_error([make_recipe(), "train.batch_size=two"], capsys)
+
+
+def test_unknown_plugin_lists_available(make_recipe, capsys):
+    err = run_error([make_recipe({"model": {"discriminator": {"name": "stylegan"}}})], capsys)
+    assert "model.discriminator" in err and "unknown discriminator 'stylegan'" in err and "patchgan" in err
+
+
+def test_mistyped_plugin_argument_lists_accepted(make_recipe, capsys):
+    err = run_error([make_recipe(), "model.generator.n_blcks=3"], capsys)
+    assert "model.generator" in err and "'n_blcks'" in err and "n_blocks: int" in err
+
+
+def test_empty_data_folder(make_recipe, tmp_path, capsys):
+    (tmp_path / "empty/trainA").mkdir(parents=True)
+    (tmp_path / "empty/trainB").mkdir(parents=True)
+    err = run_error([make_recipe({"data": {"root": str(tmp_path / "empty")}})], capsys)
+    assert f"no images in {tmp_path / 'empty/trainA'}" in err
+
+
+def test_missing_data_folder(make_recipe, tmp_path, capsys):
+    err = run_error([make_recipe({"data": {"root": str(tmp_path / "nowhere")}})], capsys)
+    assert "data.root: folder not found" in err and "trainA" in err
+
+
+def test_unreadable_recipe(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    assert "not valid YAML" in run_error([bad], capsys)
+
+
+def test_no_work_is_lost_to_a_bad_recipe(make_recipe, tmp_path, capsys):
+    """An error in the recipe stops before the run folder is touched."""
+    run_error([make_recipe({"model": {"generator": {"name": "nope"}}})], capsys)
+    assert not (tmp_path / "run").exists()

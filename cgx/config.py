@@ -98,6 +98,7 @@ class TrainConfig:
     compile: bool = False
     """torch.compile the networks."""
     channels_last: bool = False
+    """channels_last memory format (CUDA only: on CPU this torch computes wrong conv gradients with it)."""
     seed: int = 0
     log_every: int = 10
     """Steps between scalar logs."""

@@ -10,7 +10,7 @@ import torch
 
 from ..config import Config, dump_config
 from ..data import build_source
-from ..dist import build_strategy
+from ..dist import PrecisionError, build_strategy
 from ..plugins import Registry, default_registry
 from . import components
 from .checkpoint import CheckpointError, CheckpointStore
@@ -46,6 +46,11 @@ class Trainer:
         # The same initial weights on every rank (DDP also broadcasts rank 0's).
         seed_everything(cfg.train.seed)
         gens, discs = components.build_networks(cfg, self.registry)
+        if cfg.train.channels_last and self.device.type == "cpu":
+            # Measured here (torch 2.14.1, CPU): channels_last gives these nets' conv weights
+            # gradients that differ from contiguous ones by more than their own size.
+            raise PrecisionError("train.channels_last=true gives wrong gradients on CPU with this torch; "
+                                 "use it on CUDA only (train.channels_last=false)")
         memory_format = torch.channels_last if cfg.train.channels_last else torch.preserve_format
         gens.to(self.device, memory_format=memory_format)
         discs.to(self.device, memory_format=memory_format)

@@ -152,13 +152,10 @@ def variants(args) -> list[tuple[str, str, bool]]:
 
 
 def bf16_hardware() -> str:
-    """What this CPU offers for bf16 matmul/conv, from /proc/cpuinfo (Linux)."""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    found = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
-    return ", ".join(found) or "none (bf16 runs emulated in fp32 units)"
+    """The CPU's native bf16 units as torch sees them (without them oneDNN emulates bf16 in fp32)."""
+    checks = {"amx_bf16": "_is_amx_tile_supported", "avx512_bf16": "_is_avx512_bf16_supported"}
+    found = [name for name, fn in checks.items() if getattr(torch.cpu, fn, lambda: False)()]
+    return ", ".join(found) or "none (bf16 is emulated: expect it slower than fp32)"
 
 
 def print_table(rows: list[dict]) -> None:

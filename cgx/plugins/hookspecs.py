@@ -28,8 +28,11 @@ def cgx_register_discriminators(register):
 @hookspec
 def cgx_register_losses(register):
     """Register loss factories. Adversarial losses (recipe key ``loss.gan``) provide
-    ``generator_loss(fake_scores)`` and ``discriminator_loss(real_scores, fake_scores)``;
-    reconstruction losses (``loss.cycle``) are called as ``loss(output, target)``."""
+    ``generator_loss(fake_scores)`` and ``discriminator_loss(real_scores, fake_scores, batch)``,
+    where ``batch`` (``cgx.train.step.DiscriminatorBatch``) carries the discriminator and the
+    real and fake images for losses that need them (a gradient penalty). Scores are a tensor or a
+    list of tensors (multi-output discriminators). Reconstruction losses (``loss.cycle``) are
+    called as ``loss(output, target)``."""
 
 
 @hookspec

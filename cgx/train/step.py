@@ -16,6 +16,15 @@ from .networks import Translations, set_requires_grad
 
 
 @dataclass
+class DiscriminatorBatch:
+    """What an adversarial loss may need beyond the scores (a gradient penalty needs all of it)."""
+    discriminator: Any   # this domain's discriminator (unwrapped: extra forward passes do not sync)
+    real: torch.Tensor
+    fake: torch.Tensor   # the fakes the discriminator scored (from the history buffer)
+    autocast: Callable   # the run's autocast context, for extra forward passes
+
+
+@dataclass
 class Objective:
     gan: Any            # adversarial loss plugin: generator_loss(fake), discriminator_loss(real, fake)
     reconstruction: Any  # reconstruction loss plugin: loss(output, target)
@@ -63,9 +72,10 @@ class CycleGANStep:
         n = real_a.shape[0]
         with self.autocast():
             scores_a, scores_b = self.discs.module(torch.cat([real_a, fake_a]), torch.cat([real_b, fake_b]))
+        gan, raw = self.obj.gan, self.discs.raw
         losses = {
-            "D/A": self.obj.gan.discriminator_loss(*split(scores_a, n)),
-            "D/B": self.obj.gan.discriminator_loss(*split(scores_b, n)),
+            "D/A": gan.discriminator_loss(*split(scores_a, n), DiscriminatorBatch(raw.D_A, real_a, fake_a, self.autocast)),
+            "D/B": gan.discriminator_loss(*split(scores_b, n), DiscriminatorBatch(raw.D_B, real_b, fake_b, self.autocast)),
         }
         self.discs.backward(sum(losses.values()))
         self.discs.step()

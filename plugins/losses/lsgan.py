@@ -18,7 +18,7 @@ class LSGANLoss:
         """The generator wants its fakes scored as real."""
         return self._mse(fake_scores, self.real_label)
 
-    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores) -> torch.Tensor:
+    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores, batch=None) -> torch.Tensor:
         """0.5 * (real + fake), halved as in the authors' code to slow D relative to G."""
         return 0.5 * (self._mse(real_scores, self.real_label) + self._mse(fake_scores, self.fake_label))
 

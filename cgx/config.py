@@ -69,6 +69,8 @@ class OptimConfig:
 
 @dataclass
 class DataConfig:
+    source: Literal["folder", "shards"] = "folder"
+    """folder: images under root/{phase}A, root/{phase}B. shards: WebDataset tar shards (shards_a, shards_b)."""
     root: str = "data/demo"
     """Folder in the authors' layout: trainA/ trainB/ (testA/ testB/)."""
     phase: str = "train"
@@ -81,6 +83,20 @@ class DataConfig:
     """Random horizontal flip."""
     workers: int = 2
     """DataLoader worker processes per rank."""
+    shards_a: Optional[str] = None
+    """Domain A's shard URLs (source: shards): a brace pattern (dir/trainA-{000000..000011}.tar), local
+    paths or globs, or pipe:COMMAND (pipe:aws s3 cp s3://bucket/trainA-000000.tar -); '::' joins patterns."""
+    shards_b: Optional[str] = None
+    """Domain B's shard URLs, as shards_a."""
+    index_a: Optional[str] = None
+    """Domain A's shard index (JSON from `cgx shards`: names, sample counts). Default: {dir}/{prefix}.json
+    beside the first local shard (trainA-000000.tar -> trainA.json); required for non-local URLs."""
+    index_b: Optional[str] = None
+    """Domain B's shard index, as index_a."""
+    shuffle_buffer: int = 1000
+    """Shard source: samples per shuffle window of each loader stream (0 or 1: shard order shuffled only)."""
+    on_corrupt: Literal["skip", "raise"] = "skip"
+    """Shard source: skip corrupt or undecodable samples (warned, counted as data/skipped) or stop with an error."""
 
 
 @dataclass
@@ -116,10 +132,15 @@ class TrainConfig:
 
 @dataclass
 class DistConfig:
-    strategy: Literal["ddp"] = "ddp"
+    strategy: Literal["ddp", "deepspeed"] = "ddp"
+    """ddp: torch DistributedDataParallel; deepspeed: DeepSpeed engines (ZeRO, see zero_stage)."""
     backend: Literal["auto", "gloo", "nccl"] = "auto"
     """auto: nccl on CUDA, gloo on CPU."""
     timeout_min: int = 30
+    zero_stage: int = 0
+    """DeepSpeed ZeRO stage: 0, 1 (optimizer state sharded) or 2 (and gradients)."""
+    offload_optimizer: bool = False
+    """DeepSpeed: keep optimizer state on the CPU (ZeRO >= 1; uses DeepSpeed's CPU Adam)."""
 
 
 @dataclass
@@ -304,8 +325,19 @@ def _check_config(cfg: Config, where: str) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{where}: {key} must be positive, got {value}")
+    if cfg.dist.zero_stage not in (0, 1, 2):
+        raise ConfigError(f"{where}: dist.zero_stage must be 0, 1 or 2, got {cfg.dist.zero_stage}")
+    if cfg.dist.offload_optimizer and (cfg.dist.strategy != "deepspeed" or cfg.dist.zero_stage == 0):
+        raise ConfigError(f"{where}: dist.offload_optimizer needs dist.strategy=deepspeed and dist.zero_stage >= 1")
     if cfg.data.workers < 0:
         raise ConfigError(f"{where}: data.workers must be >= 0, got {cfg.data.workers}")
+    if cfg.data.source == "shards":
+        for key in ("shards_a", "shards_b"):
+            if not getattr(cfg.data, key):
+                raise ConfigError(f"{where}: data.{key} must be set when data.source=shards "
+                                  f"(shard URLs, e.g. data/h2z/trainA-{{000000..000011}}.tar)")
+    if cfg.data.shuffle_buffer < 0:
+        raise ConfigError(f"{where}: data.shuffle_buffer must be >= 0, got {cfg.data.shuffle_buffer}")
     if cfg.optim.lr <= 0:
         raise ConfigError(f"{where}: optim.lr must be positive, got {cfg.optim.lr}")
     if len(cfg.optim.betas) != 2:

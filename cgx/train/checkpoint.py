@@ -76,8 +76,9 @@ class CheckpointStore:
         found = list_checkpoints(self.folder)
         return found[-1] if found else None
 
-    def save(self, step: int, shared: dict, per_rank: dict) -> Path:
-        """Collective: every rank calls it with its own ``per_rank`` state."""
+    def save(self, step: int, shared: dict, per_rank: dict, write_sharded=None) -> Path:
+        """Collective: every rank calls it with its own ``per_rank`` state; ``write_sharded(folder)``
+        (collective too) adds what each rank writes itself, such as DeepSpeed's checkpoints."""
         final = self.folder / f"step_{step:08d}"
         tmp = self.folder / f".step_{step:08d}.tmp"
         if self.strategy.is_main:
@@ -86,6 +87,8 @@ class CheckpointStore:
                 shutil.rmtree(tmp)
             tmp.mkdir()
         self.strategy.barrier()
+        if write_sharded is not None:
+            write_sharded(tmp)
         _save_file(per_rank, tmp / rank_file(self.strategy.rank))
         if self.strategy.is_main:
             _save_file(shared, tmp / SHARED_FILE)

@@ -47,7 +47,7 @@ class CycleGANStep:
     def generator_phase(self, real_a, real_b) -> tuple[dict, Translations]:
         """Update G and F with D_A and D_B frozen (and not synchronised across ranks)."""
         obj = self.obj
-        set_requires_grad(self.discs.raw, False)
+        frozen = set_requires_grad(self.discs.raw, False)  # only what was trainable
         with self.autocast():
             t = self.gens.module(real_a, real_b, identity=obj.identity_weight > 0)
             score_a, score_b = self.discs.raw(t.fake_a, t.fake_b)
@@ -62,7 +62,7 @@ class CycleGANStep:
             losses["G/identity_B"] = obj.identity_weight * obj.reconstruction(t.idt_b, real_b)
         self.gens.backward(sum(losses.values()))
         self.gens.step()
-        set_requires_grad(self.discs.raw, True)
+        set_requires_grad(frozen, True)
         return {k: v.detach() for k, v in losses.items()}, t
 
     def discriminator_phase(self, real_a, real_b, t: Translations) -> dict:

@@ -26,12 +26,6 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
-def build_optimizer(params, cfg) -> torch.optim.Optimizer:
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-
-
 class Trainer:
     def __init__(self, cfg: Config, registry: Registry | None = None, strategy=None) -> None:
         self.cfg = cfg
@@ -39,7 +33,7 @@ class Trainer:
         components.load_recipe_plugins(cfg, self.registry)
         components.check_components(cfg, self.registry)
         self.run_dir = Path(cfg.train.run_dir)
-        self.strategy = strategy or build_strategy(cfg.dist, cfg.train.precision)
+        self.strategy = strategy or build_strategy(cfg.dist, cfg.train)
         s = self.strategy
         self.device = s.device
 
@@ -57,8 +51,8 @@ class Trainer:
         if cfg.train.compile:
             for net in (gens.G, gens.F, discs.D_A, discs.D_B):
                 net.compile()
-        self.gens = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim))
-        self.discs = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim))
+        self.gens = s.wrap(gens, s.make_optimizer(gens.parameters(), cfg.optim), name="generators")
+        self.discs = s.wrap(discs, s.make_optimizer(discs.parameters(), cfg.optim), name="discriminators")
 
         # From here on every rank draws different randomness (buffers, augmentation).
         seed_everything(cfg.train.seed + 1_000_003 * s.rank)
@@ -95,6 +89,7 @@ class Trainer:
             "format": FORMAT,
             "step": self.step,
             "world_size": self.strategy.world_size,
+            "strategy": self.strategy.name,
             "config": self.cfg.to_dict(),
             "generators": self.gens.state_dict(),
             "discriminators": self.discs.state_dict(),
@@ -111,13 +106,13 @@ class Trainer:
         }
 
     def save(self) -> Path:
-        return self.store.save(self.step, self.shared_state(), self.rank_state())
+        return self.store.save(self.step, self.shared_state(), self.rank_state(), self.strategy.save_sharded)
 
     def load(self, path: Path) -> None:
         shared, own = self.store.load(path, self.strategy.rank)
         for name, trainable in (("generators", self.gens), ("discriminators", self.discs)):
             try:
-                trainable.load_state_dict(shared[name])
+                trainable.load_state_dict(shared[name], folder=path)
             except (RuntimeError, KeyError, ValueError) as e:
                 raise CheckpointError(
                     f"checkpoint {path} does not match the recipe's {name} "
@@ -152,6 +147,7 @@ class Trainer:
         last_saved = self.step if self.resumed_from is not None else None
         images_per_step = s.world_size * cfg.batch_size
         window = {"time": 0.0, "data": 0.0, "steps": 0}
+        skipped = None  # corrupt samples the source skipped on this rank since (re)start (None: not counted)
         try:
             batches = self.source.batches(self.step, stop)
             t_ready = time.perf_counter()
@@ -159,6 +155,8 @@ class Trainer:
                 t_got = time.perf_counter()
                 real_a = self._to_device(batch["A"])
                 real_b = self._to_device(batch["B"])
+                if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
+                    skipped = (skipped or 0) + int(batch["skipped"])
                 losses, t = self.cycle_step(real_a, real_b)
                 self.sched_g.step()
                 self.sched_d.step()
@@ -184,6 +182,9 @@ class Trainer:
                         "epoch": self.step / self.source.steps_per_epoch,
                     })
                     window = {"time": 0.0, "data": 0.0, "steps": 0}
+                    if skipped is not None:  # a collective: every rank logs at the same steps
+                        total = s.all_reduce_mean(torch.tensor([float(skipped)], device=self.device))
+                        log.scalars(self.step, {"data/skipped": round(total.item() * s.world_size)})
                 if cfg.image_every and self.step % cfg.image_every == 0:
                     log.images(self.step, "A->B->A (real, fake, reconstructed)", [real_a, t.fake_b, t.rec_a])
                     log.images(self.step, "B->A->B (real, fake, reconstructed)", [real_b, t.fake_a, t.rec_b])

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.recipe, args.overrides)
         trainer = Trainer(cfg)
         latest = trainer.fit()
-        if main_rank:
+        if main_rank and not trainer.stopped_early:
             run = trainer.run_dir
             print(f"cgx: trained {trainer.step} steps\n"
                   f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {run / 'tb'}")

@@ -18,6 +18,7 @@ from .logger import Logger, NullLogger
 from .rng import rng_state, seed_everything, set_rng_state
 from .schedule import linear_decay
 from .step import CycleGANStep, Objective
+from .stop import StopRequest
 
 FORMAT = 1
 
@@ -74,6 +75,7 @@ class Trainer:
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.gens.optimizer, factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.discs.optimizer, factor)
         self.step = 0
+        self.stopped_early = False
 
         self.store = CheckpointStore(self.run_dir / "checkpoints", s, cfg.train.keep)
         self.resumed_from: Path | None = None
@@ -142,8 +144,12 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.cfg, self.run_dir / "config.yaml")
         log = Logger(self.run_dir, self.step, self.total_steps, cfg.progress) if s.is_main else NullLogger()
+        log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}), step {self.step} of "
+                  f"{self.total_steps}, run folder {self.run_dir}")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
+        request = StopRequest(self.run_dir / "STOP")
+        self.stopped_early = False
         last_saved = self.step if self.resumed_from is not None else None
         images_per_step = s.world_size * cfg.batch_size
         window = {"time": 0.0, "data": 0.0, "steps": 0}
@@ -161,7 +167,7 @@ class Trainer:
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
-                values = self._reduce(losses)
+                values, stop_now = self._reduce(losses, request.requested())
                 t_done = time.perf_counter()
                 window["data"] += t_got - t_ready
                 window["time"] += t_done - t_ready
@@ -188,13 +194,21 @@ class Trainer:
                 if cfg.image_every and self.step % cfg.image_every == 0:
                     log.images(self.step, "A->B->A (real, fake, reconstructed)", [real_a, t.fake_b, t.rec_a])
                     log.images(self.step, "B->A->B (real, fake, reconstructed)", [real_b, t.fake_a, t.rec_b])
-                if self.step % cfg.ckpt_every == 0 or self.step == self.total_steps:
+                if self.step % cfg.ckpt_every == 0 or self.step == self.total_steps or stop_now:
                     path = self.save()
                     last_saved = self.step
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
+                if stop_now and self.step < stop:
+                    if s.is_main:
+                        request.clear()
+                    log.print(f"cgx: stopped at step {self.step} on request ({request.reason()}); "
+                              f"running the same command again resumes from {path}")
+                    self.stopped_early = True
+                    break
             if self.step >= stop and last_saved != self.step:
                 self.save()
         finally:
+            request.close()
             log.close()
         return self.store.latest()
 
@@ -202,17 +216,20 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
-    def _reduce(self, losses: dict) -> dict:
-        """Average the loss terms over ranks (for the logs) and stop every rank on a NaN/inf."""
+    def _reduce(self, losses: dict, stop_requested: bool) -> tuple[dict, bool]:
+        """Average the loss terms over ranks (for the logs), stop every rank on a NaN/inf, and
+        tell every rank whether any rank was asked to stop (one all-reduce for all of it)."""
         names = list(losses)
-        values = self.strategy.all_reduce_mean(torch.stack([losses[k].float() for k in names])).tolist()
+        flag = torch.tensor([float(stop_requested)], device=self.device)
+        stacked = torch.cat([torch.stack([losses[k].float() for k in names]), flag])
+        *values, stop_now = self.strategy.all_reduce_mean(stacked).tolist()
         bad = [k for k, v in zip(names, values) if not math.isfinite(v)]
         if bad:
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step}: {', '.join(f'{k}={values[names.index(k)]}' for k in bad)}; "
                 f"stopped without writing a checkpoint (the last good one is {self.store.latest()})"
             )
-        return dict(zip(names, values))
+        return dict(zip(names, values)), stop_now > 0
 
     def close(self) -> None:
         self.cycle_step = None

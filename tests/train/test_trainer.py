@@ -171,3 +171,37 @@ def test_channels_last_on_cpu_is_refused(make_recipe, capsys):
     2.14.1: differences larger than the gradients), so the trainer refuses it rather than train wrong."""
     assert run_main([str(make_recipe()), "train.channels_last=true"]) == 2
     assert "train.channels_last=true gives wrong gradients on CPU" in capsys.readouterr().err
+
+
+def test_stop_file_checkpoints_and_a_rerun_finishes_identically(make_recipe, tmp_path):
+    straight = make_recipe({"train": {"run_dir": str(tmp_path / "straight")}}, name="straight.yaml")
+    stopped = make_recipe({"train": {"run_dir": str(tmp_path / "stopped")}}, name="stopped.yaml")
+    train(straight)
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped/STOP").touch()
+    assert train(stopped) == 1  # stopped at the first step boundary, with a checkpoint there
+    assert not (tmp_path / "stopped/STOP").exists()
+    assert [p.name for p in list_checkpoints(tmp_path / "stopped/checkpoints")] == ["step_00000001"]
+    assert train(stopped) == 6
+    assert_same_weights(load_weights(tmp_path / "straight"), load_weights(tmp_path / "stopped"))
+
+
+def test_sigusr1_checkpoints_at_the_next_step_and_exits_zero(make_recipe, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = make_recipe({"train": {"steps": 100000, "ckpt_every": 100000}})
+    proc = subprocess.Popen([sys.executable, "-m", "cgx.run", str(recipe)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "run/tb").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "on request (signal SIGUSR1)" in out
+    ckpts = list_checkpoints(tmp_path / "run/checkpoints")
+    assert len(ckpts) == 1 and 0 < int(ckpts[0].name.split("_")[1]) < 100000

@@ -1,0 +1,43 @@
+"""A request to write a checkpoint and stop at the next step boundary.
+
+Made by SIGUSR1 or SIGTERM to a training process (SLURM's warning before a time limit or
+preemption, ``torchrun`` shutting down) or by creating the file ``RUN_DIR/STOP`` (what
+``cluster/slurm/train.sbatch`` does: one file reaches every rank on every node). The trainer
+combines every rank's request in its per-step all-reduce, so all ranks stop at the same step.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+
+
+class StopRequest:
+    def __init__(self, stop_file: Path, signals=SIGNALS) -> None:
+        self.file = Path(stop_file)
+        self.signalled: int | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in signals:
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signalled = signum
+
+    def requested(self) -> bool:
+        return self.signalled is not None or self.file.exists()
+
+    def reason(self) -> str:
+        if self.signalled is not None:
+            return f"signal {signal.Signals(self.signalled).name}"
+        return f"stop file {self.file}"
+
+    def clear(self) -> None:
+        self.file.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()

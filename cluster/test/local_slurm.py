@@ -139,7 +139,14 @@ class LocalSlurm:
                 raise SlurmError(f"{p.args[0]} exited with {p.returncode}; see {self.dir}/*.log and *.stdout")
 
     def stop(self) -> None:
-        """Stop every daemon this started, by PID: TERM, then KILL after 10 s."""
+        """Cancel every job, then stop every daemon this started and whatever they spawned
+        (slurmstepd, job scripts), by PID: TERM, then KILL after 10 s."""
+        if self.procs and all(p.poll() is None for p in self.procs):
+            self.run(["scancel", "--full", "--user=root"], check=False)
+            deadline = time.time() + 20
+            while time.time() < deadline and self.run(["squeue", "-h"], check=False).stdout.strip():
+                time.sleep(0.5)
+        spawned = _descendants({p.pid for p in self.procs})
         for p in self.procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -150,6 +157,11 @@ class LocalSlurm:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         self.procs.clear()
+        for pid in spawned:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self.munged_pid is not None:
             try:
                 os.kill(self.munged_pid, signal.SIGTERM)
@@ -195,3 +207,20 @@ class LocalSlurm:
             self._check_alive()
             time.sleep(0.5)
         raise SlurmError(f"job {job_id} not in {states} after {timeout} s: {self.job(job_id)}")
+
+
+def _descendants(roots: set[int]) -> list[int]:
+    """PIDs of every live process below ``roots`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

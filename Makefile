@@ -19,6 +19,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/cgx demo-data $(DATA)
+	$(BIN)/cgx shards $(DATA) data/demo_shards --max-count 50
 	rm -rf $(RUN)
 	$(BIN)/torchrun --standalone --nproc_per_node=2 -m cgx.run recipes/demo.yaml train.run_dir=$(RUN) data.root=$(DATA)
 	$(BIN)/cgx translate $(RUN) $(DATA)/testA $(RUN)/translated/AtoB --direction AtoB

@@ -77,3 +77,13 @@ def assert_same_weights(a: dict, b: dict, atol: float = 0.0) -> None:
     assert a.keys() == b.keys()
     worst = max(((k, (a[k].float() - b[k].float()).abs().max().item()) for k in a), key=lambda kv: kv[1])
     assert worst[1] <= atol, f"weights differ: {worst[0]} by {worst[1]}"
+
+
+@pytest.fixture(scope="session")
+def demo_shards(demo_data, tmp_path_factory) -> Path:
+    """demo_data as WebDataset shards (`cgx shards`, 3 samples a shard: trainA-{000000..000002}.tar, 3+3+2)."""
+    from cgx.data.shard_writer import write_shards
+
+    out = tmp_path_factory.mktemp("demo_shards")
+    write_shards(demo_data, out, max_count=3, workers=1, progress=False)
+    return out

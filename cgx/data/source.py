@@ -90,5 +90,10 @@ class FolderSource:
         return iter(loader)
 
 
-def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0) -> FolderSource:
+def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0) -> UnpairedSource:
+    """The source ``data.source`` names: ``folder`` (FolderSource) or ``shards`` (cgx.data.shards)."""
+    if cfg.source == "shards":
+        from .shards import ShardSource  # imports webdataset only when used
+
+        return ShardSource(cfg, batch=batch, rank=rank, world=world, seed=seed)
     return FolderSource(cfg, batch=batch, rank=rank, world=world, seed=seed)

@@ -1,0 +1,255 @@
+"""``cgx shards SRC OUT``: images -> WebDataset tar shards plus a JSON index, deterministically.
+
+SRC is a folder in the authors' layout (``trainA/ trainB/ testA/ testB/``, also ``valA/ valB/``:
+one shard set per split, ``OUT/trainA-000000.tar ...`` and ``OUT/trainA.json``) or one plain folder
+of images (recursive; ``OUT/{prefix}-000000.tar``, prefix defaults to the folder's name).
+
+- Images are taken in sorted order; a sample is ``{key}.{ext}`` where the key is the image's path
+  relative to its split folder without the extension (dots in the file name become ``_``, since
+  WebDataset splits keys at the first dot; duplicates get ``_2``, ``_3``...).
+- By default the original bytes are stored (no re-encode; every image is decoded once to check
+  it). ``resize`` (shorter side, bicubic) and/or ``fmt`` re-encode instead.
+- Shards roll over at ``max_count`` samples or before ``max_size`` bytes of image data
+  (a single larger image gets a shard of its own). Written with ``webdataset.ShardWriter``
+  into a hidden ``.NAME.partial`` file that is renamed to its final name only once complete, so
+  a final name never holds a half-written shard; the index is written last, the same way.
+- Tar headers are fixed (mtime 0, owner, mode), so the same input and options give byte-identical
+  shards and index, whatever the number of worker processes.
+- Unreadable images are skipped and reported (count and names) at the end and in the index.
+
+Index (``OUT/{name}.json``)::
+
+    {"format": "cgx-shards/1", "name": "trainA", "total": 1067,
+     "shards": [{"name": "trainA-000000.tar", "count": 1000, "bytes": 20183040}, ...],
+     "skipped": ["bad/img_0003.jpg"], "options": {...}}
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from PIL import Image
+
+from .images import DataError, list_images
+from .shards import INDEX_FORMAT
+
+SPLIT_RE = re.compile(r"^(train|test|val)[AB]$")
+FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """``500MB``, ``1GiB``, ``2e9``, ``123456`` -> bytes."""
+    if text is None or isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMgGtT]i?)?[bB]?\s*", str(text))
+    if not m:
+        raise DataError(f"cannot read the size {text!r} (e.g. 500MB, 1GiB, 2e9)")
+    return int(float(m.group(1)) * UNITS[(m.group(2) or "").lower()])
+
+
+@dataclass
+class SplitResult:
+    name: str
+    shards: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    index: Path | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(s["count"] for s in self.shards)
+
+    def pattern(self, out: Path) -> str:
+        n = len(self.shards)
+        if n == 1:
+            return str(out / self.shards[0]["name"])
+        return str(out / f"{self.name}-{{{0:06d}..{n - 1:06d}}}.tar")
+
+
+def find_splits(src: Path, prefix: str | None) -> list[tuple[str, Path]]:
+    """(name, folder) of each shard set to write."""
+    if not src.is_dir():
+        raise DataError(f"source folder not found: {src}")
+    splits = sorted((p.name, p) for p in src.iterdir() if p.is_dir() and SPLIT_RE.match(p.name))
+    if splits:
+        return splits
+    name = prefix or src.resolve().name
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", name) or re.search(r"-\d+$", name):
+        raise DataError(f"shard prefix {name!r} must be letters, digits, _ and - (not ending in -NUMBER); "
+                        f"give one with --prefix")
+    return [(name, src)]
+
+
+def sample_keys(folder: Path, files: list[Path]) -> list[str]:
+    """Unique WebDataset keys: relative path without extension, dots in the name replaced."""
+    keys, seen = [], set()
+    for f in files:
+        rel = f.relative_to(folder).with_suffix("")
+        key = (rel.parent / rel.name.replace(".", "_")).as_posix()
+        unique, n = key, 1
+        while unique in seen:
+            n += 1
+            unique = f"{key}_{n}"
+        seen.add(unique)
+        keys.append(unique)
+    return keys
+
+
+def _prepare(job: tuple) -> tuple[str, str | None, bytes | str]:
+    """(key, ext, bytes) of one image, or (key, None, error). Runs in the worker processes."""
+    path, key, resize, fmt, quality = job
+    try:
+        data = Path(path).read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            image = im.convert("RGB")  # the loader's decode: fails here rather than in training
+        if resize is None and fmt is None:
+            ext = Path(path).suffix.lower().lstrip(".")
+            return key, ext, data
+        if resize is not None:
+            w, h = image.size
+            s = resize / min(w, h)
+            image = image.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
+        fmt = fmt or "jpg"
+        buf = io.BytesIO()
+        options = {"quality": quality} if fmt in ("jpg", "webp") else {}
+        image.save(buf, FORMATS[fmt], **options)
+        return key, fmt, buf.getvalue()
+    except Exception as e:  # noqa: BLE001 -- any unreadable image is reported, not fatal
+        return key, None, f"{type(e).__name__}: {e}"
+
+
+class _AtomicShards:
+    """Opener and post-hook for ShardWriter: write ``.NAME.partial``, rename to NAME when complete."""
+
+    def __init__(self) -> None:
+        self.open_files: dict[str, object] = {}
+        self.done: list[dict] = []
+
+    @staticmethod
+    def partial(fname: str) -> str:
+        d, n = os.path.split(fname)
+        return os.path.join(d, f".{n}.partial")
+
+    def opener(self, fname: str):
+        f = open(self.partial(fname), "wb")
+        self.open_files[fname] = f
+        return f
+
+    def post(self, fname: str) -> None:
+        f = self.open_files.pop(fname)
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(self.partial(fname), fname)
+        self.done.append({"name": os.path.basename(fname), "bytes": os.path.getsize(fname)})
+
+    def abandon(self) -> None:
+        for fname, f in self.open_files.items():
+            f.close()
+            Path(self.partial(fname)).unlink(missing_ok=True)
+        self.open_files.clear()
+
+
+def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size: int | None, resize: int | None,
+                fmt: str | None, quality: int, pool, progress: bool) -> SplitResult:
+    import webdataset as wds
+    from tqdm import tqdm
+
+    files = list_images(folder)
+    keys = sample_keys(folder, files)
+    jobs = [(str(f), k, resize, fmt, quality) for f, k in zip(files, keys)]
+    results = pool.imap(_prepare, jobs, chunksize=4) if pool is not None else map(_prepare, jobs)
+    result = SplitResult(name)
+    atomic = _AtomicShards()
+    counts: list[int] = []
+    writer = None
+    pattern = str(out / name).replace("%", "%%") + "-%06d.tar"
+    try:
+        bar = tqdm(results, total=len(jobs), desc=name, unit="img", disable=not progress)
+        for i, (key, ext, payload) in enumerate(bar):
+            if ext is None:
+                result.skipped.append(((Path(folder.name) / files[i].relative_to(folder)).as_posix(), payload))
+                continue
+            if writer is None:  # opened on the first good image, so no empty shard is ever written
+                writer = wds.ShardWriter(pattern, maxcount=max_count, maxsize=float("inf"), verbose=0,
+                                         opener=atomic.opener, post=atomic.post, encoder=False,
+                                         mtime=0, format="PAX_FORMAT")
+                counts.append(0)
+            elif writer.count >= max_count or (max_size is not None and writer.count
+                                               and writer.size + len(payload) > max_size):
+                writer.next_stream()
+                counts.append(0)
+            writer.write({"__key__": key, ext: payload})
+            counts[-1] += 1
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None and getattr(writer, "tarstream", None) is not None:
+            try:
+                writer.tarstream.close()  # into the temporary file, which is then removed
+            except Exception:  # noqa: BLE001
+                pass
+        atomic.abandon()
+        raise
+    result.shards = [{**d, "count": c} for d, c in zip(atomic.done, counts)]
+    if not result.shards:
+        raise DataError(f"{folder}: none of its {len(files)} images could be read"
+                        + "".join(f"\n  {p}: {err}" for p, err in result.skipped[:10]))
+    index = {
+        "format": INDEX_FORMAT,
+        "name": name,
+        "total": result.total,
+        "shards": result.shards,
+        "skipped": [p for p, _ in result.skipped],
+        "options": {"max_count": max_count, "max_size": max_size, "resize": resize,
+                    "format": fmt if (fmt or resize) else "original", "quality": quality if (fmt or resize) else None},
+    }
+    result.index = out / f"{name}.json"
+    tmp = out / f".{name}.json.partial"
+    tmp.write_text(json.dumps(index, indent=1) + "\n")
+    os.replace(tmp, result.index)
+    return result
+
+
+def write_shards(src: str | Path, out: str | Path, *, max_count: int | None = None, max_size: int | str | None = None,
+                 resize: int | None = None, fmt: str | None = None, quality: int = 95, workers: int = 1,
+                 prefix: str | None = None, progress: bool = True) -> list[SplitResult]:
+    """Write one shard set (tar shards + index) per split of ``src`` into ``out``."""
+    src, out = Path(src), Path(out)
+    max_count = max_count or 10**12
+    max_size = parse_size(max_size)
+    if max_count <= 0 or (max_size is not None and max_size <= 0):
+        raise DataError("--max-count and --max-size must be positive")
+    if fmt is not None and fmt not in FORMATS:
+        raise DataError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if resize is not None and resize <= 0:
+        raise DataError(f"--resize must be positive, got {resize}")
+    splits = find_splits(src, prefix)
+    out.mkdir(parents=True, exist_ok=True)
+    pool = get_context("fork").Pool(workers) if workers > 1 else None
+    try:
+        return [write_split(name, folder, out, max_count=max_count, max_size=max_size, resize=resize, fmt=fmt,
+                            quality=quality, pool=pool, progress=progress) for name, folder in splits]
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def report(results: list[SplitResult], out: str | Path) -> str:
+    out = Path(out)
+    lines = []
+    for r in results:
+        size = sum(s["bytes"] for s in r.shards) / 1e6
+        lines.append(f"{r.name}: {r.total} images in {len(r.shards)} shards ({size:.1f} MB): "
+                     f"{r.pattern(out)}  (index {r.index})")
+    skipped = [(p, e) for r in results for p, e in r.skipped]
+    if skipped:
+        lines.append(f"skipped {len(skipped)} unreadable images:")
+        lines += [f"  {p}: {e}" for p, e in skipped]
+    return "\n".join(lines)

@@ -1,0 +1,383 @@
+"""Training from WebDataset shards: domain A and domain B streamed independently, resumable exactly.
+
+Recipe (``data`` section)::
+
+    source: shards
+    shards_a: data/h2z/trainA-{000000..000011}.tar      # brace pattern, local path, glob, or pipe:CMD
+    shards_b: pipe:aws s3 cp s3://bucket/trainB-{000000..000007}.tar -
+    index_b: data/h2z/trainB.json                        # needed for non-local URLs
+    shuffle_buffer: 1000
+    on_corrupt: skip                                     # or raise
+
+URLs are expanded as WebDataset does (``::`` separates patterns, ``{a..b}`` braces); local paths may
+also be globs. The index (JSON written by ``cgx shards``: shard names and sample counts) gives the
+epoch length before anything is read; by default it is ``{dir}/{prefix}.json`` beside the first
+local shard (``trainA-000000.tar`` -> ``trainA.json``). Each URL is matched to the index entry whose
+name it contains.
+
+Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
+
+- epoch = ``max(|A|, |B|)`` samples (index counts); every rank takes
+  ``steps_per_epoch = max(1, epoch // (world * batch))`` steps, the same everywhere, whatever the
+  shard counts: each stream is cycled (a reshuffled pass) when it runs short and cut at the step
+  count, so no rank ever waits for another in a collective.
+- With ``W`` loader workers, batch ``k`` of a rank comes from worker ``k % W`` (the DataLoader's
+  round robin over an IterableDataset). In-epoch step ``t`` belongs to stream ``t % W`` of the
+  rank, as its batch ``t // W``; each worker yields whole batches of its steps, so after a resume
+  at step ``s`` each worker knows which stream and which position it continues from.
+- Corrupt or undecodable samples (and the rest of a truncated or unreadable shard) are, with
+  ``on_corrupt: skip``, logged as a warning, counted (``batch["skipped"]``, TensorBoard
+  ``data/skipped``) and replaced by the next decodable sample of the same stream; a position is
+  still a position, so the stream (and a resume) is unchanged by the skip. ``on_corrupt: raise``
+  stops with a DataError naming the shard and sample.
+- A missing local shard, a URL pattern that matches nothing, a URL not in the index, a stale index
+  or an empty domain is a DataError when the source is built, before the first step.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import logging
+import os
+import re
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..config import DataConfig
+from .images import DataError
+from .shard_plan import DomainPlan
+from .transforms import Augment
+
+log = logging.getLogger("cgx.data")
+
+IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff")
+INDEX_FORMAT = "cgx-shards/1"
+
+
+# --- URLs and the index ---------------------------------------------------------------------------
+
+
+def is_local(url: str) -> bool:
+    return not url.startswith("pipe:") and urlparse(url).scheme in ("", "file")
+
+
+def local_path(url: str) -> str:
+    return url2pathname(urlparse(url).path) if url.startswith("file:") else url
+
+
+def expand_urls(pattern: str, key: str) -> list[str]:
+    """WebDataset's expansion (``::``, ``{000..011}``), then globs for local paths."""
+    from webdataset.shardlists import expand_urls as wds_expand
+
+    urls: list[str] = []
+    for url in wds_expand(pattern.strip()):
+        if is_local(url) and glob.has_magic(local_path(url)):
+            found = sorted(glob.glob(local_path(url)))
+            if not found:
+                raise DataError(f"{key}: the pattern {url!r} matches no file")
+            urls += found
+        else:
+            urls.append(url)
+    if not urls:
+        raise DataError(f"{key}: {pattern!r} gives no shard URLs")
+    return urls
+
+
+def default_index(url: str) -> Path:
+    """``dir/trainA-000003.tar`` -> ``dir/trainA.json`` (what ``cgx shards`` writes)."""
+    path = Path(local_path(url))
+    prefix = re.sub(r"-\d+$", "", path.name.split(".")[0])
+    return path.with_name(prefix + ".json")
+
+
+def read_index(path: str | Path, key: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{key}: shard index not found: {path} (`cgx shards` writes it beside the shards; "
+                        f"for remote or pipe: URLs name a local copy in the recipe)")
+    try:
+        index = json.loads(path.read_text())
+        shards = {s["name"]: s for s in index["shards"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{key}: {path} is not a shard index written by `cgx shards` ({e})") from None
+    return shards
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One domain's shards: URLs and their sample counts."""
+
+    name: str
+    urls: tuple[str, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def load_domain(name: str, pattern: str | None, index: str | None, key: str, index_key: str) -> Domain:
+    if not pattern:
+        raise DataError(f"{key} is not set (data.source=shards needs shard URLs for domain {name})")
+    urls = expand_urls(pattern, key)
+    given = index is not None
+    if index is None:
+        if not is_local(urls[0]):
+            raise DataError(f"{index_key} must name the shard index (JSON from `cgx shards`) "
+                            f"when the shards are not local files ({urls[0]!r})")
+        index = str(default_index(urls[0]))
+    entries = read_index(index, index_key if given else key)
+    names = sorted(entries, key=len, reverse=True)
+    counts = []
+    for url in urls:
+        base = os.path.basename(local_path(url)) if is_local(url) else None
+        entry = entries.get(base) if base else None
+        if entry is None:
+            entry = next((entries[n] for n in names if n in url), None)
+        if entry is None:
+            raise DataError(f"{key}: shard {url!r} is not in the index {index} "
+                            f"({len(entries)} shards listed; re-run `cgx shards`, or fix the pattern)")
+        if is_local(url):
+            path = Path(local_path(url))
+            if not path.is_file():
+                raise DataError(f"{key}: shard not found: {path}")
+            if "bytes" in entry and path.stat().st_size != entry["bytes"]:
+                raise DataError(f"{key}: {path} has {path.stat().st_size} bytes, the index {index} says "
+                                f"{entry['bytes']}: the index is stale (re-run `cgx shards`)")
+        counts.append(int(entry["count"]))
+    domain = Domain(name, tuple(urls), tuple(counts))
+    if domain.total == 0:
+        raise DataError(f"{key}: domain {name} is empty (0 samples in {len(urls)} shards per {index})")
+    return domain
+
+
+# --- reading shards --------------------------------------------------------------------------------
+
+
+@dataclass
+class Broken:
+    """A sample position that could not be read (truncated or unreadable shard)."""
+
+    url: str
+    index: int
+    reason: str
+
+
+def read_shard(url: str, start: int, stop: int) -> Iterator[dict | Broken]:
+    """Samples ``start..stop-1`` of one shard as WebDataset groups them ({"__key__", "jpg": bytes, ...}).
+
+    Earlier samples are read past without decoding. Whatever cannot be read (a shard that does not
+    open, a truncated tar, fewer samples than the index says) comes out as ``Broken`` positions, so
+    that the caller always gets ``stop - start`` items."""
+    from webdataset.gopen import gopen
+    from webdataset.tariterators import group_by_keys, tar_file_iterator
+
+    i = 0
+    stream = None
+    try:
+        stream = gopen(url, "rb")
+        files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
+        for sample in group_by_keys(files):
+            if i >= stop:
+                break
+            if i >= start:
+                yield sample
+            i += 1
+        else:
+            if i < stop:
+                reason = f"the shard holds {i} samples, the index says at least {stop}"
+                for j in range(max(i, start), stop):
+                    yield Broken(url, j, reason)
+                i = stop
+    except Exception as e:  # noqa: BLE001 -- any read failure becomes broken positions
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        for j in range(max(i, start), stop):
+            yield Broken(url, j, reason)
+    finally:
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 -- a pipe closed early may exit non-zero
+                pass
+
+
+def decode_rgb(sample: dict) -> Image.Image:
+    data = next((sample[k] for k in IMAGE_KEYS if k in sample), None)
+    if data is None:
+        raise ValueError(f"no image in the sample (it has {', '.join(k for k in sample if not k.startswith('__'))})")
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
+class _Stream:
+    """One domain's stream for one (rank, worker) in one epoch, from a position on: decoded images."""
+
+    def __init__(self, domain: Domain, plan: DomainPlan, epoch: int, stream: int, start: int,
+                 augment: Augment, on_corrupt: str) -> None:
+        self.domain, self.plan, self.epoch, self.stream = domain, plan, epoch, stream
+        self.augment, self.on_corrupt = augment, on_corrupt
+        self.pos = start
+        self.raw = self._raw(start)
+        self.ahead: deque[list] = deque()  # [pos, raw, image | None, error | None], read ahead
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def _raw(self, start: int) -> Iterator[tuple[int, dict | Broken]]:
+        plan, e, u = self.plan, self.epoch, self.stream
+        n, w = plan.pass_length(e, u), plan.window_size
+        p, o = divmod(start, n)
+        pos = start
+        while True:
+            window = o // w
+            reader = self._read_parts(p, window * w)
+            try:
+                while window * w < n:
+                    first, size = window * w, min(w, n - window * w)
+                    raw = [next(reader) for _ in range(size)]
+                    order = plan.window_order(e, u, p, window, size)
+                    for i in range(o - first, size):
+                        yield pos, raw[order[i]]
+                        pos += 1
+                    window, o = window + 1, first + size
+            finally:
+                reader.close()
+            p, o = p + 1, 0
+
+    def _read_parts(self, pass_: int, skip: int) -> Iterator[dict | Broken]:
+        """The raw samples of one pass of this stream, from raw index ``skip`` on."""
+        for part in self.plan.parts(self.epoch, self.stream, pass_):
+            if skip >= len(part):
+                skip -= len(part)
+                continue
+            yield from read_shard(self.domain.urls[part.shard], part.start + skip, part.stop)
+            skip = 0
+
+    def _entry(self, k: int) -> list:
+        """The k-th item read ahead (reading more as needed), decoded."""
+        while len(self.ahead) <= k:
+            pos, raw = next(self.raw)
+            self.ahead.append([pos, raw, None, None])
+        entry = self.ahead[k]
+        if entry[2] is None and entry[3] is None:
+            raw = entry[1]
+            if isinstance(raw, Broken):
+                entry[3] = f"sample {raw.index} of {raw.url}: {raw.reason}"
+            else:
+                try:
+                    entry[2] = decode_rgb(raw)
+                except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
+                    entry[3] = f"sample {raw['__key__']!r} of {raw['__url__']}: {type(e).__name__}: {e}"
+        return entry
+
+    def take(self) -> tuple[torch.Tensor, str, bool]:
+        """The augmented image at the next position, its key, and whether that position was corrupt."""
+        pos = self.pos
+        entry = self._entry(0)
+        assert entry[0] == pos
+        corrupt = entry[3] is not None
+        if corrupt:
+            msg = f"domain {self.domain.name}: corrupt {entry[3]}"
+            if self.on_corrupt == "raise":
+                raise DataError(f"{msg} (data.on_corrupt=raise; `skip` skips such samples)")
+            log.warning("cgx: skipped %s", msg)
+            limit = self.plan.pass_length(self.epoch, self.stream) + 1
+            k = 1
+            while self._entry(k)[3] is not None:  # the next decodable sample of the stream stands in
+                k += 1
+                if k > limit:
+                    raise DataError(f"domain {self.domain.name}: no decodable sample in a whole pass of "
+                                    f"stream {self.stream} (epoch {self.epoch}); last error: {self._entry(k - 1)[3]}")
+            entry = self._entry(k)
+        image, key = entry[2], entry[1]["__key__"]
+        self.ahead.popleft()
+        self.pos += 1
+        gen = torch.Generator().manual_seed(self.plan.augment_seed(self.epoch, self.stream, pos))
+        return self.augment(image, gen), key, corrupt
+
+
+class ShardBatches(IterableDataset):
+    """One rank's batches for steps ``start..stop-1``; each DataLoader worker yields whole batches."""
+
+    def __init__(self, source: "ShardSource", start: int, stop: int | None) -> None:
+        self.source, self.start, self.stop = source, start, stop
+
+    def __iter__(self) -> Iterator[dict]:
+        src = self.source
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if workers != src.workers:
+            raise RuntimeError(f"ShardBatches planned for {src.workers} loader workers runs in {workers}")
+        streams: dict[str, _Stream] = {}
+        step = self.start + worker
+        try:
+            while self.stop is None or step < self.stop:
+                epoch, t = divmod(step, src.steps_per_epoch)
+                u = src.rank * workers + t % workers
+                first = (t // workers) * src.batch
+                out: dict = {"skipped": 0, "keys": {}}
+                for name in ("A", "B"):
+                    s = streams.get(name)
+                    if s is None or (s.epoch, s.stream, s.pos) != (epoch, u, first):
+                        if s is not None:
+                            s.close()
+                        s = streams[name] = _Stream(src.domains[name], src.plans[name], epoch, u, first,
+                                                    src.augment, src.on_corrupt)
+                    images, keys = [], []
+                    for _ in range(src.batch):
+                        x, key, corrupt = s.take()
+                        images.append(x)
+                        keys.append(key)
+                        out["skipped"] += corrupt
+                    out[name] = torch.stack(images)
+                    out["keys"][name] = keys
+                out["step"] = step
+                yield out
+                step += workers
+        finally:
+            for s in streams.values():
+                s.close()
+
+
+class ShardSource:
+    """The data source of ``data.source: shards`` (same interface as the folder source)."""
+
+    def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
+                 shuffle: bool = True) -> None:
+        self.domains = {
+            "A": load_domain("A", cfg.shards_a, cfg.index_a, "data.shards_a", "data.index_a"),
+            "B": load_domain("B", cfg.shards_b, cfg.index_b, "data.shards_b", "data.index_b"),
+        }
+        self.rank, self.world, self.batch = rank, world, batch
+        self.workers = max(1, cfg.workers)
+        self.loader_workers = cfg.workers
+        self.plans = {
+            name: DomainPlan(d.counts, world * self.workers, seed, 1 if name == "A" else 2,
+                             cfg.shuffle_buffer, shuffle)
+            for name, d in self.domains.items()
+        }
+        self.augment = Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
+        self.on_corrupt = cfg.on_corrupt
+        self.epoch_length = max(d.total for d in self.domains.values())
+        self.steps_per_epoch = max(1, self.epoch_length // (world * batch))
+
+    def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
+        """Batches ``{"A", "B", "skipped", "keys", "step"}`` of this rank from ``start_step`` on."""
+        loader = DataLoader(
+            ShardBatches(self, start_step, stop_step),
+            batch_size=None,
+            num_workers=self.loader_workers,
+            persistent_workers=False,
+            prefetch_factor=2 if self.loader_workers else None,
+            pin_memory=torch.cuda.is_available(),
+        )
+        return iter(loader)

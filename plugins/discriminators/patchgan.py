@@ -3,6 +3,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from cgx.nn.init import init_normal
 from cgx.nn.norm import norm_layer
@@ -12,6 +13,9 @@ from cgx.plugins import hookimpl
 class PatchDiscriminator(nn.Module):
     def __init__(self, in_channels=3, ndf=64, n_layers=3, norm="instance") -> None:
         super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"patchgan n_layers must be >= 1, got {n_layers}")
+        self.n_layers = n_layers
         nl = norm_layer(norm)
         bias = norm != "batch"
         layers = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
@@ -25,9 +29,33 @@ class PatchDiscriminator(nn.Module):
             ]
         layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]  # no sigmoid: the loss decides
         self.model = nn.Sequential(*layers)
+        self.min_size = next(s for s in range(1, 2**16) if patch_map_size(s, n_layers) >= 1)
+        """The smallest input side that still gives a score map (24 px for n_layers=3)."""
+
+    def output_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """(channels, height, width) of the score map for a height x width input."""
+        return [(1, patch_map_size(height, self.n_layers), patch_map_size(width, self.n_layers))]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if min(x.shape[-2:]) < self.min_size:
+            raise ValueError(f"patchgan with n_layers={self.n_layers} needs inputs of at least "
+                             f"{self.min_size}x{self.min_size} px, got {tuple(x.shape[-2:])}")
         return self.model(x)
+
+
+def patch_map_size(size: int, n_layers: int) -> int:
+    """Side of the score map: n_layers stride-2 4x4 convs halve it, the two stride-1 ones take 1 each."""
+    for _ in range(n_layers):
+        size //= 2
+    return size - 2
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every convolution, after initialisation."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            _spectral_norm(m)
+    return module
 
 
 def build_patchgan(
@@ -36,9 +64,12 @@ def build_patchgan(
     n_layers: int = 3,
     norm: Literal["instance", "batch", "none"] = "instance",
     init_std: float = 0.02,
+    spectral_norm: bool = False,
 ) -> PatchDiscriminator:
-    """PatchGAN: n_layers=3 gives the 70x70 receptive field."""
-    return init_normal(PatchDiscriminator(in_channels, ndf, n_layers, norm), init_std)
+    """PatchGAN: n_layers=3 gives the 70x70 receptive field (1: 16x16, 2: 34x34, 4: 142x142).
+    spectral_norm: spectral normalisation on every conv (usually with norm="none" and the hinge loss)."""
+    net = init_normal(PatchDiscriminator(in_channels, ndf, n_layers, norm), init_std)
+    return apply_spectral_norm(net) if spectral_norm else net
 
 
 @hookimpl

@@ -79,6 +79,20 @@ def assert_same_weights(a: dict, b: dict, atol: float = 0.0) -> None:
     assert worst[1] <= atol, f"weights differ: {worst[0]} by {worst[1]}"
 
 
+def assert_same_run_state(run_a: Path, run_b: Path, step: int, ranks: int = 1) -> None:
+    """Two runs' checkpoints at ``step`` hold the same weights, lr schedules and, per rank, image pools."""
+    ckpt = f"checkpoints/step_{step:08d}"
+    assert_same_weights(load_weights(run_a, step), load_weights(run_b, step))
+    a = torch.load(Path(run_a) / ckpt / "train.pt", weights_only=True)
+    b = torch.load(Path(run_b) / ckpt / "train.pt", weights_only=True)
+    assert a["schedule"] == b["schedule"]
+    for rank in range(ranks):
+        a = torch.load(Path(run_a) / ckpt / f"rank_{rank:05d}.pt", weights_only=True)
+        b = torch.load(Path(run_b) / ckpt / f"rank_{rank:05d}.pt", weights_only=True)
+        for d in "AB":
+            assert torch.equal(a["buffers"][d]["images"], b["buffers"][d]["images"]), f"rank {rank} pool {d}"
+
+
 @pytest.fixture(scope="session")
 def demo_shards(demo_data, tmp_path_factory) -> Path:
     """demo_data as WebDataset shards (`cgx shards`, 3 samples a shard: trainA-{000000..000002}.tar, 3+3+2)."""

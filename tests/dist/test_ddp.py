@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import assert_same_weights, load_weights, torchrun
+from conftest import assert_same_run_state, assert_same_weights, load_weights, torchrun
 
 from cgx.run import main as run_main
 
@@ -49,15 +49,7 @@ def test_resume_parity_two_ranks(make_recipe, tmp_path):
     proc = torchrun(2, str(resumed))
     check(proc)
     assert "resumed from" in proc.stdout + proc.stderr
-    assert_same_weights(load_weights(tmp_path / "straight"), load_weights(tmp_path / "resumed"))
-    for rank in (0, 1):
-        a = torch.load(tmp_path / f"straight/checkpoints/step_00000006/rank_{rank:05d}.pt", weights_only=True)
-        b = torch.load(tmp_path / f"resumed/checkpoints/step_00000006/rank_{rank:05d}.pt", weights_only=True)
-        for d in "AB":
-            assert torch.equal(a["buffers"][d]["images"], b["buffers"][d]["images"])
-    a = torch.load(tmp_path / "straight/checkpoints/step_00000006/train.pt", weights_only=True)
-    b = torch.load(tmp_path / "resumed/checkpoints/step_00000006/train.pt", weights_only=True)
-    assert a["schedule"] == b["schedule"]
+    assert_same_run_state(tmp_path / "straight", tmp_path / "resumed", step=6, ranks=2)
     # Ranks drew different data, so their image pools differ.
     r0 = torch.load(tmp_path / "straight/checkpoints/step_00000006/rank_00000.pt", weights_only=True)
     r1 = torch.load(tmp_path / "straight/checkpoints/step_00000006/rank_00001.pt", weights_only=True)

@@ -17,7 +17,9 @@ discriminator on x_hat and a double backward through it.
 - The penalty is computed in fp32 with autocast disabled, whatever ``train.precision``: its
   gradient norms are small differences that bf16/fp16 round badly.
 - Use a discriminator whose outputs do not mix samples (instance norm or none, not batch norm),
-  as the paper advises; ``train.compile`` cannot differentiate a compiled module twice."""
+  as the paper advises, and whose operations all have a double backward (timm backbones with
+  hard-sigmoid, e.g. MobileNetV3, do not); ``train.compile`` cannot differentiate a compiled module
+  twice."""
 from typing import Literal
 
 import torch

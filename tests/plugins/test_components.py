@@ -1,7 +1,12 @@
 """Every registered generator and discriminator, timm-style: a new plugin is tested by being registered.
 
 Networks are built small (TINY_KWARGS) where their defaults would be slow on CPU; a plugin not listed
-there is built from its defaults.
+there is built from its defaults. Parameters a network froze itself (requires_grad False, e.g. a frozen
+pretrained backbone) must get no gradient; every other parameter must get one.
+
+Output shapes: a generator returns an image of its input's shape; a discriminator declares the
+(channels, height, width) of each score map with ``output_shapes(height, width)`` (required of the
+built-ins, checked for any plugin that has it).
 """
 from __future__ import annotations
 
@@ -14,7 +19,11 @@ from cgx.nn.scores import as_list
 
 TINY_KWARGS = {
     "resnet": {"ngf": 8, "n_blocks": 2},
+    "unet": {"ngf": 8, "num_downs": 5},
     "patchgan": {"ndf": 8},
+    "multiscale": {"ndf": 8, "n_layers": 2, "num_scales": 3},
+    "pixelgan": {"ndf": 8},
+    "timm": {"backbone": "lcnet_050", "head_channels": 8},
 }
 
 GENERATORS = cgx.plugins.available("generator")
@@ -30,9 +39,17 @@ def build(kind: str, name: str) -> nn.Module:
     return cgx.plugins.create(kind, name, **TINY_KWARGS.get(name, {}))
 
 
-def image_batch() -> torch.Tensor:
+def image_batch(shape=INPUT_SHAPE) -> torch.Tensor:
     g = torch.Generator().manual_seed(1)
-    return torch.rand(INPUT_SHAPE, generator=g) * 2 - 1
+    return torch.rand(shape, generator=g) * 2 - 1
+
+
+def is_builtin(kind: str, name: str) -> bool:
+    return cgx.plugins.default_registry().get(kind, name).source.startswith("cgx ")
+
+
+def trainable(net: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(n, p) for n, p in net.named_parameters() if p.requires_grad]
 
 
 def check_output(kind: str, out, x: torch.Tensor) -> list[torch.Tensor]:
@@ -70,7 +87,11 @@ def test_forward_backward(kind, name):
     loss = sum(o.float().square().mean() for o in outs)
     loss.backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+    assert trainable(net), "nothing to train"
     for pname, p in net.named_parameters():
+        if not p.requires_grad:
+            assert p.grad is None, f"frozen {pname} got a gradient"
+            continue
         assert p.grad is not None, f"no gradient reaches {pname}"
         assert torch.isfinite(p.grad).all(), f"non-finite gradient in {pname}"
         if p.dim() > 1:  # weights; biases right before a normalisation get an exactly-zero gradient
@@ -99,7 +120,8 @@ def test_bf16_autocast(kind, name):
     sum(o.float().mean() for o in outs).backward()
     for pname, p in net.named_parameters():
         assert p.dtype == torch.float32, f"{pname} changed dtype"
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        if p.requires_grad:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), pname
     # close to the fp32 result
     with torch.no_grad():
         ref = as_list(net(x))
@@ -108,6 +130,32 @@ def test_bf16_autocast(kind, name):
     for r, lo in zip(ref, low):
         err = (r - lo.float()).abs().max().item()
         assert err < 0.1 * max(1.0, r.abs().max().item()), err
+
+
+@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
+@pytest.mark.parametrize("size", [(64, 64), (96, 64)], ids=["64x64", "96x64"])
+def test_output_shapes_as_declared(kind, name, size):
+    net = build(kind, name).eval()
+    x = image_batch((2, 3, *size))
+    with torch.no_grad():
+        outs = as_list(net(x))
+    if kind == "generator":
+        assert [tuple(o.shape) for o in outs] == [tuple(x.shape)]
+        return
+    if not hasattr(net, "output_shapes"):
+        assert not is_builtin(kind, name), f"built-in discriminator {name!r} does not declare output_shapes"
+        pytest.skip(f"{name} does not declare output_shapes")
+    declared = [tuple(s) for s in net.output_shapes(*size)]
+    assert [tuple(o.shape) for o in outs] == [(2, *s) for s in declared]
+
+
+@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
+def test_builds_from_true_defaults(kind, name):
+    """The factory's own defaults (the paper sizes) build, without TINY_KWARGS."""
+    torch.manual_seed(0)
+    net = cgx.plugins.create(kind, name)
+    assert isinstance(net, nn.Module)
+    assert trainable(net)
 
 
 @pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)

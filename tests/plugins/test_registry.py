@@ -13,10 +13,10 @@ from cgx.plugins import PluginError, Registry, hookimpl, hookspecs
 from cgx.plugins.registry import HOOKS, LOAD_ENV
 
 BUILTINS = {
-    "generator": {"resnet"},
-    "discriminator": {"patchgan"},
-    "loss": {"lsgan", "l1"},
-    "buffer": {"image_pool"},
+    "generator": {"resnet", "unet"},
+    "discriminator": {"patchgan", "multiscale", "pixelgan", "timm"},
+    "loss": {"lsgan", "l1", "vanilla", "hinge", "wgangp"},
+    "buffer": {"image_pool", "none"},
 }
 
 
@@ -218,7 +218,7 @@ def test_available_lists_builtins(kind):
 
 def test_available_wildcards():
     assert cgx.plugins.available("generator", "res*") == ["resnet"]
-    assert cgx.plugins.available("generator", "*net") == ["resnet"]
+    assert cgx.plugins.available("generator", "*net") == ["resnet", "unet"]
     assert set(cgx.plugins.available("loss", "l*")) >= {"l1", "lsgan"}
     assert cgx.plugins.available("loss", "*gan") == ["lsgan"]
     assert cgx.plugins.available("loss", "l?") == ["l1"]

@@ -2,7 +2,7 @@
 
     >>> from cgx import plugins
     >>> plugins.available("generator")
-    ['resnet']
+    ['resnet', 'unet']
     >>> g = plugins.create("generator", "resnet", n_blocks=6)
 
 Kinds: generator, discriminator, loss, buffer. Installed plugins (the built-ins included) load

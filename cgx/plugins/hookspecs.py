@@ -22,7 +22,9 @@ def cgx_register_generators(register):
 @hookspec
 def cgx_register_discriminators(register):
     """Register discriminator factories. A discriminator maps images to a score tensor (or a
-    list of score tensors for multi-output discriminators)."""
+    list of score tensors for multi-output discriminators). It should declare
+    ``output_shapes(height, width) -> [(channels, h, w), ...]``, one entry per output, which the
+    test suite checks for every registered discriminator (the built-ins must have it)."""
 
 
 @hookspec

@@ -8,7 +8,7 @@ is measured against a baseline from the same run on the same machine.
 
     .venv/bin/python benchmarks/bench_step.py --sizes 128 --iters 10
     .venv/bin/python benchmarks/bench_step.py --sizes 128 256 --modes fp32 bf16 --compile
-    .venv/bin/python benchmarks/bench_step.py --sizes 128 --channels-last --json /tmp/cl.json
+    .venv/bin/python benchmarks/bench_step.py --sizes 128 --threads 1 --json /tmp/one_thread.json
 
 Sizes up to 128 px use 6 residual blocks, larger ones 9 (the paper's choice). The table goes to
 stdout, the numbers (with per-iteration times) to --json.
@@ -29,23 +29,21 @@ import torch.nn.functional as nnf
 
 from cgx import plugins
 from cgx.config import load_config
-from cgx.dist import DDPStrategy, WorldInfo
+from cgx.dist import WorldInfo, build_strategy
 from cgx.train import components
 from cgx.train.rng import seed_everything
 from cgx.train.step import CycleGANStep, Objective
-from cgx.train.trainer import build_optimizer
 
 BASELINE = "baseline-fp32-eager"
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where DDPStrategy puts cgx's step
 
 
 def blocks_for(size: int) -> int:
     return 6 if size <= 128 else 9
 
 
-def random_images(size: int, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    a, b = (torch.rand(1, 3, size, size).mul(2).sub(1).contiguous(memory_format=fmt) for _ in range(2))
-    return a, b
+def random_images(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.rand(1, 3, size, size, device=device) * 2 - 1 for _ in range(2))
 
 
 # --- the reference: plain PyTorch, eager, fp32 ----------------------------------------------------
@@ -55,6 +53,8 @@ def build_baseline(size: int):
     seed_everything(0)
     G, F = (plugins.create("generator", "resnet", n_blocks=blocks_for(size)) for _ in range(2))
     D_A, D_B = (plugins.create("discriminator", "patchgan") for _ in range(2))
+    for net in (G, F, D_A, D_B):
+        net.to(DEVICE)
     opt_g = torch.optim.Adam([*G.parameters(), *F.parameters()], lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
     discs = [*D_A.parameters(), *D_B.parameters()]
@@ -82,50 +82,48 @@ def build_baseline(size: int):
         loss_d.backward()
         opt_d.step()
 
-    return iteration, random_images(size)
+    return iteration, random_images(size, DEVICE)
 
 
 # --- cgx: the trainer's own step ------------------------------------------------------------------
 
-def build_cgx(size: int, precision: str, compile: bool, channels_last: bool):
+def build_cgx(size: int, precision: str, compile: bool):
     """CycleGANStep wired as Trainer wires it, minus data loading, schedules and logging."""
     cfg = load_config(None, [
         "model.generator.name=resnet", f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
         f"train.precision={precision}", f"train.compile={str(compile).lower()}",
-        f"train.channels_last={str(channels_last).lower()}",
     ])
     registry = plugins.default_registry()
-    s = DDPStrategy(WorldInfo(), precision=cfg.train.precision)
+    s = build_strategy(cfg.dist, cfg.train, WorldInfo())  # one process
     seed_everything(0)
     gens, discs = components.build_networks(cfg, registry)
-    fmt = torch.channels_last if cfg.train.channels_last else torch.preserve_format
-    gens.to(s.device, memory_format=fmt)
-    discs.to(s.device, memory_format=fmt)
+    gens.to(s.device)
+    discs.to(s.device)
     if cfg.train.compile:
         for net in (gens.G, gens.F, discs.D_A, discs.D_B):
             net.compile()
-    gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim))
-    discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim))
+    gens_t = s.wrap(gens, s.make_optimizer(gens.parameters(), cfg.optim), name="generators")
+    discs_t = s.wrap(discs, s.make_optimizer(discs.parameters(), cfg.optim), name="discriminators")
     objective = Objective(components.build_adversarial_loss(cfg, registry),
                           components.build_reconstruction_loss(cfg, registry),
                           cfg.loss.cycle_weight, cfg.loss.identity_weight)
     pool_a, pool_b = components.build_buffer(cfg, registry), components.build_buffer(cfg, registry)
     step = CycleGANStep(gens_t, discs_t, objective, pool_a, pool_b, s.autocast)
-    return step, random_images(size, cfg.train.channels_last)
+    return step, random_images(size, s.device)
 
 
 # --- measuring ------------------------------------------------------------------------------------
 
 def measure(iteration, images, warmup: int, iters: int) -> dict:
-    t0 = time.perf_counter()
-    for _ in range(warmup):
-        iteration(*images)
-    warmup_s = time.perf_counter() - t0
-    times = []
-    for _ in range(iters):
+    def timed() -> float:
         t0 = time.perf_counter()
         iteration(*images)
-        times.append(time.perf_counter() - t0)
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    warmup_s = sum(timed() for _ in range(warmup))
+    times = [timed() for _ in range(iters)]
     s_iter = statistics.median(times)
     return {"s_per_iter": s_iter, "images_per_s": images[0].shape[0] / s_iter,
             "mean_s": statistics.fmean(times), "min_s": min(times), "warmup_s": warmup_s, "times_s": times}
@@ -144,10 +142,9 @@ def run_one(name: str, build, warmup: int, iters: int) -> dict:
 
 def variants(args) -> list[tuple[str, str, bool]]:
     """(label, precision, compile) for every cgx variant asked for."""
-    suffix = "-cl" if args.channels_last else ""
-    out = [(f"cgx-{p}{suffix}", p, False) for p in args.modes]
+    out = [(f"cgx-{p}", p, False) for p in args.modes]
     if args.compile:
-        out += [(f"cgx-{p}{suffix}-compile", p, True) for p in args.modes]
+        out += [(f"cgx-{p}-compile", p, True) for p in args.modes]
     return out
 
 
@@ -158,17 +155,16 @@ def bf16_hardware() -> str:
     return ", ".join(found) or "none (bf16 is emulated: expect it slower than fp32)"
 
 
-def print_table(rows: list[dict]) -> None:
-    head = f"{'size':>5} {'blocks':>6}  {'mode':<28} {'s/iter':>8} {'images/s':>9} {'vs baseline':>11}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        if "error" in r:
-            print(f"{r['size']:>5} {r['blocks']:>6}  {r['mode']:<28} failed: {r['error']}")
-            continue
-        speedup = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
-        print(f"{r['size']:>5} {r['blocks']:>6}  {r['mode']:<28} {r['s_per_iter']:>8.3f} "
-              f"{r['images_per_s']:>9.2f} {speedup:>11}")
+HEADER = f"{'size':>5} {'blocks':>6}  {'mode':<24} {'s/iter':>8} {'images/s':>9} {'vs baseline':>11}"
+
+
+def print_row(r: dict) -> None:
+    lead = f"{r['size']:>5} {r['blocks']:>6}  {r['mode']:<24}"
+    if "error" in r:
+        print(f"{lead} failed: {r['error']}", flush=True)
+        return
+    speedup = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
+    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {speedup:>11}", flush=True)
 
 
 def main(argv=None) -> None:
@@ -178,7 +174,6 @@ def main(argv=None) -> None:
                    help="cgx precisions to run (train.precision); the fp32 eager baseline always runs")
     p.add_argument("--compile", action="store_true",
                    help="also run each mode with train.compile=true (slow to warm up; failures are reported)")
-    p.add_argument("--channels-last", action="store_true", help="run the cgx modes with train.channels_last=true")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per mode (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
@@ -187,33 +182,32 @@ def main(argv=None) -> None:
                    help="where to write the results (default: %(default)s)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if torch.cuda.is_available():
-        print("note: CUDA is available, but the inputs are CPU tensors; this benchmark measures the CPU path")
-    print(f"torch {torch.__version__}, {args.threads} threads, CPU capability "
+    print(f"torch {torch.__version__} on {DEVICE.type}, {args.threads} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, bf16 hardware: {bf16_hardware()}\n")
 
-    rows = []
+    meta = {"torch": torch.__version__, "device": DEVICE.type, "threads": args.threads,
+            "machine": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_hardware": bf16_hardware(),
+            "iters": args.iters, "warmup": args.warmup, "batch_size": 1}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    print(HEADER)
+    print("-" * len(HEADER))
     for size in args.sizes:
-        base = run_one(BASELINE, lambda: build_baseline(size), args.warmup, args.iters)
-        found = [base]
-        for label, precision, comp in variants(args):
-            found.append(run_one(label, lambda: build_cgx(size, precision, comp, args.channels_last),
-                                 args.warmup, args.iters))
-        for r in found:
-            r.update(size=size, blocks=blocks_for(size))
+        runs = [(BASELINE, lambda: build_baseline(size))] + [
+            (label, lambda p=precision, c=comp: build_cgx(size, p, c))
+            for label, precision, comp in variants(args)]
+        base = None
+        for label, build in runs:
+            r = {"size": size, "blocks": blocks_for(size), **run_one(label, build, args.warmup, args.iters)}
+            base = base or r
             if "error" not in r and "error" not in base:
                 r["speedup"] = base["s_per_iter"] / r["s_per_iter"]
-        rows += found
-        print_table(found)
-        print()
-
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "torch": torch.__version__, "threads": args.threads, "machine": platform.processor() or platform.machine(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_hardware": bf16_hardware(),
-        "iters": args.iters, "warmup": args.warmup, "batch_size": 1, "results": rows,
-    }, indent=2))
-    print(f"wrote {args.json}")
+            rows.append(r)
+            print_row(r)
+            # Written after every row, so that a run cut short still leaves what it measured.
+            args.json.write_text(json.dumps({**meta, "results": rows}, indent=2))
+    print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -190,10 +190,13 @@ class LocalSlurm:
 
     def wait(self, job_id: str, states=("COMPLETED",), timeout: float = 300, bump_pending: bool = True) -> dict:
         """Wait for the job to reach one of ``states``; a terminal state not wanted raises.
-        A requeued job sits PENDING with a start delay; ``bump_pending`` starts it now."""
+
+        A requeued job sits PENDING until its old job credential has expired (cred_expire=10 s);
+        starting it earlier fails it ("Job credential revoked", seen here). With ``bump_pending``,
+        a requeued job still pending 12 s after it was first seen pending is started at once."""
         terminal = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL"}
         deadline = time.time() + timeout
-        bumped_at = 0.0
+        pending_since = None
         while time.time() < deadline:
             info = self.job(job_id)
             state = info.get("JobState", "")
@@ -201,9 +204,11 @@ class LocalSlurm:
                 return info
             if state in terminal:
                 raise SlurmError(f"job {job_id} ended {state} (wanted {states}): {info}")
-            if bump_pending and state == "PENDING" and info.get("Restarts", "0") != "0" and time.time() - bumped_at > 2:
+            requeued = state == "PENDING" and info.get("Restarts", "0") != "0"
+            pending_since = (pending_since or time.time()) if requeued else None
+            if bump_pending and requeued and time.time() - pending_since > 12:
                 self.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
-                bumped_at = time.time()
+                pending_since = time.time()
             self._check_alive()
             time.sleep(0.5)
         raise SlurmError(f"job {job_id} not in {states} after {timeout} s: {self.job(job_id)}")

@@ -39,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py
 
 clean:
-	rm -rf runs/demo $(DATA)
+	rm -rf $(RUN) $(DATA) data/demo_shards

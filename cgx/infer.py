@@ -37,9 +37,8 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
     registry = registry or default_registry()
     components.load_recipe_plugins(cfg, registry)
     gens, _ = components.build_networks(cfg, registry)
-    state = shared["generators"]["module"] if "module" in shared["generators"] else shared["generators"]
     try:
-        gens.load_state_dict(state)
+        gens.load_state_dict(shared["generators"]["module"])  # plain weights, whatever the strategy
     except RuntimeError as e:
         raise CheckpointError(f"{ckpt}: generator weights do not match their recorded config: {e}") from None
     gens.to(device).eval()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,23 @@ def torchrun(nproc: int, *args: str, timeout: int = 240) -> subprocess.Completed
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "cgx.run", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def assert_clean_exit(proc: subprocess.CompletedProcess) -> None:
+    """A torchrun run succeeded, and no rank aborted at exit (the gloo tear-down crash)."""
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "terminate called" not in proc.stderr
+
+
+def restart_from(src_run: Path, dst_run: Path, step: int, recipe: Path, nproc: int = 2) -> subprocess.CompletedProcess:
+    """Copy ``src_run``'s step-``step`` checkpoint into ``dst_run`` (as if that run had crashed right
+    after it) and run ``recipe`` (whose run_dir is ``dst_run``) under torchrun: it must resume."""
+    name = f"checkpoints/step_{step:08d}"
+    shutil.copytree(Path(src_run) / name, Path(dst_run) / name)
+    proc = torchrun(nproc, str(recipe))
+    assert_clean_exit(proc)
+    assert "resumed from" in proc.stdout + proc.stderr
+    return proc
 
 
 def load_weights(run_dir: Path, step: int | None = None) -> dict:

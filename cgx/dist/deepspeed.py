@@ -128,9 +128,6 @@ class DeepSpeedStrategy(Strategy):
         self._trainables.append(t)
         return t
 
-    def close(self) -> None:
-        super().close()
-
 
 def _free_port() -> int:
     import socket

@@ -1,20 +1,15 @@
 """Real 2-process torchrun runs on gloo: DDP parity with one process, and resume parity."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import torch
-from conftest import assert_same_run_state, assert_same_weights, load_weights, torchrun
+from conftest import assert_clean_exit, assert_same_run_state, assert_same_weights, load_weights, restart_from, torchrun
 
 from cgx.run import main as run_main
 
 pytestmark = pytest.mark.multiprocess
 
-
-def check(proc):
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    assert "terminate called" not in proc.stderr
 
 
 def test_two_ranks_batch_one_equal_one_process_batch_two(make_recipe, tmp_path):
@@ -30,7 +25,7 @@ def test_two_ranks_batch_one_equal_one_process_batch_two(make_recipe, tmp_path):
     ddp = make_recipe({**common, "train": {**common["train"], "run_dir": str(tmp_path / "ddp")}}, name="ddp.yaml")
     one = make_recipe({**common, "train": {**common["train"], "run_dir": str(tmp_path / "one"), "batch_size": 2}},
                       name="one.yaml")
-    check(torchrun(2, str(ddp)))
+    assert_clean_exit(torchrun(2, str(ddp)))
     assert run_main([str(one)]) == 0
     assert sorted(p.name for p in (tmp_path / "ddp/checkpoints/step_00000002").iterdir()) == [
         "rank_00000.pt", "rank_00001.pt", "train.pt"]
@@ -43,12 +38,9 @@ def test_resume_parity_two_ranks(make_recipe, tmp_path):
                             "data": {"workers": 1}}, name="straight.yaml")
     resumed = make_recipe({"train": {"run_dir": str(tmp_path / "resumed"), "ckpt_every": 3},
                            "data": {"workers": 1}}, name="resumed.yaml")
-    check(torchrun(2, str(straight)))
+    assert_clean_exit(torchrun(2, str(straight)))
     # The restarted run finds only the step-3 checkpoint, as after a crash between 3 and 6.
-    shutil.copytree(tmp_path / "straight/checkpoints/step_00000003", tmp_path / "resumed/checkpoints/step_00000003")
-    proc = torchrun(2, str(resumed))
-    check(proc)
-    assert "resumed from" in proc.stdout + proc.stderr
+    restart_from(tmp_path / "straight", tmp_path / "resumed", 3, resumed)
     assert_same_run_state(tmp_path / "straight", tmp_path / "resumed", step=6, ranks=2)
     # Ranks drew different data, so their image pools differ.
     r0 = torch.load(tmp_path / "straight/checkpoints/step_00000006/rank_00000.pt", weights_only=True)

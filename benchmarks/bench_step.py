@@ -3,8 +3,9 @@
 One iteration = generator phase (G and F forward both ways, cycle + identity L1, LSGAN, backward,
 Adam step) then discriminator phase (D_A and D_B on real + fake, backward, Adam step), batch 1.
 The run always includes a plain-PyTorch eager fp32 iteration of the same networks
-(``baseline-fp32-eager``, written here without any cgx step code), so every speedup in the table
-is measured against a baseline from the same run on the same machine.
+(``baseline-fp32-eager``: ``cgx.train.reference``, the paper's algorithm written without any cgx
+step code), so every speedup in the table is measured against a baseline from the same run on the
+same machine.
 
     .venv/bin/python benchmarks/bench_step.py --sizes 128 --iters 10
     .venv/bin/python benchmarks/bench_step.py --sizes 128 256 --modes fp32 bf16 --compile
@@ -25,13 +26,14 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as nnf
 
 from cgx import plugins
 from cgx.config import load_config
-from cgx.dist import WorldInfo, build_strategy
+from cgx.distributed import WorldInfo, build_strategy
 from cgx.train import components
 from cgx.train.rng import seed_everything
+from cgx.train.optim import build_optimizer
+from cgx.train.reference import ReferenceCycleGAN
 from cgx.train.step import CycleGANStep, Objective
 
 BASELINE = "baseline-fp32-eager"
@@ -49,40 +51,13 @@ def random_images(size: int, device: torch.device) -> tuple[torch.Tensor, torch.
 # --- the reference: plain PyTorch, eager, fp32 ----------------------------------------------------
 
 def build_baseline(size: int):
-    """The same networks and optimizers as cgx's defaults, and a hand-written iteration."""
+    """The same networks and optimizers as cgx's defaults, stepped by the paper's algorithm written
+    plainly (``cgx.train.reference``, which the tests hold cgx's step equal to)."""
     seed_everything(0)
-    G, F = (plugins.create("generator", "resnet", n_blocks=blocks_for(size)) for _ in range(2))
-    D_A, D_B = (plugins.create("discriminator", "patchgan") for _ in range(2))
-    for net in (G, F, D_A, D_B):
-        net.to(DEVICE)
-    opt_g = torch.optim.Adam([*G.parameters(), *F.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    discs = [*D_A.parameters(), *D_B.parameters()]
-
-    def lsgan(scores: torch.Tensor, target: float) -> torch.Tensor:
-        return nnf.mse_loss(scores, torch.full_like(scores, target))
-
-    def iteration(a: torch.Tensor, b: torch.Tensor) -> None:
-        for p in discs:
-            p.requires_grad_(False)
-        fake_b, fake_a = G(a), F(b)
-        rec_a, rec_b = F(fake_b), G(fake_a)
-        idt_b, idt_a = G(b), F(a)
-        loss_g = (lsgan(D_B(fake_b), 1.0) + lsgan(D_A(fake_a), 1.0)
-                  + 10.0 * (nnf.l1_loss(rec_a, a) + nnf.l1_loss(rec_b, b))
-                  + 5.0 * (nnf.l1_loss(idt_a, a) + nnf.l1_loss(idt_b, b)))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        for p in discs:
-            p.requires_grad_(True)
-        loss_d = 0.5 * (lsgan(D_A(a), 1.0) + lsgan(D_A(fake_a.detach()), 0.0)
-                        + lsgan(D_B(b), 1.0) + lsgan(D_B(fake_b.detach()), 0.0))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-    return iteration, random_images(size, DEVICE)
+    G, F = (plugins.create("generator", "resnet", n_blocks=blocks_for(size)).to(DEVICE) for _ in range(2))
+    D_A, D_B = (plugins.create("discriminator", "patchgan").to(DEVICE) for _ in range(2))
+    ref = ReferenceCycleGAN(G, F, D_A, D_B)
+    return ref.iteration, random_images(size, DEVICE)
 
 
 # --- cgx: the trainer's own step ------------------------------------------------------------------
@@ -94,7 +69,7 @@ def build_cgx(size: int, precision: str, compile: bool):
         f"train.precision={precision}", f"train.compile={str(compile).lower()}",
     ])
     registry = plugins.default_registry()
-    s = build_strategy(cfg.dist, cfg.train, WorldInfo())  # one process
+    s = build_strategy(cfg.distributed, cfg.train, WorldInfo())  # one process
     seed_everything(0)
     gens, discs = components.build_networks(cfg, registry)
     gens.to(s.device)
@@ -102,8 +77,8 @@ def build_cgx(size: int, precision: str, compile: bool):
     if cfg.train.compile:
         for net in (gens.G, gens.F, discs.D_A, discs.D_B):
             net.compile()
-    gens_t = s.wrap(gens, s.make_optimizer(gens.parameters(), cfg.optim), name="generators")
-    discs_t = s.wrap(discs, s.make_optimizer(discs.parameters(), cfg.optim), name="discriminators")
+    gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim), name="generators")
+    discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim), name="discriminators")
     objective = Objective(components.build_adversarial_loss(cfg, registry),
                           components.build_reconstruction_loss(cfg, registry),
                           cfg.loss.cycle_weight, cfg.loss.identity_weight)

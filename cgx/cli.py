@@ -45,7 +45,7 @@ def cmd_plugins(args) -> int:
         return 0
     width = max(len(r["name"]) for r in rows) if rows else 4
     for r in rows:
-        print(f"{r['kind']:<14} {r['name']:<{width}}  {r['source']}")
+        print(f"{r['kind']:<19} {r['name']:<{width}}  {r['source']}")
     if not rows:
         print("no plugins loaded (is CGX_LOAD_PLUGINS set?)")
     return 0

@@ -16,9 +16,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A recipe problem; the message names the file and key."""
+from .coerce import CoercionError, coerce
+from .errors import ConfigError
 
 
 @dataclass
@@ -131,7 +130,7 @@ class TrainConfig:
 
 
 @dataclass
-class DistConfig:
+class DistributedConfig:
     strategy: Literal["ddp", "deepspeed"] = "ddp"
     """ddp: torch DistributedDataParallel; deepspeed: DeepSpeed engines (ZeRO, see zero_stage)."""
     backend: Literal["auto", "gloo", "nccl"] = "auto"
@@ -151,7 +150,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    dist: DistConfig = field(default_factory=DistConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     plugins: list[str] = field(default_factory=list)
     """Extra plugin modules to load: importable names or .py paths (relative to the recipe)."""
     recipe: Optional[str] = None
@@ -163,6 +162,9 @@ class Config:
 
 # ---------------------------------------------------------------------------------------------
 # loading
+
+RENAMED = {"dist": "distributed"}
+"""Recipe keys that were renamed: old dotted key -> new one (named in the error)."""
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
@@ -225,6 +227,10 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
         raise ConfigError(f"{where}: {label} must be a section (mapping), got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
+    for key in unknown:
+        new = RENAMED.get(_join(path, key))
+        if new:
+            raise ConfigError(f"{where}: recipe key '{_join(path, key)}' was renamed to '{new}'")
     if unknown:
         section = f"section '{path}'" if path else "the top level"
         raise ConfigError(
@@ -265,49 +271,13 @@ def _component(data: Any, where: str, path: str, default: ComponentConfig) -> Co
 
 
 def _coerce(tp, value, where: str, key: str):
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where, key)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{where}: {key}={value!r} is not allowed; allowed values: {', '.join(map(str, args))}")
-        return value
+    """A recipe value as its field's annotation asks (``cgx.coerce``: the same rules as plugin arguments)."""
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where, key)
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
-        return [_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads 2e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
-    if tp is dict:
-        if isinstance(value, dict):
-            return value
-        raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
-    return value
+    try:
+        return coerce(tp, value)
+    except CoercionError as e:
+        raise ConfigError(f"{where}: {e.at(key)}") from None
 
 
 def _check_config(cfg: Config, where: str) -> None:
@@ -325,10 +295,15 @@ def _check_config(cfg: Config, where: str) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{where}: {key} must be positive, got {value}")
-    if cfg.dist.zero_stage not in (0, 1, 2):
-        raise ConfigError(f"{where}: dist.zero_stage must be 0, 1 or 2, got {cfg.dist.zero_stage}")
-    if cfg.dist.offload_optimizer and (cfg.dist.strategy != "deepspeed" or cfg.dist.zero_stage == 0):
-        raise ConfigError(f"{where}: dist.offload_optimizer needs dist.strategy=deepspeed and dist.zero_stage >= 1")
+    d = cfg.distributed
+    if d.zero_stage not in (0, 1, 2):
+        raise ConfigError(f"{where}: distributed.zero_stage must be 0, 1 or 2, got {d.zero_stage}")
+    if d.offload_optimizer and (d.strategy != "deepspeed" or d.zero_stage == 0):
+        raise ConfigError(f"{where}: distributed.offload_optimizer needs distributed.strategy=deepspeed "
+                          f"and distributed.zero_stage >= 1")
+    if d.offload_optimizer and cfg.optim.name != "adam":
+        raise ConfigError(f"{where}: distributed.offload_optimizer=true needs optim.name=adam (DeepSpeed's CPU Adam), "
+                          f"got optim.name={cfg.optim.name}")
     if cfg.data.workers < 0:
         raise ConfigError(f"{where}: data.workers must be >= 0, got {cfg.data.workers}")
     if cfg.data.source == "shards":

@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError, load_config
-from .data.images import DataError
-from .dist import PrecisionError, world_info_from_env
-from .plugins import PluginError
-from .train.checkpoint import CheckpointError
+from .config import load_config
+from .distributed import world_info_from_env
+from .errors import CgxError, NonFiniteLossError
 
-USER_ERRORS = (ConfigError, DataError, PluginError, CheckpointError, PrecisionError)
+USER_ERRORS = (CgxError,)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .train.trainer import NonFiniteLossError, Trainer
+    from .train.trainer import Trainer
 
     main_rank = world_info_from_env().is_main
     trainer = None
@@ -47,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cgx: trained {trainer.step} steps\n"
                   f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {run / 'tb'}")
         return 0
-    except USER_ERRORS as e:
-        if main_rank:
-            print(f"cgx: error: {e}", file=sys.stderr)
-        return 2
     except NonFiniteLossError as e:
         if main_rank:
             print(f"cgx: error: {e}", file=sys.stderr)
         return 3
+    except USER_ERRORS as e:
+        if main_rank:
+            print(f"cgx: error: {e}", file=sys.stderr)
+        return 2
     finally:
         if trainer is not None:
             trainer.close()

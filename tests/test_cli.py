@@ -120,3 +120,34 @@ def test_no_work_is_lost_to_a_bad_recipe(make_recipe, tmp_path, capsys):
     """An error in the recipe stops before the run folder is touched."""
     run_error([make_recipe({"model": {"generator": {"name": "nope"}}})], capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_reconstruction_loss_as_the_gan_loss_fails_before_step_1(make_recipe, tmp_path, capsys):
+    err = run_error([make_recipe(), "loss.gan=l1"], capsys)
+    assert "loss.gan" in err and "unknown adversarial_loss 'l1' ('l1' is a reconstruction_loss)" in err
+    assert "lsgan" in err and not (tmp_path / "run").exists()
+
+
+def test_a_factory_returning_a_non_module_fails_before_step_1(make_recipe, tmp_path, capsys):
+    (tmp_path / "bad_gen.py").write_text(
+        "from cgx.plugins import hookimpl\n\n"
+        "@hookimpl\n"
+        "def cgx_register_generators(register):\n"
+        "    register('not_a_module', lambda **kwargs: [kwargs])\n")
+    err = run_error([make_recipe({"plugins": ["bad_gen.py"], "model": {"generator": {"name": "not_a_module"}}})],
+                    capsys)
+    assert "generator 'not_a_module' from " in err and "bad_gen.py" in err
+    assert "builtins.list" in err and "torch.nn.Module" in err and "cgx.plugins.types.Generator" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_yaml_string_numbers_work_for_plugin_arguments(make_recipe, tmp_path):
+    """YAML reads 2e-2 as a string; recipe keys and plugin arguments coerce it alike."""
+    assert run_main([str(make_recipe()), "model.discriminator.init_std=2e-2", "optim.lr=2e-4", "train.steps=1"]) == 0
+    saved = load_config(tmp_path / "run" / "config.yaml")
+    assert saved.model.discriminator.args["init_std"] == 0.02 and saved.optim.lr == 2e-4
+
+
+def test_renamed_recipe_section_names_the_new_key(make_recipe, capsys):
+    err = run_error([make_recipe(), "dist.strategy=ddp"], capsys)
+    assert "recipe key 'dist' was renamed to 'distributed'" in err

@@ -5,11 +5,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import DataError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-
-
-class DataError(ValueError):
-    """A data problem (missing or empty folder, unreadable image); the message names the path."""
 
 
 def list_images(folder: str | Path) -> list[Path]:

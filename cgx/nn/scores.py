@@ -1,9 +1,9 @@
 """Discriminator outputs are a tensor or a list of tensors (multi-output discriminators)."""
-from typing import Callable, Union
+from typing import Callable
 
 import torch
 
-Scores = Union[torch.Tensor, list, tuple]
+from ..plugins.types import Scores
 
 
 def as_list(scores: Scores) -> list[torch.Tensor]:

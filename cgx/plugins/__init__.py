@@ -5,19 +5,24 @@
     ['resnet', 'unet']
     >>> g = plugins.create("generator", "resnet", n_blocks=6)
 
-Kinds: generator, discriminator, loss, buffer. Installed plugins (the built-ins included) load
-from the ``cgx`` entry-point group on first use; ``CGX_LOAD_PLUGINS=a,b`` limits which.
+Kinds: generator, discriminator, adversarial_loss, reconstruction_loss, buffer; what each must be
+is in ``cgx.plugins.types`` (Protocols, re-exported here). Installed plugins (the built-ins included)
+load from the ``cgx`` entry-point group on first use; ``CGX_LOAD_PLUGINS=a,b`` limits which.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ..errors import PluginError
 from .hookspecs import hookimpl
-from .registry import KINDS, LOAD_ENV, Entry, PluginError, Registry
+from .registry import KINDS, LOAD_ENV, Entry, Registry
+from .types import (AdversarialLoss, Buffer, Discriminator, DiscriminatorBatch, Generator, ReconstructionLoss,
+                    Scores)
 
 __all__ = [
     "KINDS", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
     "available", "create", "entries", "load_module", "default_registry",
+    "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "ReconstructionLoss", "Scores",
 ]
 
 _default: Registry | None = None

@@ -7,7 +7,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,23 +14,28 @@ from typing import Any, Callable
 
 import pluggy
 
+from ..coerce import CoercionError, coerce, describe
+from ..errors import PluginError
 from . import hookspecs
+from .types import INTERFACES, missing
 
-KINDS = ("generator", "discriminator", "loss", "buffer")
+KINDS = ("generator", "discriminator", "adversarial_loss", "reconstruction_loss", "buffer")
 HOOKS = {
     "generator": "cgx_register_generators",
     "discriminator": "cgx_register_discriminators",
-    "loss": "cgx_register_losses",
+    "adversarial_loss": "cgx_register_adversarial_losses",
+    "reconstruction_loss": "cgx_register_reconstruction_losses",
     "buffer": "cgx_register_buffers",
 }
+RETIRED_HOOKS = {
+    "cgx_register_losses": "was split into cgx_register_adversarial_losses (loss.gan) and "
+                           "cgx_register_reconstruction_losses (loss.cycle)",
+}
+"""Hooks cgx no longer calls: a plugin implementing one is refused with what replaced it."""
 ENTRY_POINT_GROUP = "cgx"
 LOAD_ENV = "CGX_LOAD_PLUGINS"
 """Comma-separated entry-point or distribution names: only those installed plugins load.
 Empty string: none. Unset: all."""
-
-
-class PluginError(ValueError):
-    """A plugin problem: unknown name, bad arguments, duplicate or broken plugin."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,10 @@ class Registry:
         """Register a pluggy plugin object (module or instance) and collect what it registers."""
         if self.pm.is_registered(plugin):
             return
+        for hook, what in RETIRED_HOOKS.items():
+            if hasattr(getattr(plugin, hook, None), "cgx_impl"):
+                raise PluginError(f"plugin {source} implements {hook}, which {what}; "
+                                  f"register each loss under its kind's hook")
         self.pm.register(plugin, name=name)
         self._sources[id(plugin)] = source
         try:
@@ -169,34 +177,49 @@ class Registry:
         reg = self._entries[_check_kind(kind)]
         if name not in reg:
             names = ", ".join(sorted(reg)) or "(none loaded)"
-            raise PluginError(f"unknown {kind} {name!r}; available: {names}")
+            other = [k for k in KINDS if k != kind and name in self._entries[k]]
+            hint = f" ({name!r} is a {other[0]})" if other else ""
+            raise PluginError(f"unknown {kind} {name!r}{hint}; available: {names}")
         return reg[name]
 
-    def check_kwargs(self, kind: str, name: str, kwargs: dict) -> None:
-        """Raise PluginError if ``kwargs`` are not accepted by the factory (names and simple types)."""
+    def check_kwargs(self, kind: str, name: str, kwargs: dict) -> dict:
+        """``kwargs`` coerced to the factory's annotations (``cgx.coerce``, the rules recipe keys
+        follow); PluginError for an argument the factory does not accept or a value that does not fit."""
         entry = self.get(kind, name)
-        sig = inspect.signature(entry.factory)
-        params = sig.parameters
+        params = inspect.signature(entry.factory).parameters
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return
+            return dict(kwargs)
         accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
         try:
             hints = typing.get_type_hints(entry.factory)
         except Exception:
             hints = {}
+        out = {}
         for key, value in kwargs.items():
             if key not in accepted:
                 raise PluginError(
                     f"{kind} {name!r} does not accept argument {key!r}; accepted: {_describe(params, hints)}"
                 )
-            if key in hints and not _type_ok(hints[key], value):
-                raise PluginError(
-                    f"{kind} {name!r} argument {key!r} must be {_type_name(hints[key])}, got {value!r}"
-                )
+            try:
+                out[key] = coerce(hints[key], value) if key in hints else value
+            except CoercionError as e:
+                raise PluginError(f"{kind} {name!r} argument {e.at(repr(key))}") from None
+        return out
 
     def create(self, kind: str, name: str, **kwargs) -> Any:
-        self.check_kwargs(kind, name, kwargs)
-        return self.get(kind, name).factory(**kwargs)
+        """Build the component, after checking its arguments; refuse what does not fit ``kind``'s
+        Protocol (``cgx.plugins.types``), naming the plugin and its source."""
+        kwargs = self.check_kwargs(kind, name, kwargs)
+        entry = self.get(kind, name)
+        obj = entry.factory(**kwargs)
+        lacks = missing(obj, kind)
+        if lacks:
+            raise PluginError(
+                f"{kind} {name!r} from {entry.source}: its factory returned {type(obj).__module__}."
+                f"{type(obj).__qualname__}, which is not a {INTERFACES[kind].__name__} "
+                f"(cgx.plugins.types.{INTERFACES[kind].__name__}): it needs {', '.join(lacks)}"
+            )
+        return obj
 
 
 def _check_kind(kind: str) -> str:
@@ -205,41 +228,12 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def _type_ok(tp, value) -> bool:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(a, value) for a in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if tp is typing.Any:
-        return True
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
-        return isinstance(value, (list, tuple))
-    if origin is typing.Literal:
-        return value in typing.get_args(tp)
-    return True  # anything fancier: the factory checks it
-
-
-def _type_name(tp) -> str:
-    if typing.get_origin(tp) is typing.Literal:
-        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
 def _describe(params, hints) -> str:
     out = []
     for n, p in params.items():
         if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
             continue
-        t = f": {_type_name(hints[n])}" if n in hints else ""
+        t = f": {describe(hints[n])}" if n in hints else ""
         d = "" if p.default is p.empty else f" = {p.default!r}"
         out.append(f"{n}{t}{d}")
     return ", ".join(out) or "(no arguments)"

@@ -13,15 +13,14 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Mapping, Protocol
 
 import torch
 
+from ..errors import CheckpointError
+
 STEP_DIR = re.compile(r"^step_(\d{8,})$")
 SHARED_FILE = "train.pt"
-
-
-class CheckpointError(RuntimeError):
-    pass
 
 
 def rank_file(rank: int) -> str:
@@ -66,19 +65,54 @@ def _save_file(obj: dict, path: Path) -> None:
     os.replace(part, path)
 
 
+class Stateful(Protocol):
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class Group:
+    """Several stateful parts saved as one entry: ``{name: part.state_dict()}``."""
+
+    def __init__(self, **parts: Stateful) -> None:
+        self.parts = parts
+
+    def state_dict(self) -> dict:
+        return {name: part.state_dict() for name, part in self.parts.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, part in self.parts.items():
+            part.load_state_dict(state[name])
+
+
 class CheckpointStore:
-    def __init__(self, folder: str | Path, strategy, keep: int = 3) -> None:
+    """Where, when and how a run's checkpoints are written and read.
+
+    Save and load walk the same maps of named stateful parts (``shared``: written once, by rank 0;
+    ``per_rank``: one file per rank), so a part cannot be saved and forgotten on load. A part with
+    ``save_sharded(folder)`` / ``load_sharded(folder)`` (DeepSpeed's engines) also writes and reads
+    state of its own in the checkpoint folder (collective). The store decides when a checkpoint is due."""
+
+    def __init__(self, folder: str | Path, strategy, keep: int = 3, every: int = 1000, last_step: int | None = None,
+                 shared: Mapping[str, Stateful] | None = None, per_rank: Mapping[str, Stateful] | None = None) -> None:
         self.folder = Path(folder)
         self.strategy = strategy
         self.keep = keep
+        self.every = every
+        self.last_step = last_step
+        self.shared = dict(shared or {})
+        self.per_rank = dict(per_rank or {})
+
+    def due(self, step: int) -> bool:
+        """A checkpoint is written every ``every`` steps and at the last step."""
+        return step % self.every == 0 or step == self.last_step
 
     def latest(self) -> Path | None:
         found = list_checkpoints(self.folder)
         return found[-1] if found else None
 
-    def save(self, step: int, shared: dict, per_rank: dict, write_sharded=None) -> Path:
-        """Collective: every rank calls it with its own ``per_rank`` state; ``write_sharded(folder)``
-        (collective too) adds what each rank writes itself, such as DeepSpeed's checkpoints."""
+    def save(self, step: int, meta: dict, rank_meta: dict) -> Path:
+        """Collective: every rank writes its ``per_rank`` parts, rank 0 the ``shared`` ones, each file
+        with its ``meta`` entries (step, format, ...) beside the parts."""
         final = self.folder / f"step_{step:08d}"
         tmp = self.folder / f".step_{step:08d}.tmp"
         if self.strategy.is_main:
@@ -87,11 +121,12 @@ class CheckpointStore:
                 shutil.rmtree(tmp)
             tmp.mkdir()
         self.strategy.barrier()
-        if write_sharded is not None:
-            write_sharded(tmp)
-        _save_file(per_rank, tmp / rank_file(self.strategy.rank))
+        for part in self.shared.values():
+            if hasattr(part, "save_sharded"):
+                part.save_sharded(tmp)
+        _save_file({**rank_meta, **_states(self.per_rank)}, tmp / rank_file(self.strategy.rank))
         if self.strategy.is_main:
-            _save_file(shared, tmp / SHARED_FILE)
+            _save_file({**meta, **_states(self.shared)}, tmp / SHARED_FILE)
         self.strategy.barrier()
         if self.strategy.is_main:
             if final.exists():  # the same step saved again (e.g. after a resume): swap, then drop the old
@@ -107,7 +142,36 @@ class CheckpointStore:
         self.strategy.barrier()
         return final
 
-    def load(self, path: Path, rank: int) -> tuple[dict, dict | None]:
+    def read(self, path: Path, fmt: int) -> tuple[dict, dict | None]:
+        """The shared file and this rank's file (None if absent), after checking the format."""
         shared = load_file(path / SHARED_FILE)
-        own = path / rank_file(rank)
+        if not isinstance(shared, dict) or shared.get("format") != fmt:
+            found = shared.get("format") if isinstance(shared, dict) else None
+            raise CheckpointError(f"{path / SHARED_FILE}: checkpoint format {found!r}, this cgx reads format {fmt}; "
+                                  f"use the cgx version that wrote it, or start a new train.run_dir")
+        own = path / rank_file(self.strategy.rank)
         return shared, (load_file(own) if own.is_file() else None)
+
+    def load_shared(self, path: Path, state: dict) -> None:
+        """Collective: every shared part from ``state`` (and its sharded state from ``path``)."""
+        for name, part in self.shared.items():
+            try:
+                part.load_state_dict(state[name])
+                if hasattr(part, "load_sharded"):
+                    part.load_sharded(path)
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise CheckpointError(
+                    f"checkpoint {path} does not match the recipe's {name}: {str(e).splitlines()[0] if str(e) else repr(e)} ... "
+                    f"Use the recipe the run was trained with ({path / SHARED_FILE} holds it), or a new train.run_dir."
+                ) from None
+
+    def load_rank(self, path: Path, state: dict) -> None:
+        for name, part in self.per_rank.items():
+            try:
+                part.load_state_dict(state[name])
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise CheckpointError(f"checkpoint {path / rank_file(self.strategy.rank)}: cannot restore {name}: {e}") from None
+
+
+def _states(parts: Mapping[str, Stateful]) -> dict:
+    return {name: part.state_dict() for name, part in parts.items()}

@@ -1,8 +1,9 @@
 """Building the recipe's plugin components, after checking every section against its factory."""
 from __future__ import annotations
 
-from ..config import ComponentConfig, Config, ConfigError
-from ..plugins import PluginError, Registry
+from ..config import ComponentConfig, Config
+from ..errors import ConfigError, PluginError
+from ..plugins import Registry
 from .networks import DiscriminatorPair, GeneratorPair
 
 
@@ -11,18 +12,19 @@ def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
     return {
         "model.generator": ("generator", cfg.model.generator),
         "model.discriminator": ("discriminator", cfg.model.discriminator),
-        "loss.gan": ("loss", cfg.loss.gan),
-        "loss.cycle": ("loss", cfg.loss.cycle),
+        "loss.gan": ("adversarial_loss", cfg.loss.gan),
+        "loss.cycle": ("reconstruction_loss", cfg.loss.cycle),
         "buffer": ("buffer", cfg.buffer),
     }
 
 
 def check_components(cfg: Config, registry: Registry) -> None:
-    """Every plugin a recipe names exists and accepts the arguments given, before any work."""
+    """Every plugin a recipe names exists and accepts the arguments given, before any work; the
+    arguments are coerced in place (``2e-2`` read as a string becomes a float)."""
     where = cfg.recipe or "<recipe>"
     for key, (kind, section) in component_sections(cfg).items():
         try:
-            registry.check_kwargs(kind, section.name, section.args)
+            section.args = registry.check_kwargs(kind, section.name, section.args)
         except PluginError as e:
             raise ConfigError(f"{where}: {key}: {e}") from None
 
@@ -47,11 +49,11 @@ def build_networks(cfg: Config, registry: Registry) -> tuple[GeneratorPair, Disc
 
 
 def build_adversarial_loss(cfg: Config, registry: Registry):
-    return registry.create("loss", cfg.loss.gan.name, **cfg.loss.gan.args)
+    return registry.create("adversarial_loss", cfg.loss.gan.name, **cfg.loss.gan.args)
 
 
 def build_reconstruction_loss(cfg: Config, registry: Registry):
-    return registry.create("loss", cfg.loss.cycle.name, **cfg.loss.cycle.args)
+    return registry.create("reconstruction_loss", cfg.loss.cycle.name, **cfg.loss.cycle.args)
 
 
 def build_buffer(cfg: Config, registry: Registry):

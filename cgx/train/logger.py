@@ -11,7 +11,7 @@ from torchvision.utils import make_grid
 class NullLogger:
     def scalars(self, step: int, values: dict) -> None: ...
     def images(self, step: int, tag: str, rows: list[torch.Tensor]) -> None: ...
-    def progress(self, step: int, postfix: dict) -> None: ...
+    def progress(self, step: int, postfix: dict | None = None) -> None: ...
     def print(self, *args) -> None: ...
     def close(self) -> None: ...
 
@@ -36,9 +36,10 @@ class Logger(NullLogger):
         grid = make_grid(stacked, nrow=n, normalize=True, value_range=(-1, 1))
         self.writer.add_image(tag, grid, step)
 
-    def progress(self, step: int, postfix: dict) -> None:
+    def progress(self, step: int, postfix: dict | None = None) -> None:
         self.bar.n = step
-        self.bar.set_postfix(postfix, refresh=False)
+        if postfix is not None:
+            self.bar.set_postfix(postfix, refresh=False)
         self.bar.refresh()
 
     def print(self, *args) -> None:

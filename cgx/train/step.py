@@ -7,34 +7,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
 from ..nn.scores import split
+from ..plugins.types import AdversarialLoss, DiscriminatorBatch, ReconstructionLoss
 from .networks import Translations, set_requires_grad
 
 
 @dataclass
-class DiscriminatorBatch:
-    """What an adversarial loss may need beyond the scores (a gradient penalty needs all of it)."""
-    discriminator: Any   # this domain's discriminator (unwrapped: extra forward passes do not sync)
-    real: torch.Tensor
-    fake: torch.Tensor   # the fakes the discriminator scored (from the history buffer)
-    autocast: Callable   # the run's autocast context, for extra forward passes
-
-
-@dataclass
 class Objective:
-    gan: Any            # adversarial loss plugin: generator_loss(fake), discriminator_loss(real, fake)
-    reconstruction: Any  # reconstruction loss plugin: loss(output, target)
+    gan: AdversarialLoss
+    reconstruction: ReconstructionLoss
     cycle_weight: float = 10.0
     identity_weight: float = 5.0
 
 
 class CycleGANStep:
     def __init__(self, gens, discs, objective: Objective, pool_a, pool_b, autocast: Callable) -> None:
-        self.gens, self.discs = gens, discs  # Trainables (see cgx.dist.trainable)
+        self.gens, self.discs = gens, discs  # Trainables (see cgx.distributed.trainable)
         self.obj = objective
         self.pool_a, self.pool_b = pool_a, pool_b
         self.autocast = autocast
@@ -47,10 +39,10 @@ class CycleGANStep:
     def generator_phase(self, real_a, real_b) -> tuple[dict, Translations]:
         """Update G and F with D_A and D_B frozen (and not synchronised across ranks)."""
         obj = self.obj
-        frozen = set_requires_grad(self.discs.raw, False)  # only what was trainable
+        frozen = set_requires_grad(self.discs.module, False)  # only what was trainable
         with self.autocast():
-            t = self.gens.module(real_a, real_b, identity=obj.identity_weight > 0)
-            score_a, score_b = self.discs.raw(t.fake_a, t.fake_b)
+            t = self.gens(real_a, real_b, identity=obj.identity_weight > 0)
+            score_a, score_b = self.discs.module(t.fake_a, t.fake_b)
         losses = {
             "G/gan_A2B": obj.gan.generator_loss(score_b),
             "G/gan_B2A": obj.gan.generator_loss(score_a),
@@ -71,11 +63,11 @@ class CycleGANStep:
         fake_b = self.pool_b.query(t.fake_b.detach())
         n = real_a.shape[0]
         with self.autocast():
-            scores_a, scores_b = self.discs.module(torch.cat([real_a, fake_a]), torch.cat([real_b, fake_b]))
-        gan, raw = self.obj.gan, self.discs.raw
+            scores_a, scores_b = self.discs(torch.cat([real_a, fake_a]), torch.cat([real_b, fake_b]))
+        gan, discs = self.obj.gan, self.discs.module
         losses = {
-            "D/A": gan.discriminator_loss(*split(scores_a, n), DiscriminatorBatch(raw.D_A, real_a, fake_a, self.autocast)),
-            "D/B": gan.discriminator_loss(*split(scores_b, n), DiscriminatorBatch(raw.D_B, real_b, fake_b, self.autocast)),
+            "D/A": gan.discriminator_loss(*split(scores_a, n), DiscriminatorBatch(discs.D_A, real_a, fake_a, self.autocast)),
+            "D/B": gan.discriminator_loss(*split(scores_b, n), DiscriminatorBatch(discs.D_B, real_b, fake_b, self.autocast)),
         }
         self.discs.backward(sum(losses.values()))
         self.discs.step()

@@ -3,7 +3,7 @@
 Made by SIGUSR1 or SIGTERM to a training process (SLURM's warning before a time limit or
 preemption, ``torchrun`` shutting down) or by creating the file ``RUN_DIR/STOP`` (what
 ``cluster/slurm/train.sbatch`` does: one file reaches every rank on every node). The trainer
-combines every rank's request in its per-step all-reduce, so all ranks stop at the same step.
+agrees every rank's request over a host-side channel (``Strategy.stop_vote``), so all ranks stop at the same step.
 """
 from __future__ import annotations
 

@@ -1,8 +1,12 @@
 """The Trainer owns the run: networks, optimizers, schedule, buffers, data position, logs and
-checkpoints. It is itself checkpointable; distribution is the strategy's business."""
+checkpoints. It is itself checkpointable; distribution is the strategy's business.
+
+The loop does not wait for the device: loss terms stay on it (``LossMeter``) and are reduced over
+ranks on log steps only; NaN/inf is noted on the device every step and checked on log steps and
+before every checkpoint; stop requests are agreed over a host-side channel (one step late when
+there are several ranks: ``StopVote``)."""
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -10,21 +14,21 @@ import torch
 
 from ..config import Config, dump_config
 from ..data import build_source
-from ..dist import PrecisionError, build_strategy
+from ..distributed import build_strategy
+from ..errors import NonFiniteLossError, SetupError
 from ..plugins import Registry, default_registry
 from . import components
-from .checkpoint import CheckpointError, CheckpointStore
+from .checkpoint import CheckpointStore, Group
 from .logger import Logger, NullLogger
-from .rng import rng_state, seed_everything, set_rng_state
+from .metrics import LossMeter
+from .optim import build_optimizer
+from .rng import RNGState, seed_everything
 from .schedule import linear_decay
 from .step import CycleGANStep, Objective
 from .stop import StopRequest
 
 FORMAT = 1
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
+"""Checkpoint format this code writes and reads (``train.pt``'s "format")."""
 
 
 class Trainer:
@@ -34,7 +38,7 @@ class Trainer:
         components.load_recipe_plugins(cfg, self.registry)
         components.check_components(cfg, self.registry)
         self.run_dir = Path(cfg.train.run_dir)
-        self.strategy = strategy or build_strategy(cfg.dist, cfg.train)
+        self.strategy = strategy or build_strategy(cfg.distributed, cfg.train)
         s = self.strategy
         self.device = s.device
 
@@ -44,16 +48,17 @@ class Trainer:
         if cfg.train.channels_last and self.device.type == "cpu":
             # Measured here (torch 2.14.1, CPU): channels_last gives these nets' conv weights
             # gradients that differ from contiguous ones by more than their own size.
-            raise PrecisionError("train.channels_last=true gives wrong gradients on CPU with this torch; "
-                                 "use it on CUDA only (train.channels_last=false)")
+            raise SetupError("train.channels_last=true gives wrong gradients on CPU with this torch; "
+                             "use it on CUDA only (train.channels_last=false)")
         memory_format = torch.channels_last if cfg.train.channels_last else torch.preserve_format
         gens.to(self.device, memory_format=memory_format)
         discs.to(self.device, memory_format=memory_format)
         if cfg.train.compile:
             for net in (gens.G, gens.F, discs.D_A, discs.D_B):
                 net.compile()
-        self.gens = s.wrap(gens, s.make_optimizer(gens.parameters(), cfg.optim), name="generators")
-        self.discs = s.wrap(discs, s.make_optimizer(discs.parameters(), cfg.optim), name="discriminators")
+        offload = cfg.distributed.offload_optimizer
+        self.gens = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
+        self.discs = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
 
         # From here on every rank draws different randomness (buffers, augmentation).
         seed_everything(cfg.train.seed + 1_000_003 * s.rank)
@@ -76,8 +81,15 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.discs.optimizer, factor)
         self.step = 0
         self.stopped_early = False
+        self.meter = LossMeter(self.device)
 
-        self.store = CheckpointStore(self.run_dir / "checkpoints", s, cfg.train.keep)
+        self.store = CheckpointStore(
+            self.run_dir / "checkpoints", s, keep=cfg.train.keep, every=cfg.train.ckpt_every,
+            last_step=self.total_steps,
+            shared={"generators": self.gens, "discriminators": self.discs,
+                    "schedule": Group(generators=self.sched_g, discriminators=self.sched_d)},
+            per_rank={"buffers": Group(A=self.pool_a, B=self.pool_b), "rng": RNGState()},
+        )
         self.resumed_from: Path | None = None
         latest = self.store.latest() if cfg.train.resume else None
         if latest is not None:
@@ -86,53 +98,41 @@ class Trainer:
 
     # --- state ---------------------------------------------------------------------------------
 
-    def shared_state(self) -> dict:
-        return {
-            "format": FORMAT,
-            "step": self.step,
-            "world_size": self.strategy.world_size,
-            "strategy": self.strategy.name,
-            "config": self.cfg.to_dict(),
-            "generators": self.gens.state_dict(),
-            "discriminators": self.discs.state_dict(),
-            "schedule": {"generators": self.sched_g.state_dict(), "discriminators": self.sched_d.state_dict()},
-        }
-
-    def rank_state(self) -> dict:
-        return {
-            "step": self.step,
-            "buffers": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()},
-            "rng": rng_state(),
-            "data": {"step": self.step, "world_size": self.strategy.world_size,
-                     "batch_size": self.cfg.train.batch_size},
-        }
-
     def save(self) -> Path:
-        return self.store.save(self.step, self.shared_state(), self.rank_state(), self.strategy.save_sharded)
+        """Collective: a checkpoint of this step, after checking that nothing in it is NaN/inf."""
+        self._check_finite_state()
+        s = self.strategy
+        meta = {"format": FORMAT, "step": self.step, "world_size": s.world_size, "strategy": s.name,
+                "config": self.cfg.to_dict()}
+        rank_meta = {"step": self.step,
+                     "data": {"step": self.step, "world_size": s.world_size, "batch_size": self.cfg.train.batch_size}}
+        return self.store.save(self.step, meta, rank_meta)
 
     def load(self, path: Path) -> None:
-        shared, own = self.store.load(path, self.strategy.rank)
-        for name, trainable in (("generators", self.gens), ("discriminators", self.discs)):
-            try:
-                trainable.load_state_dict(shared[name], folder=path)
-            except (RuntimeError, KeyError, ValueError) as e:
-                raise CheckpointError(
-                    f"checkpoint {path} does not match the recipe's {name} "
-                    f"(model.generator / model.discriminator): {str(e).splitlines()[0]} ... "
-                    f"Use the recipe the run was trained with ({path / 'train.pt'} holds it), "
-                    f"or a new train.run_dir."
-                ) from None
-        self.sched_g.load_state_dict(shared["schedule"]["generators"])
-        self.sched_d.load_state_dict(shared["schedule"]["discriminators"])
+        s = self.strategy
+        shared, own = self.store.read(path, FORMAT)
+        self.store.load_shared(path, shared)
         self.step = int(shared["step"])
-        if own is None or own["data"]["world_size"] != self.strategy.world_size:
-            if self.strategy.is_main:
+        if own is None or own["data"]["world_size"] != s.world_size:
+            if s.is_main:
                 print(f"cgx: {path} was written by {shared['world_size']} ranks, this run has "
-                      f"{self.strategy.world_size}: image buffers and random streams start fresh")
+                      f"{s.world_size}: image buffers and random streams start fresh")
             return
-        self.pool_a.load_state_dict(own["buffers"]["A"])
-        self.pool_b.load_state_dict(own["buffers"]["B"])
-        set_rng_state(own["rng"])
+        self.store.load_rank(path, own)
+
+    def _check_finite_state(self) -> None:
+        """Collective: NonFiniteLossError on every rank if a loss term since the last check, a weight
+        or an optimizer state tensor is NaN/inf, so that a checkpoint never holds one."""
+        where = f"stopped without writing a checkpoint (the last good one is {self.store.latest()})"
+        self.meter.check_finite(self.strategy, where)
+        tensors = [p.detach() for t in (self.gens, self.discs) for p in t.module.parameters()]
+        for t in (self.gens, self.discs):
+            for state in t.optimizer.state.values():
+                tensors += [v for v in state.values() if torch.is_tensor(v) and v.is_floating_point()]
+        flags = torch.stack([torch.isfinite(x).all() for x in tensors]) if tensors else torch.ones(1, dtype=torch.bool)
+        bad = self.strategy.all_reduce((~flags.all()).to(torch.int32).reshape(1), "max")
+        if bad.item():
+            raise NonFiniteLossError(f"non-finite weights or optimizer state at step {self.step}; {where}")
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -140,6 +140,7 @@ class Trainer:
         """Train to the recipe's last step (or stop early at step ``until``, with a checkpoint there)."""
         cfg, s = self.cfg.train, self.strategy
         stop = self.total_steps if until is None else min(until, self.total_steps)
+        self.store.last_step = stop
         if s.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.cfg, self.run_dir / "config.yaml")
@@ -150,53 +151,32 @@ class Trainer:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
         request = StopRequest(self.run_dir / "STOP")
         self.stopped_early = False
-        last_saved = self.step if self.resumed_from is not None else None
-        images_per_step = s.world_size * cfg.batch_size
-        window = {"time": 0.0, "data": 0.0, "steps": 0}
+        timer = StepTimer()
         skipped = None  # corrupt samples the source skipped on this rank since (re)start (None: not counted)
+        vote = s.stop_vote()
         try:
-            batches = self.source.batches(self.step, stop)
-            t_ready = time.perf_counter()
-            for batch in batches:
-                t_got = time.perf_counter()
-                real_a = self._to_device(batch["A"])
-                real_b = self._to_device(batch["B"])
+            for batch in self.source.batches(self.step, stop):
+                timer.got_data()
+                real_a, real_b = self._to_device(batch["A"]), self._to_device(batch["B"])
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
                     skipped = (skipped or 0) + int(batch["skipped"])
+
                 losses, t = self.cycle_step(real_a, real_b)
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
-                values, stop_now = self._reduce(losses, request.requested())
-                t_done = time.perf_counter()
-                window["data"] += t_got - t_ready
-                window["time"] += t_done - t_ready
-                window["steps"] += 1
-                t_ready = t_done
+                self.meter.add(self.step, losses)
 
-                log.progress(self.step, {"G": f"{sum(v for k, v in values.items() if k.startswith('G/')):.3f}",
-                                         "D": f"{values['D/A'] + values['D/B']:.3f}"})
-                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                    n = window["steps"]
-                    log.scalars(self.step, {
-                        **{f"loss/{k}": v for k, v in values.items()},
-                        "lr/generators": self.sched_g.get_last_lr()[0],
-                        "lr/discriminators": self.sched_d.get_last_lr()[0],
-                        "perf/images_per_s": images_per_step * n / max(window["time"], 1e-9),
-                        "perf/step_time_s": window["time"] / n,
-                        "perf/data_wait_s": window["data"] / n,
-                        "epoch": self.step / self.source.steps_per_epoch,
-                    })
-                    window = {"time": 0.0, "data": 0.0, "steps": 0}
-                    if skipped is not None:  # a collective: every rank logs at the same steps
-                        total = s.all_reduce_mean(torch.tensor([float(skipped)], device=self.device))
-                        log.scalars(self.step, {"data/skipped": round(total.item() * s.world_size)})
+                stop_now = vote.update(request.requested())
+                timer.step_done()
+                log.progress(self.step)
+                if self.step % cfg.log_every == 0 or self.step == stop:
+                    self._log_scalars(log, timer, skipped)
                 if cfg.image_every and self.step % cfg.image_every == 0:
                     log.images(self.step, "A->B->A (real, fake, reconstructed)", [real_a, t.fake_b, t.rec_a])
                     log.images(self.step, "B->A->B (real, fake, reconstructed)", [real_b, t.fake_a, t.rec_b])
-                if self.step % cfg.ckpt_every == 0 or self.step == self.total_steps or stop_now:
+                if self.store.due(self.step) or stop_now:
                     path = self.save()
-                    last_saved = self.step
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
                 if stop_now and self.step < stop:
                     if s.is_main:
@@ -205,33 +185,62 @@ class Trainer:
                               f"running the same command again resumes from {path}")
                     self.stopped_early = True
                     break
-            if self.step >= stop and last_saved != self.step:
-                self.save()
+            vote.finish()  # every rank asked it; answer it before anything else talks
         finally:
             request.close()
             log.close()
         return self.store.latest()
 
+    def _log_scalars(self, log, timer: "StepTimer", skipped: int | None) -> None:
+        """Collective (every rank logs at the same steps): the loss terms' means since the last log."""
+        s = self.strategy
+        values = self.meter.reduce(s)
+        log.scalars(self.step, {
+            **{f"loss/{k}": v for k, v in values.items()},
+            "lr/generators": self.sched_g.get_last_lr()[0],
+            "lr/discriminators": self.sched_d.get_last_lr()[0],
+            **timer.report(s.world_size * self.cfg.train.batch_size),
+            "epoch": self.step / self.source.steps_per_epoch,
+        })
+        log.progress(self.step, {"G": f"{sum(v for k, v in values.items() if k.startswith('G/')):.3f}",
+                                 "D": f"{sum(v for k, v in values.items() if k.startswith('D/')):.3f}"})
+        if skipped is not None:
+            total = s.all_reduce(torch.tensor([float(skipped)], device=self.device), "sum")
+            log.scalars(self.step, {"data/skipped": round(total.item())})
+        self.meter.check_finite(s, f"stopped without writing a checkpoint (the last good one is {self.store.latest()})")
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
-
-    def _reduce(self, losses: dict, stop_requested: bool) -> tuple[dict, bool]:
-        """Average the loss terms over ranks (for the logs), stop every rank on a NaN/inf, and
-        tell every rank whether any rank was asked to stop (one all-reduce for all of it)."""
-        names = list(losses)
-        flag = torch.tensor([float(stop_requested)], device=self.device)
-        stacked = torch.cat([torch.stack([losses[k].float() for k in names]), flag])
-        *values, stop_now = self.strategy.all_reduce_mean(stacked).tolist()
-        bad = [k for k, v in zip(names, values) if not math.isfinite(v)]
-        if bad:
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.step}: {', '.join(f'{k}={values[names.index(k)]}' for k in bad)}; "
-                f"stopped without writing a checkpoint (the last good one is {self.store.latest()})"
-            )
-        return dict(zip(names, values)), stop_now > 0
 
     def close(self) -> None:
         self.cycle_step = None
         self.gens = self.discs = None
         self.strategy.close()
+
+
+class StepTimer:
+    """Step time and data-wait time, averaged over the steps since the last report."""
+
+    def __init__(self) -> None:
+        self.ready = time.perf_counter()
+        self.data = self.total = 0.0
+        self.steps = 0
+
+    def got_data(self) -> None:
+        self.got = time.perf_counter()
+        self.data += self.got - self.ready
+
+    def step_done(self) -> None:
+        now = time.perf_counter()
+        self.total += now - self.ready
+        self.steps += 1
+        self.ready = now
+
+    def report(self, images_per_step: int) -> dict[str, float]:
+        n = max(self.steps, 1)
+        out = {"perf/images_per_s": images_per_step * self.steps / max(self.total, 1e-9),
+               "perf/step_time_s": self.total / n, "perf/data_wait_s": self.data / n}
+        self.data = self.total = 0.0
+        self.steps = 0
+        return out

@@ -5,10 +5,13 @@
 Not halved: the formulation is the papers' sum, and unlike lsgan's 0.5 (the CycleGAN authors' way to
 slow D) a constant factor on the D loss hardly matters with Adam, which normalises the gradient
 scale; ``d_weight`` sets one where it does (SGD)."""
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 
-from cgx.nn.scores import Scores, mean_over
+from cgx.nn.scores import mean_over
+from cgx.plugins.types import DiscriminatorBatch, Scores
 from cgx.plugins import hookimpl
 
 
@@ -19,7 +22,8 @@ class HingeLoss:
     def generator_loss(self, fake_scores: Scores) -> torch.Tensor:
         return mean_over(fake_scores, lambda s: -s.float().mean())
 
-    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores, batch=None) -> torch.Tensor:
+    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores,
+                           batch: DiscriminatorBatch | None = None) -> torch.Tensor:
         real = mean_over(real_scores, lambda s: F.relu(1.0 - s.float()).mean())
         fake = mean_over(fake_scores, lambda s: F.relu(1.0 + s.float()).mean())
         return self.d_weight * (real + fake)
@@ -31,5 +35,5 @@ def build_hinge(d_weight: float = 1.0) -> HingeLoss:
 
 
 @hookimpl
-def cgx_register_losses(register):
+def cgx_register_adversarial_losses(register):
     register("hinge", build_hinge)

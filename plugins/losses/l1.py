@@ -15,5 +15,5 @@ def build_l1() -> L1Loss:
 
 
 @hookimpl
-def cgx_register_losses(register):
+def cgx_register_reconstruction_losses(register):
     register("l1", build_l1)

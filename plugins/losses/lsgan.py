@@ -1,8 +1,11 @@
 """Least-squares adversarial loss (Mao et al. 2017), CycleGAN's choice: real target 1, fake 0."""
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 
-from cgx.nn.scores import Scores, mean_over
+from cgx.nn.scores import mean_over
+from cgx.plugins.types import DiscriminatorBatch, Scores
 from cgx.plugins import hookimpl
 
 
@@ -18,7 +21,8 @@ class LSGANLoss:
         """The generator wants its fakes scored as real."""
         return self._mse(fake_scores, self.real_label)
 
-    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores, batch=None) -> torch.Tensor:
+    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores,
+                           batch: DiscriminatorBatch | None = None) -> torch.Tensor:
         """0.5 * (real + fake), halved as in the authors' code to slow D relative to G."""
         return 0.5 * (self._mse(real_scores, self.real_label) + self._mse(fake_scores, self.fake_label))
 
@@ -28,5 +32,5 @@ def build_lsgan(real_label: float = 1.0, fake_label: float = 0.0) -> LSGANLoss:
 
 
 @hookimpl
-def cgx_register_losses(register):
+def cgx_register_adversarial_losses(register):
     register("lsgan", build_lsgan)

@@ -1,9 +1,12 @@
 """The original GAN loss (Goodfellow et al. 2014) on logits, with the non-saturating generator loss:
 binary cross-entropy with logits, real target 1, fake 0 (the authors' ``gan_mode=vanilla``)."""
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 
-from cgx.nn.scores import Scores, mean_over
+from cgx.nn.scores import mean_over
+from cgx.plugins.types import DiscriminatorBatch, Scores
 from cgx.plugins import hookimpl
 
 
@@ -20,7 +23,8 @@ class VanillaGANLoss:
         """Non-saturating: -log D(G(x)), the generator wants its fakes scored as real."""
         return self._bce(fake_scores, self.real_label)
 
-    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores, batch=None) -> torch.Tensor:
+    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores,
+                           batch: DiscriminatorBatch | None = None) -> torch.Tensor:
         """0.5 * (BCE(real, 1) + BCE(fake, 0)): halved, as the authors' code halves every D loss."""
         return 0.5 * (self._bce(real_scores, self.real_label) + self._bce(fake_scores, self.fake_label))
 
@@ -31,5 +35,5 @@ def build_vanilla(real_label: float = 1.0, fake_label: float = 0.0) -> VanillaGA
 
 
 @hookimpl
-def cgx_register_losses(register):
+def cgx_register_adversarial_losses(register):
     register("vanilla", build_vanilla)

@@ -5,7 +5,7 @@
 
 with x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample. The penalty needs the
 discriminator and both batches, which the trainer passes to every adversarial loss
-(``cgx.train.step.DiscriminatorBatch``): one extra forward pass of this domain's (unwrapped)
+(``cgx.plugins.types.DiscriminatorBatch``): one extra forward pass of this domain's (unwrapped)
 discriminator on x_hat and a double backward through it.
 
 - The critic value of a patch or multi-output discriminator is the mean of its score map
@@ -24,7 +24,8 @@ from typing import Literal
 
 import torch
 
-from cgx.nn.scores import Scores, as_list, mean_over
+from cgx.nn.scores import as_list, mean_over
+from cgx.plugins.types import DiscriminatorBatch, Scores
 from cgx.plugins import hookimpl
 
 
@@ -37,7 +38,8 @@ class WGANGPLoss:
     def generator_loss(self, fake_scores: Scores) -> torch.Tensor:
         return mean_over(fake_scores, lambda s: -s.float().mean())
 
-    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores, batch=None) -> torch.Tensor:
+    def discriminator_loss(self, real_scores: Scores, fake_scores: Scores,
+                           batch: DiscriminatorBatch | None = None) -> torch.Tensor:
         distance = mean_over(fake_scores, lambda s: s.float().mean()) - mean_over(real_scores, lambda s: s.float().mean())
         if self.gp_weight == 0:
             return distance
@@ -70,5 +72,5 @@ def build_wgangp(gp_weight: float = 10.0, target_norm: float = 1.0,
 
 
 @hookimpl
-def cgx_register_losses(register):
+def cgx_register_adversarial_losses(register):
     register("wgangp", build_wgangp)

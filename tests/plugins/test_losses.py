@@ -11,16 +11,10 @@ from torch import nn
 import cgx.plugins
 from cgx.nn.scores import as_list, split
 from cgx.train.networks import set_requires_grad
-from cgx.train.step import DiscriminatorBatch
+from cgx.plugins.types import DiscriminatorBatch
 from test_components import TINY_KWARGS
 
-
-def is_adversarial(name: str) -> bool:
-    loss = cgx.plugins.create("loss", name)
-    return hasattr(loss, "generator_loss") and hasattr(loss, "discriminator_loss")
-
-
-ADVERSARIAL = [n for n in cgx.plugins.available("loss") if is_adversarial(n)]
+ADVERSARIAL = cgx.plugins.available("adversarial_loss")
 DISCRIMINATORS = cgx.plugins.available("discriminator")
 AUTOCAST = {
     "fp32": contextlib.nullcontext,
@@ -45,7 +39,7 @@ def test_builtin_losses_are_covered():
 def test_loss_with_discriminator(loss_name, disc_name, precision):
     torch.manual_seed(0)
     D = cgx.plugins.create("discriminator", disc_name, **TINY_KWARGS.get(disc_name, {}))
-    loss = cgx.plugins.create("loss", loss_name)
+    loss = cgx.plugins.create("adversarial_loss", loss_name)
     autocast = AUTOCAST[precision]
     size = max(32, getattr(D, "min_size", 0))  # small, but large enough for every level of D
     real, fake = images(size=size, seed=1), images(size=size, seed=2)
@@ -87,36 +81,36 @@ def const(value: float, shape=(2, 1, 4, 4)) -> torch.Tensor:
 
 
 def test_lsgan_values():
-    loss = cgx.plugins.create("loss", "lsgan")
+    loss = cgx.plugins.create("adversarial_loss", "lsgan")
     assert loss.generator_loss(const(0.0)).item() == pytest.approx(1.0)
     assert loss.discriminator_loss(const(1.0), const(0.0)).item() == pytest.approx(0.0)
     assert loss.discriminator_loss(const(0.0), const(1.0)).item() == pytest.approx(1.0)  # 0.5 * (1 + 1)
 
 
 def test_vanilla_values():
-    loss = cgx.plugins.create("loss", "vanilla")
+    loss = cgx.plugins.create("adversarial_loss", "vanilla")
     log2 = torch.log(torch.tensor(2.0)).item()
     assert loss.generator_loss(const(0.0)).item() == pytest.approx(log2)
     assert loss.discriminator_loss(const(0.0), const(0.0)).item() == pytest.approx(log2)  # 0.5 * (log2 + log2)
     assert loss.discriminator_loss(const(30.0), const(-30.0)).item() == pytest.approx(0.0, abs=1e-6)
     assert loss.generator_loss(const(-200.0)).item() == pytest.approx(200.0)  # stable on large logits
-    smooth = cgx.plugins.create("loss", "vanilla", real_label=0.9)
+    smooth = cgx.plugins.create("adversarial_loss", "vanilla", real_label=0.9)
     assert smooth.generator_loss(const(0.0)).item() == pytest.approx(log2)
 
 
 def test_hinge_values():
-    loss = cgx.plugins.create("loss", "hinge")
+    loss = cgx.plugins.create("adversarial_loss", "hinge")
     assert loss.generator_loss(const(2.0)).item() == pytest.approx(-2.0)
     assert loss.discriminator_loss(const(0.0), const(0.0)).item() == pytest.approx(2.0)  # not halved
     assert loss.discriminator_loss(const(1.5), const(-1.5)).item() == pytest.approx(0.0)  # past the margins
     assert loss.discriminator_loss(const(0.5), const(0.5)).item() == pytest.approx(0.5 + 1.5)
-    half = cgx.plugins.create("loss", "hinge", d_weight=0.5)
+    half = cgx.plugins.create("adversarial_loss", "hinge", d_weight=0.5)
     assert half.discriminator_loss(const(0.0), const(0.0)).item() == pytest.approx(1.0)
 
 
 def test_multi_output_scores_are_averaged():
     for name in ADVERSARIAL:
-        loss = cgx.plugins.create("loss", name, **({"gp_weight": 0.0} if name == "wgangp" else {}))
+        loss = cgx.plugins.create("adversarial_loss", name, **({"gp_weight": 0.0} if name == "wgangp" else {}))
         a, b = const(0.3), const(-0.7, shape=(2, 1, 2, 2))
         both = loss.generator_loss([a, b])
         assert both.item() == pytest.approx((loss.generator_loss(a) + loss.generator_loss(b)).item() / 2), name
@@ -143,7 +137,7 @@ class LinearCritic(nn.Module):
 @pytest.mark.parametrize("reduce", ["mean", "sum"])
 def test_wgangp_penalty_closed_form(reduce):
     D = LinearCritic()
-    loss = cgx.plugins.create("loss", "wgangp", reduce=reduce)
+    loss = cgx.plugins.create("adversarial_loss", "wgangp", reduce=reduce)
     real, fake = images(size=8, seed=1), images(size=8, seed=2)
     w = torch.tensor([0.3, -0.4, 1.2]).norm().item()
     pixels = 8 * 8
@@ -161,7 +155,7 @@ def test_wgangp_penalty_closed_form(reduce):
 def test_wgangp_penalty_trains_the_discriminator():
     """The penalty is differentiable in D's weights (double backward), pulling ||grad|| towards 1."""
     D = LinearCritic(weight=(2.0, 0.0, 0.0))
-    loss = cgx.plugins.create("loss", "wgangp", reduce="sum")  # ||grad|| = 2 * 2 = 4 at 2x2 px
+    loss = cgx.plugins.create("adversarial_loss", "wgangp", reduce="sum")  # ||grad|| = 2 * 2 = 4 at 2x2 px
     real, fake = images(size=2, seed=1), images(size=2, seed=2)
     loss.gradient_penalty(D, real, fake).backward()
     g = D.conv.weight.grad.view(-1)
@@ -170,7 +164,7 @@ def test_wgangp_penalty_trains_the_discriminator():
 
 def test_wgangp_penalty_in_fp32_under_autocast():
     D = LinearCritic()
-    loss = cgx.plugins.create("loss", "wgangp")
+    loss = cgx.plugins.create("adversarial_loss", "wgangp")
     real, fake = images(size=8, seed=1), images(size=8, seed=2)
     autocast = AUTOCAST["bf16"]
     with autocast():
@@ -182,10 +176,10 @@ def test_wgangp_penalty_in_fp32_under_autocast():
 
 
 def test_wgangp_needs_the_batch_unless_no_penalty():
-    loss = cgx.plugins.create("loss", "wgangp")
+    loss = cgx.plugins.create("adversarial_loss", "wgangp")
     with pytest.raises(ValueError, match="discriminator batch"):
         loss.discriminator_loss(const(1.0), const(0.0))
-    free = cgx.plugins.create("loss", "wgangp", gp_weight=0.0)
+    free = cgx.plugins.create("adversarial_loss", "wgangp", gp_weight=0.0)
     assert free.discriminator_loss(const(1.0), const(0.0)).item() == pytest.approx(-1.0)
     assert free.generator_loss(const(0.5)).item() == pytest.approx(-0.5)
 
@@ -199,7 +193,7 @@ def test_wgangp_multi_output_penalty_is_averaged():
         def forward(self, x):
             return [self.a(x), self.b(x)]
 
-    loss = cgx.plugins.create("loss", "wgangp", reduce="sum")
+    loss = cgx.plugins.create("adversarial_loss", "wgangp", reduce="sum")
     real, fake = images(size=1, seed=1), images(size=1, seed=2)  # 1 px: ||grad|| = ||w||
     gp = loss.gradient_penalty(Two(), real, fake)
     assert gp.item() == pytest.approx(((1 - 1) ** 2 + (3 - 1) ** 2) / 2)
@@ -207,7 +201,7 @@ def test_wgangp_multi_output_penalty_is_averaged():
 
 def test_penalty_leaves_no_grad_on_inputs():
     D = LinearCritic()
-    loss = cgx.plugins.create("loss", "wgangp")
+    loss = cgx.plugins.create("adversarial_loss", "wgangp")
     real, fake = images(size=4, seed=1).requires_grad_(True), images(size=4, seed=2)
     loss.gradient_penalty(D, real, fake).backward()
     assert real.grad is None  # the penalty detaches the batches it interpolates

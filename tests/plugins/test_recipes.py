@@ -40,7 +40,7 @@ def recipe_overrides(recipe: Path) -> list[str]:
 
 def single_process_ddp(recipe: Path) -> bool:
     raw = yaml.safe_load(recipe.read_text()) or {}
-    return ((raw.get("dist") or {}).get("strategy") or "ddp") == "ddp"
+    return ((raw.get("distributed") or {}).get("strategy") or "ddp") == "ddp"
 
 
 CASES = [pytest.param(r, "fp32", id=r.stem) for r in RECIPES]

@@ -15,7 +15,8 @@ from cgx.plugins.registry import HOOKS, LOAD_ENV
 BUILTINS = {
     "generator": {"resnet", "unet"},
     "discriminator": {"patchgan", "multiscale", "pixelgan", "timm"},
-    "loss": {"lsgan", "l1", "vanilla", "hinge", "wgangp"},
+    "adversarial_loss": {"lsgan", "vanilla", "hinge", "wgangp"},
+    "reconstruction_loss": {"l1"},
     "buffer": {"image_pool", "none"},
 }
 
@@ -77,8 +78,28 @@ def build_tiny_generator(channels: int = 3) -> nn.Module:
     return TinyGenerator(channels)
 
 
+class TinyDiscriminator(nn.Conv2d):
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, 1, 4, stride=2)
+
+    def output_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        return [(1, (height - 4) // 2 + 1, (width - 4) // 2 + 1)]
+
+
+class TinyGANLoss:
+    def generator_loss(self, fake_scores):
+        return (fake_scores - 1).square().mean()
+
+    def discriminator_loss(self, real_scores, fake_scores, batch=None):
+        return (real_scores - 1).square().mean() + fake_scores.square().mean()
+
+
 def build_tiny_discriminator(channels: int = 3, scale: float = 1.0) -> nn.Module:
-    return nn.Conv2d(channels, 1, 4, stride=2)
+    return TinyDiscriminator(channels)
+
+
+def build_tiny_gan() -> TinyGANLoss:
+    return TinyGANLoss()
 
 
 def build_tiny_loss() -> nn.Module:
@@ -101,7 +122,11 @@ class TinyPlugin:
         register("tiny_disc", build_tiny_discriminator)
 
     @hookimpl
-    def cgx_register_losses(self, register):
+    def cgx_register_adversarial_losses(self, register):
+        register("tiny_gan", build_tiny_gan)
+
+    @hookimpl
+    def cgx_register_reconstruction_losses(self, register):
         register("tiny_loss", build_tiny_loss)
 
     @hookimpl
@@ -109,7 +134,8 @@ class TinyPlugin:
         register("tiny_buffer", build_tiny_buffer)
 
 
-TINY = {"generator": "tiny_gen", "discriminator": "tiny_disc", "loss": "tiny_loss", "buffer": "tiny_buffer"}
+TINY = {"generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
+        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer"}
 
 
 def hookspec_names() -> list[str]:
@@ -146,8 +172,10 @@ def test_test_plugin_components_are_built(only):
     gen1 = registry.create("generator", "tiny_gen", channels=1)
     assert gen1.conv.in_channels == 1
     disc = registry.create("discriminator", "tiny_disc", scale=2)  # an int is fine for a float
-    assert disc(x).shape[0] == 2
-    loss = registry.create("loss", "tiny_loss")
+    assert disc(x).shape[1:] == (1, *disc.output_shapes(8, 8)[0][1:])
+    gan = registry.create("adversarial_loss", "tiny_gan")
+    assert gan.generator_loss(torch.ones(2)).item() == 0.0
+    loss = registry.create("reconstruction_loss", "tiny_loss")
     assert loss(x, x).item() == 0.0
     buf = registry.create("buffer", "tiny_buffer", size=5)
     assert isinstance(buf, TinyBuffer) and buf.size == 5 and buf.query(x) is x
@@ -189,14 +217,14 @@ def test_module_object_as_plugin(only):
     module = types.ModuleType("tiny_module_plugin")
 
     @hookimpl
-    def cgx_register_losses(register):
+    def cgx_register_reconstruction_losses(register):
         register("mod_loss", build_tiny_loss)
 
-    module.cgx_register_losses = cgx_register_losses
+    module.cgx_register_reconstruction_losses = cgx_register_reconstruction_losses
     registry = Registry()
     registry.add_plugin(module, source="module tiny")
-    assert registry.available("loss") == ["mod_loss"]
-    assert registry.entries("loss")[0].source == "module tiny"
+    assert registry.available("reconstruction_loss") == ["mod_loss"]
+    assert registry.entries("reconstruction_loss")[0].source == "module tiny"
     assert registry.available("generator") == []
 
 
@@ -219,9 +247,9 @@ def test_available_lists_builtins(kind):
 def test_available_wildcards():
     assert cgx.plugins.available("generator", "res*") == ["resnet"]
     assert cgx.plugins.available("generator", "*net") == ["resnet", "unet"]
-    assert set(cgx.plugins.available("loss", "l*")) >= {"l1", "lsgan"}
-    assert cgx.plugins.available("loss", "*gan") == ["lsgan"]
-    assert cgx.plugins.available("loss", "l?") == ["l1"]
+    assert set(cgx.plugins.available("adversarial_loss", "l*")) >= {"lsgan"}
+    assert cgx.plugins.available("adversarial_loss", "*gan*") == ["lsgan", "wgangp"]
+    assert cgx.plugins.available("reconstruction_loss", "l?") == ["l1"]
     assert cgx.plugins.available("discriminator", "no-such-*") == []
 
 
@@ -242,7 +270,7 @@ def test_unknown_name_lists_available():
 def test_unknown_name_in_empty_registry(only):
     only("")
     with pytest.raises(PluginError, match=r"none loaded"):
-        Registry().create("loss", "lsgan")
+        Registry().create("adversarial_loss", "lsgan")
 
 
 def test_unknown_kwarg_lists_accepted_args():
@@ -267,9 +295,9 @@ def test_mistyped_kwarg_names_arg_and_type():
     ("generator", "resnet", {"n_blocks": 6.0}, ["'n_blocks'", "int"]),
     ("generator", "resnet", {"n_blocks": True}, ["'n_blocks'", "int"]),
     ("discriminator", "patchgan", {"norm": "group"}, ["'norm'", "'instance'", "'batch'", "'none'"]),
-    ("discriminator", "patchgan", {"init_std": "0.02"}, ["'init_std'", "float"]),
+    ("discriminator", "patchgan", {"init_std": "two"}, ["'init_std'", "number", "'two'"]),
     ("buffer", "image_pool", {"size": "50"}, ["'size'", "int"]),
-    ("loss", "l1", {"weight": 1.0}, ["'weight'", "(no arguments)"]),
+    ("reconstruction_loss", "l1", {"weight": 1.0}, ["'weight'", "(no arguments)"]),
 ])
 def test_more_bad_kwargs(kind, name, kwargs, words):
     with pytest.raises(PluginError) as e:
@@ -296,7 +324,7 @@ def test_duplicate_name_names_both_sources(only):
 
     class Clash:
         @hookimpl
-        def cgx_register_losses(self, register):
+        def cgx_register_reconstruction_losses(self, register):
             register("tiny_loss", build_tiny_loss)
 
     with pytest.raises(PluginError) as e:
@@ -304,7 +332,7 @@ def test_duplicate_name_names_both_sources(only):
     msg = str(e.value)
     assert "'tiny_loss'" in msg and "first-source" in msg and "second-source" in msg
     # the first registration stands
-    assert registry.get("loss", "tiny_loss").source == "first-source"
+    assert registry.get("reconstruction_loss", "tiny_loss").source == "first-source"
 
 
 def test_duplicate_of_a_builtin_is_rolled_back(only):
@@ -342,7 +370,7 @@ def test_bad_registrations(only, name, factory, words):
 
     class Bad:
         @hookimpl
-        def cgx_register_losses(self, register):
+        def cgx_register_reconstruction_losses(self, register):
             register(name, factory)
 
     with pytest.raises(PluginError) as e:
@@ -364,7 +392,7 @@ def build_file_loss(scale: float = 1.0):
 
 
 @hookimpl
-def cgx_register_losses(register):
+def cgx_register_reconstruction_losses(register):
     register("{name}", build_file_loss)
 '''
 
@@ -375,9 +403,9 @@ def test_load_module_from_py_path(tmp_path, only, clean_modules):
     path.write_text(PLUGIN_SOURCE.format(name="file_loss"))
     registry = Registry()
     registry.load_module(str(path))
-    assert registry.available("loss") == ["file_loss"]
-    assert registry.entries("loss")[0].source == str(path.resolve())
-    loss = registry.create("loss", "file_loss", scale=2.0)
+    assert registry.available("reconstruction_loss") == ["file_loss"]
+    assert registry.entries("reconstruction_loss")[0].source == str(path.resolve())
+    loss = registry.create("reconstruction_loss", "file_loss", scale=2.0)
     assert loss(torch.ones(2), torch.zeros(2)).item() == 2.0
 
 
@@ -387,7 +415,7 @@ def test_load_module_relative_to_base_dir(tmp_path, only, clean_modules):
     (tmp_path / "sub" / "file_plugin_b.py").write_text(PLUGIN_SOURCE.format(name="rel_loss"))
     registry = Registry()
     registry.load_module("sub/file_plugin_b.py", base_dir=tmp_path)
-    assert registry.available("loss") == ["rel_loss"]
+    assert registry.available("reconstruction_loss") == ["rel_loss"]
 
 
 def test_load_module_same_path_twice_is_a_no_op(tmp_path, only, clean_modules):
@@ -398,7 +426,7 @@ def test_load_module_same_path_twice_is_a_no_op(tmp_path, only, clean_modules):
     registry = Registry()
     registry.load_module(str(path))
     registry.load_module(str(path))
-    assert registry.available("loss") == ["twice_loss"]
+    assert registry.available("reconstruction_loss") == ["twice_loss"]
 
 
 def test_load_module_by_import_name(only, monkeypatch, tmp_path, request):
@@ -409,8 +437,8 @@ def test_load_module_by_import_name(only, monkeypatch, tmp_path, request):
     registry = Registry()
     registry.load_module("cgx_test_importable_plugin")
     registry.load_module("cgx_test_importable_plugin")  # idempotent
-    assert registry.available("loss") == ["imported_loss"]
-    assert registry.entries("loss")[0].source == "module cgx_test_importable_plugin"
+    assert registry.available("reconstruction_loss") == ["imported_loss"]
+    assert registry.entries("reconstruction_loss")[0].source == "module cgx_test_importable_plugin"
 
 
 def test_py_plugin_that_raises_names_the_file(tmp_path, only, clean_modules):
@@ -447,14 +475,14 @@ def loaded(registry: Registry) -> dict[str, set[str]]:
 
 def test_load_plugins_env_limits_entry_points(only):
     only("resnet,lsgan")
-    assert loaded(Registry()) == {"generator": {"resnet"}, "discriminator": set(), "loss": {"lsgan"},
-                                  "buffer": set()}
+    assert loaded(Registry()) == {"generator": {"resnet"}, "discriminator": set(), "adversarial_loss": {"lsgan"},
+                                  "reconstruction_loss": set(), "buffer": set()}
 
 
 def test_load_plugins_env_ignores_spaces(only):
     only(" patchgan , image_pool ,")
-    assert loaded(Registry()) == {"generator": set(), "discriminator": {"patchgan"}, "loss": set(),
-                                  "buffer": {"image_pool"}}
+    assert loaded(Registry()) == {"generator": set(), "discriminator": {"patchgan"}, "adversarial_loss": set(),
+                                  "reconstruction_loss": set(), "buffer": {"image_pool"}}
 
 
 def test_load_plugins_env_empty_loads_none(only):
@@ -478,6 +506,88 @@ def test_load_plugins_env_is_read_on_first_use(only):
     only("")
     registry = Registry()  # nothing loaded yet
     only("l1")
-    assert registry.available("loss") == ["l1"]
+    assert registry.available("reconstruction_loss") == ["l1"]
     only("")
-    assert registry.available("loss") == ["l1"]  # loaded once
+    assert registry.available("reconstruction_loss") == ["l1"]  # loaded once
+
+
+# --- the typed contract (cgx.plugins.types) ---------------------------------------------------------
+
+
+def test_yaml_string_numbers_are_coerced_like_recipe_keys():
+    """YAML reads 2e-2 (no dot) as a string: plugin arguments follow the recipe keys' rule."""
+    import torch.nn as tnn
+
+    disc = cgx.plugins.create("discriminator", "patchgan", init_std="2e-2", ndf=8)
+    conv = next(m for m in disc.modules() if isinstance(m, tnn.Conv2d))
+    assert 0.01 < conv.weight.std().item() < 0.03
+
+
+def test_a_loss_of_the_other_kind_is_refused_with_its_kind():
+    with pytest.raises(PluginError) as e:
+        cgx.plugins.create("adversarial_loss", "l1")
+    assert "'l1' is a reconstruction_loss" in str(e.value) and "lsgan" in str(e.value)
+
+
+@pytest.mark.parametrize("kind, returned, needs", [
+    ("generator", lambda: 42, "torch.nn.Module"),
+    ("discriminator", lambda: nn.Conv2d(3, 1, 4), "output_shapes()"),
+    ("adversarial_loss", lambda: nn.L1Loss(), "generator_loss()"),
+    ("reconstruction_loss", lambda: object(), "__call__"),
+    ("buffer", lambda: [], "query()"),
+])
+def test_a_factory_returning_what_does_not_fit_its_kind_is_named(only, kind, returned, needs):
+    only("")
+    from cgx.plugins.registry import HOOKS
+
+    class Misfit:
+        pass
+
+    def hook(register):
+        register("misfit", returned)
+
+    setattr(Misfit, HOOKS[kind], staticmethod(hookimpl(hook)))
+    registry = Registry()
+    registry.add_plugin(Misfit(), source="misfit-source")
+    with pytest.raises(PluginError) as e:
+        registry.create(kind, "misfit")
+    msg = str(e.value)
+    assert "'misfit'" in msg and "misfit-source" in msg and needs in msg and "cgx.plugins.types" in msg
+
+
+def test_every_builtin_fits_its_protocol():
+    from cgx.plugins import types
+
+    for entry in cgx.plugins.entries():
+        if entry.name == "timm":
+            continue  # needs a backbone name; covered in test_timm_disc
+        obj = cgx.plugins.create(entry.kind, entry.name)
+        assert isinstance(obj, types.INTERFACES[entry.kind]), (entry.kind, entry.name)
+        assert types.missing(obj, entry.kind) == []
+
+
+def test_the_retired_losses_hook_is_refused_with_its_replacements(only):
+    only("")
+
+    class Old:
+        @hookimpl
+        def cgx_register_losses(self, register):
+            register("old_loss", build_tiny_loss)
+
+    with pytest.raises(PluginError) as e:
+        Registry().add_plugin(Old(), source="old-source")
+    msg = str(e.value)
+    assert "old-source" in msg and "cgx_register_adversarial_losses" in msg and "cgx_register_reconstruction_losses" in msg
+
+
+def test_every_hookspec_and_protocol_is_documented():
+    """docs/plugins.md names every hook and the Protocol of every kind (datasette keeps the same check)."""
+    from pathlib import Path
+
+    from cgx.plugins import types
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    for name in hookspec_names():
+        assert f"`{name}(register)`" in docs, f"{name} is not documented in docs/plugins.md"
+    for kind, protocol in types.INTERFACES.items():
+        assert f"`{kind}`" in docs and f"`{protocol.__name__}`" in docs, kind

@@ -174,7 +174,7 @@ def test_frozen_backbone_stays_frozen_in_training(make_recipe, classifier_weight
     recipe.write_text(yaml.safe_dump(raw))
     trainer = Trainer(load_config(recipe))
     try:
-        discs = trainer.discs.raw
+        discs = trainer.discs.module
         heads_before = {k: v.clone() for k, v in discs.state_dict().items() if ".heads." in f".{k}"}
         trainer.fit()
         for D in (discs.D_A, discs.D_B):

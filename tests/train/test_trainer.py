@@ -97,7 +97,7 @@ NAN_PLUGIN = textwrap.dedent('''
         return NanAfter(after)
 
     @hookimpl
-    def cgx_register_losses(register):
+    def cgx_register_adversarial_losses(register):
         register("nan_after", build)
 ''')
 
@@ -199,3 +199,25 @@ def test_sigusr1_checkpoints_at_the_next_step_and_exits_zero(make_recipe, tmp_pa
     assert "on request (signal SIGUSR1)" in out
     ckpts = list_checkpoints(tmp_path / "run/checkpoints")
     assert len(ckpts) == 1 and 0 < int(ckpts[0].name.split("_")[1]) < 100000
+
+
+def test_a_diverging_run_never_writes_non_finite_weights(make_recipe, tmp_path):
+    """SGD at lr 300 blows the weights up: every checkpoint written is finite, the run stops."""
+    recipe = make_recipe({"optim": {"name": "sgd", "lr": 300.0}, "train": {"steps": 12, "ckpt_every": 2, "log_every": 5}})
+    with pytest.raises(NonFiniteLossError, match="non-finite"):
+        train(recipe)
+    for path in list_checkpoints(tmp_path / "run/checkpoints"):
+        state = torch.load(path / "train.pt", weights_only=True)
+        for part in ("generators", "discriminators"):
+            assert all(torch.isfinite(v).all() for v in state[part]["module"].values()), (path, part)
+
+
+def test_checkpoint_format_is_checked_on_load(make_recipe, tmp_path):
+    recipe = make_recipe()
+    train(recipe, until=3)
+    path = tmp_path / "run/checkpoints/step_00000003/train.pt"
+    state = torch.load(path, weights_only=True)
+    state["format"] = 99
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"checkpoint format 99, this cgx reads format 1"):
+        Trainer(load_config(recipe), registry=Registry())

@@ -6,18 +6,15 @@ import datetime
 import gc
 import os
 import warnings
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from ..errors import PrecisionError
 from .env import WorldInfo
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class PrecisionError(ValueError):
-    """A precision / device setting this machine cannot honour; names the recipe key."""
+_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
 
 
 def _cpu_has_bf16() -> bool:
@@ -65,6 +62,7 @@ class Strategy:
         self.dtype = DTYPES[precision]
         self.backend = ("nccl" if self.device.type == "cuda" else "gloo") if backend == "auto" else backend
         self._trainables: list = []
+        self._control = None  # a gloo group for host-side agreement (StopVote)
         if world.distributed and not dist.is_initialized():
             timeout = datetime.timedelta(minutes=timeout_min)
             dist.init_process_group(
@@ -72,6 +70,8 @@ class Strategy:
                 store=_attempt_store(world, timeout),
                 device_id=self.device if self.device.type == "cuda" else None,
             )
+        if world.distributed:
+            self._control = dist.new_group(backend="gloo")
 
     @property
     def rank(self) -> int:
@@ -85,32 +85,30 @@ class Strategy:
     def is_main(self) -> bool:
         return self.world.is_main
 
-    def make_optimizer(self, params, cfg) -> torch.optim.Optimizer:
-        """One optimizer for a network pair, from the recipe's ``optim`` section."""
-        if cfg.name == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-
     def autocast(self):
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def all_reduce_mean(self, t: torch.Tensor) -> torch.Tensor:
+    def all_reduce(self, t: torch.Tensor, op: str = "mean") -> torch.Tensor:
+        """``t`` reduced over ranks (``sum``, ``mean``, ``min`` or ``max``); a new tensor."""
+        t = t.clone()
         if self.world.distributed:
-            t = t.clone()
-            dist.all_reduce(t, op=dist.ReduceOp.SUM)
-            t /= self.world.world_size
+            dist.all_reduce(t, op=_OPS[op])
+            if op == "mean":
+                t /= self.world.world_size
         return t
+
+    def all_reduce_mean(self, t: torch.Tensor) -> torch.Tensor:
+        return self.all_reduce(t, "mean")
+
+    def stop_vote(self) -> "StopVote":
+        """Agreement of every rank on when to stop, without waiting for the device (see StopVote)."""
+        return StopVote(self._control if self.world.distributed else None)
 
     def barrier(self) -> None:
         if self.world.distributed:
             dist.barrier()
-
-    def save_sharded(self, folder: Path) -> None:
-        """Collective: state that each rank writes itself (DeepSpeed's ZeRO shards). None for DDP."""
-        for t in self._trainables:
-            t.save_sharded(folder)
 
     def close(self) -> None:
         """Drop the wrapped models and collect them *before* destroying the process group: with
@@ -123,3 +121,34 @@ class Strategy:
         if self.world.distributed and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+
+class StopVote:
+    """Do all ranks stop at this step? ``update(flag)`` is called once per step on every rank with
+    this rank's stop request and returns the same answer on every rank.
+
+    Across ranks the question travels as a CPU tensor on a gloo group of its own, so it never waits
+    for the device, and it is answered one step late: each ``update`` returns the answer to the
+    previous step's question (which had a whole step to arrive) and asks the next. In one process
+    the answer is the flag itself, at once."""
+
+    def __init__(self, group) -> None:
+        self.group = group
+        self.pending = None
+
+    def update(self, flag: bool) -> bool:
+        if self.group is None:
+            return flag
+        answer = self.finish()
+        t = torch.tensor([int(flag)], dtype=torch.int32)
+        self.pending = (dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.group, async_op=True), t)
+        return answer
+
+    def finish(self) -> bool:
+        """Wait for the question in flight (every rank asked it) and return its answer."""
+        if self.pending is None:
+            return False
+        work, t = self.pending
+        self.pending = None
+        work.wait()
+        return bool(t.item())

@@ -11,16 +11,22 @@ from .base import Strategy
 
 
 class DDPTrainable:
-    def __init__(self, raw: nn.Module, optimizer: torch.optim.Optimizer, distributed: bool,
+    """``self(...)`` runs DistributedDataParallel (or the bare network in one process);
+    ``self.module`` is the bare network."""
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, distributed: bool,
                  device: torch.device, scaler: torch.amp.GradScaler | None) -> None:
-        self.raw = raw
+        self.module = module
         self.optimizer = optimizer
         self.scaler = scaler
         if distributed:
             ids = [device.index] if device.type == "cuda" else None
-            self.module = DistributedDataParallel(raw, device_ids=ids)
+            self.wrapper: nn.Module | None = DistributedDataParallel(module, device_ids=ids)
         else:
-            self.module = raw
+            self.wrapper = module
+
+    def __call__(self, *args, **kwargs):
+        return self.wrapper(*args, **kwargs)
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -34,13 +40,13 @@ class DDPTrainable:
         self.optimizer.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
-        state = {"module": self.raw.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"module": self.module.state_dict(), "optimizer": self.optimizer.state_dict()}
         if self.scaler:
             state["scaler"] = self.scaler.state_dict()
         return state
 
-    def load_state_dict(self, state: dict, folder: Path | None = None) -> None:
-        self.raw.load_state_dict(state["module"])
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
@@ -48,15 +54,18 @@ class DDPTrainable:
     def save_sharded(self, folder: Path) -> None:
         pass
 
+    def load_sharded(self, folder: Path) -> None:
+        pass
+
     def release(self) -> None:
-        self.module = None
+        self.wrapper = None
 
 
 class DDPStrategy(Strategy):
     name = "ddp"
 
-    def wrap(self, raw: nn.Module, optimizer: torch.optim.Optimizer, name: str = "") -> DDPTrainable:
+    def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, name: str = "") -> DDPTrainable:
         scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
-        t = DDPTrainable(raw, optimizer, self.world.distributed, self.device, scaler)
+        t = DDPTrainable(module, optimizer, self.world.distributed, self.device, scaler)
         self._trainables.append(t)
         return t

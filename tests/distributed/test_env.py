@@ -1,4 +1,4 @@
-from cgx.dist import WorldInfo, world_info_from_env
+from cgx.distributed import WorldInfo, world_info_from_env
 
 
 def test_torchrun_environment():

@@ -29,7 +29,7 @@ def ddp_reference(tmp_path_factory, demo_data):
 
 @pytest.mark.parametrize("stage", [0, 1, 2])
 def test_zero_stage_matches_ddp(stage, ddp_reference, make_recipe, tmp_path):
-    recipe = make_recipe({**SGD, "train": {"steps": 2}, "dist": {"strategy": "deepspeed", "zero_stage": stage}})
+    recipe = make_recipe({**SGD, "train": {"steps": 2}, "distributed": {"strategy": "deepspeed", "zero_stage": stage}})
     assert_clean_exit(torchrun(2, str(recipe)))
     assert_same_weights(load_weights(tmp_path / "run"), ddp_reference, atol=1e-5)
     ckpt = tmp_path / "run/checkpoints/step_00000002"
@@ -39,7 +39,7 @@ def test_zero_stage_matches_ddp(stage, ddp_reference, make_recipe, tmp_path):
 
 
 def test_bf16_stage2_trains_and_translate_reads_it(make_recipe, tmp_path, demo_data):
-    recipe = make_recipe({"train": {"steps": 2, "precision": "bf16"}, "dist": {"strategy": "deepspeed", "zero_stage": 2}})
+    recipe = make_recipe({"train": {"steps": 2, "precision": "bf16"}, "distributed": {"strategy": "deepspeed", "zero_stage": 2}})
     assert_clean_exit(torchrun(2, str(recipe)))
     weights = load_weights(tmp_path / "run")
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in weights.values())
@@ -52,7 +52,7 @@ def test_bf16_stage2_trains_and_translate_reads_it(make_recipe, tmp_path, demo_d
 
 def test_resume_parity_stage2(make_recipe, tmp_path):
     """4 steps straight == 2 steps, restart from that checkpoint, 2 more (Adam, ZeRO 2)."""
-    ds = {"dist": {"strategy": "deepspeed", "zero_stage": 2}}
+    ds = {"distributed": {"strategy": "deepspeed", "zero_stage": 2}}
     straight = make_recipe({**ds, "train": {"run_dir": str(tmp_path / "straight"), "steps": 4, "ckpt_every": 2}},
                            name="straight.yaml")
     resumed = make_recipe({**ds, "train": {"run_dir": str(tmp_path / "resumed"), "steps": 4, "ckpt_every": 2}},
@@ -67,6 +67,6 @@ def test_resuming_a_ddp_checkpoint_with_deepspeed_is_a_clear_error(make_recipe, 
 
     recipe = make_recipe({"train": {"steps": 2}})
     assert run_main([str(recipe)]) == 0
-    proc = torchrun(1, str(recipe), "dist.strategy=deepspeed", "train.steps=4")
+    proc = torchrun(1, str(recipe), "distributed.strategy=deepspeed", "train.steps=4")
     assert proc.returncode != 0
     assert "no DeepSpeed checkpoint 'generators'" in proc.stderr

@@ -2,7 +2,7 @@
 
 One engine for the generator pair, one for the discriminator pair. An engine per network fails
 (calling one engine inside another's step fires the wrong engine's hooks on ``backward``), so the
-trainer's generator phase calls the discriminator pair's unwrapped module (``raw``) with its
+trainer's generator phase calls the discriminator pair's bare network (``module``) with its
 parameters frozen, and the discriminator phase calls the D engine once on real and pooled fakes
 together, exactly as under DDP.
 
@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import PrecisionError, Strategy
+from ..errors import SetupError
+from .base import Strategy
 
 
 class _CastInputs:
@@ -34,16 +35,21 @@ class _CastInputs:
 
 
 class DeepSpeedTrainable:
-    def __init__(self, raw: nn.Module, optimizer: torch.optim.Optimizer, config: dict, name: str, dtype) -> None:
+    """``self(...)`` runs the DeepSpeed engine; ``self.module`` is the bare network (``engine.module``)."""
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, config: dict, name: str, dtype) -> None:
         import deepspeed
 
-        engine, _, _, _ = deepspeed.initialize(model=raw, optimizer=optimizer, config=config,
+        engine, _, _, _ = deepspeed.initialize(model=module, optimizer=optimizer, config=config,
                                                dist_init_required=False)
         self.engine = engine
-        self.raw = engine.module
+        self.module = engine.module
         self.optimizer = optimizer  # the base optimizer: the lr schedule sets its param_groups' lr
         self.name = name
-        self.module = _CastInputs(engine, dtype)
+        self.wrapper: _CastInputs | None = _CastInputs(engine, dtype)
+
+    def __call__(self, *args, **kwargs):
+        return self.wrapper(*args, **kwargs)
 
     def backward(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss)
@@ -53,20 +59,24 @@ class DeepSpeedTrainable:
 
     def state_dict(self) -> dict:
         """Plain full weights in fp32 (ZeRO <= 2 keeps them whole on every rank)."""
-        return {"module": {k: v.float() if v.is_floating_point() else v for k, v in self.raw.state_dict().items()}}
+        return {"module": {k: v.float() if v.is_floating_point() else v for k, v in self.module.state_dict().items()}}
 
     def save_sharded(self, folder: Path) -> None:
         self.engine.save_checkpoint(str(folder), tag=self.name, save_latest=False)
 
-    def load_state_dict(self, state: dict, folder: Path | None = None) -> None:
-        if folder is None or not (Path(folder) / self.name).is_dir():
-            raise ValueError(f"no DeepSpeed checkpoint '{self.name}' in {folder} (was it written by dist.strategy=ddp?)")
+    def load_state_dict(self, state: dict) -> None:
+        """The weights and optimizer state come from DeepSpeed's own checkpoint (``load_sharded``)."""
+
+    def load_sharded(self, folder: Path) -> None:
+        if not (Path(folder) / self.name).is_dir():
+            raise ValueError(f"no DeepSpeed checkpoint '{self.name}' in {folder} "
+                             f"(was it written by distributed.strategy=ddp?)")
         path, _ = self.engine.load_checkpoint(str(folder), tag=self.name, load_lr_scheduler_states=False)
         if path is None:
             raise ValueError(f"DeepSpeed could not load '{self.name}' from {folder}")
 
     def release(self) -> None:
-        self.module = None
+        self.wrapper = None
         self.engine.destroy()
         self.engine = None
 
@@ -79,7 +89,7 @@ class DeepSpeedStrategy(Strategy):
         if not torch.cuda.is_available():
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
         if zero_stage not in (0, 1, 2):
-            raise PrecisionError(f"dist.zero_stage={zero_stage} is not supported; allowed: 0, 1, 2")
+            raise SetupError(f"distributed.zero_stage={zero_stage} is not supported; allowed: 0, 1, 2")
         if world.world_size == 1:  # DeepSpeed needs a process group even for one process
             for k, v in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(_free_port())), ("RANK", "0"),
                          ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
@@ -108,23 +118,14 @@ class DeepSpeedStrategy(Strategy):
             self.config["zero_optimization"]["offload_optimizer"] = {"device": "cpu"}
         self.offload = offload_optimizer
 
-    def make_optimizer(self, params, cfg) -> torch.optim.Optimizer:
-        if self.offload:
-            if cfg.name != "adam":
-                raise PrecisionError("dist.offload_optimizer=true needs optim.name=adam (DeepSpeed's CPU Adam)")
-            from deepspeed.ops.adam import DeepSpeedCPUAdam
-
-            return DeepSpeedCPUAdam(params, lr=cfg.lr, betas=tuple(cfg.betas))
-        return super().make_optimizer(params, cfg)
-
     def autocast(self):
         """The engines run in their own precision (half-precision weights), not under autocast."""
         import contextlib
 
         return contextlib.nullcontext()
 
-    def wrap(self, raw: nn.Module, optimizer: torch.optim.Optimizer, name: str = "net") -> DeepSpeedTrainable:
-        t = DeepSpeedTrainable(raw, optimizer, self.config, name, self.dtype)
+    def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, name: str = "net") -> DeepSpeedTrainable:
+        t = DeepSpeedTrainable(module, optimizer, self.config, name, self.dtype)
         self._trainables.append(t)
         return t
 

@@ -1,0 +1,40 @@
+"""Every error cgx raises for something a user can fix, in one place.
+
+Each message names the file, the recipe key or the plugin, and what would be accepted. The command
+line prints ``cgx: error: MESSAGE`` for any ``CgxError`` (exit code 2) and never a traceback.
+"""
+from __future__ import annotations
+
+
+class CgxError(Exception):
+    """Base of every user-facing cgx error."""
+
+
+class ConfigError(CgxError, ValueError):
+    """A recipe problem; the message names the file and the dotted key."""
+
+
+class PluginError(CgxError, ValueError):
+    """A plugin problem: unknown name, bad arguments, duplicate, broken, or an object that does not
+    fit its kind's interface (``cgx.plugins.types``); the message names the plugin and its source."""
+
+
+class DataError(CgxError, ValueError):
+    """A data problem (missing or empty folder, unreadable image, bad shard); names the path."""
+
+
+class CheckpointError(CgxError, RuntimeError):
+    """A checkpoint that is missing, unreadable, of another format, or does not match the recipe."""
+
+
+class PrecisionError(CgxError, ValueError):
+    """A precision setting this machine cannot honour (fp16 without CUDA); names the recipe key."""
+
+
+class SetupError(CgxError, ValueError):
+    """A run that cannot be set up as asked: a missing package, an unsupported strategy, ZeRO stage
+    or memory format on this device; names the recipe key and what is supported."""
+
+
+class NonFiniteLossError(CgxError, RuntimeError):
+    """Training diverged: a loss became NaN or inf (the run stops without writing a checkpoint)."""

@@ -8,8 +8,15 @@ step code), so every speedup in the table is measured against a baseline from th
 same machine.
 
     .venv/bin/python benchmarks/bench_step.py --sizes 128 --iters 10
-    .venv/bin/python benchmarks/bench_step.py --sizes 128 256 --modes fp32 bf16 --compile
-    .venv/bin/python benchmarks/bench_step.py --sizes 128 --threads 1 --json /tmp/one_thread.json
+    .venv/bin/python benchmarks/bench_step.py --sizes 128 256 --variants fp32 fp32+cl bf16 bf16+cl fp32+compile
+    .venv/bin/python benchmarks/bench_step.py --sizes 256 --batch 4 --peak-tflops 989   # MFU on an H100
+
+A variant is a precision (fp32, bf16, fp16) with options joined by ``+``: ``cl`` channels_last,
+``compile`` torch.compile of the four networks, ``sep`` six separate generator calls instead of four
+batched ones. Every row reports the step's model FLOPs (counted once per size with
+``torch.utils.flop_counter`` on the baseline iteration), the achieved TFLOP/s, the model FLOPs
+utilisation when the peak is known (``--peak-tflops``, or the GPU's bf16 dense peak from a small
+table), and on CUDA the peak memory.
 
 Sizes up to 128 px use 6 residual blocks, larger ones 9 (the paper's choice). The table goes to
 stdout, the numbers (with per-iteration times) to --json.
@@ -44,36 +51,44 @@ def blocks_for(size: int) -> int:
     return 6 if size <= 128 else 9
 
 
-def random_images(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(torch.rand(1, 3, size, size, device=device) * 2 - 1 for _ in range(2))
+def random_images(size: int, device: torch.device, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.rand(batch, 3, size, size, device=device) * 2 - 1 for _ in range(2))
 
 
 # --- the reference: plain PyTorch, eager, fp32 ----------------------------------------------------
 
-def build_baseline(size: int):
+def build_baseline(size: int, batch: int = 1):
     """The same networks and optimizers as cgx's defaults, stepped by the paper's algorithm written
     plainly (``cgx.train.reference``, which the tests hold cgx's step equal to)."""
     seed_everything(0)
     G, F = (plugins.create("generator", "resnet", n_blocks=blocks_for(size)).to(DEVICE) for _ in range(2))
     D_A, D_B = (plugins.create("discriminator", "patchgan").to(DEVICE) for _ in range(2))
     ref = ReferenceCycleGAN(G, F, D_A, D_B)
-    return ref.iteration, random_images(size, DEVICE)
+    return ref.iteration, random_images(size, DEVICE, batch)
 
 
 # --- cgx: the trainer's own step ------------------------------------------------------------------
 
-def build_cgx(size: int, precision: str, compile: bool):
+def build_cgx(size: int, batch: int, variant: str):
     """CycleGANStep wired as Trainer wires it, minus data loading, schedules and logging."""
+    precision, *options = variant.split("+")
+    unknown = set(options) - {"cl", "compile", "sep"}
+    if unknown:
+        raise ValueError(f"unknown variant option(s) {sorted(unknown)} in {variant!r}; options: cl, compile, sep")
     cfg = load_config(None, [
         "model.generator.name=resnet", f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
-        f"train.precision={precision}", f"train.compile={str(compile).lower()}",
+        f"train.precision={precision}", f"train.compile={str('compile' in options).lower()}",
+        f"train.channels_last={str('cl' in options).lower()}",
     ])
     registry = plugins.default_registry()
     s = build_strategy(cfg.distributed, cfg.train, WorldInfo())  # one process
     seed_everything(0)
     gens, discs = components.build_networks(cfg, registry)
-    gens.to(s.device)
-    discs.to(s.device)
+    if "sep" in options:
+        gens.batch_calls = False
+    fmt = torch.channels_last if cfg.train.channels_last else torch.preserve_format
+    gens.to(s.device, memory_format=fmt)
+    discs.to(s.device, memory_format=fmt)
     if cfg.train.compile:
         for net in (gens.G, gens.F, discs.D_A, discs.D_B):
             net.compile()
@@ -84,7 +99,34 @@ def build_cgx(size: int, precision: str, compile: bool):
                           cfg.loss.cycle_weight, cfg.loss.identity_weight)
     pool_a, pool_b = components.build_buffer(cfg, registry), components.build_buffer(cfg, registry)
     step = CycleGANStep(gens_t, discs_t, objective, pool_a, pool_b, s.autocast)
-    return step, random_images(size, s.device)
+    images = random_images(size, s.device, batch)
+    if cfg.train.channels_last:
+        images = tuple(x.contiguous(memory_format=torch.channels_last) for x in images)
+    return step, images
+
+
+def count_flops(size: int, batch: int) -> float:
+    """FLOPs of one training iteration (forward and backward of every network), counted on the
+    baseline iteration: the algorithm's FLOPs, whatever a variant does to run them faster."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    iteration, images = build_baseline(size, batch)
+    with FlopCounterMode(display=False) as counter:
+        iteration(*images)
+    return float(counter.get_total_flops())
+
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
+"""Dense bf16 tensor-core peaks (vendor data sheets, SXM where there are two forms)."""
+
+
+def peak_tflops(arg: float | None) -> float | None:
+    if arg is not None:
+        return arg
+    if DEVICE.type == "cuda":
+        name = torch.cuda.get_device_name()
+        return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    return None
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -106,21 +148,18 @@ def measure(iteration, images, warmup: int, iters: int) -> dict:
 
 def run_one(name: str, build, warmup: int, iters: int) -> dict:
     try:
+        if DEVICE.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         iteration, images = build()
-        return {"mode": name, **measure(iteration, images, warmup, iters)}
+        out = {"mode": name, **measure(iteration, images, warmup, iters)}
+        if DEVICE.type == "cuda":
+            out["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        return out
     except Exception as e:  # compile in particular may fail on a CPU toolchain; report, don't crash
         reason = (str(e).strip().splitlines() or [""])[0][:100]
         return {"mode": name, "error": f"{type(e).__name__}: {reason}"}
     finally:
         gc.collect()
-
-
-def variants(args) -> list[tuple[str, str, bool]]:
-    """(label, precision, compile) for every cgx variant asked for."""
-    out = [(f"cgx-{p}", p, False) for p in args.modes]
-    if args.compile:
-        out += [(f"cgx-{p}-compile", p, True) for p in args.modes]
-    return out
 
 
 def bf16_hardware() -> str:
@@ -130,7 +169,8 @@ def bf16_hardware() -> str:
     return ", ".join(found) or "none (bf16 is emulated: expect it slower than fp32)"
 
 
-HEADER = f"{'size':>5} {'blocks':>6}  {'mode':<24} {'s/iter':>8} {'images/s':>9} {'vs baseline':>11}"
+HEADER = (f"{'size':>5} {'blocks':>6}  {'mode':<24} {'s/iter':>8} {'images/s':>9} {'vs baseline':>11} "
+          f"{'TFLOP/s':>8} {'MFU':>6} {'peak GiB':>8}")
 
 
 def print_row(r: dict) -> None:
@@ -139,16 +179,21 @@ def print_row(r: dict) -> None:
         print(f"{lead} failed: {r['error']}", flush=True)
         return
     speedup = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
-    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {speedup:>11}", flush=True)
+    mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
+    mem = f"{r['peak_memory_gib']:.2f}" if "peak_memory_gib" in r else "-"
+    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {speedup:>11} {r['tflops_per_s']:>8.3f} "
+          f"{mfu:>6} {mem:>8}", flush=True)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="crop sizes in px (default: 128 256)")
-    p.add_argument("--modes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"],
-                   help="cgx precisions to run (train.precision); the fp32 eager baseline always runs")
-    p.add_argument("--compile", action="store_true",
-                   help="also run each mode with train.compile=true (slow to warm up; failures are reported)")
+    p.add_argument("--variants", nargs="+", default=["fp32", "fp32+cl", "fp32+sep", "bf16", "bf16+cl"],
+                   metavar="VARIANT", help="cgx variants: precision[+cl][+compile][+sep] (default: %(default)s); "
+                   "the fp32 eager baseline always runs")
+    p.add_argument("--batch", type=int, default=1, help="images per domain per iteration (default 1)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak TFLOP/s for MFU (default: known GPUs' bf16 dense peak; none on CPU)")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per mode (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
@@ -163,21 +208,28 @@ def main(argv=None) -> None:
     meta = {"torch": torch.__version__, "device": DEVICE.type, "threads": args.threads,
             "machine": platform.processor() or platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_hardware": bf16_hardware(),
-            "iters": args.iters, "warmup": args.warmup, "batch_size": 1}
+            "iters": args.iters, "warmup": args.warmup, "batch_size": args.batch,
+            "device_name": torch.cuda.get_device_name() if DEVICE.type == "cuda" else platform.processor(),
+            "peak_tflops": peak_tflops(args.peak_tflops)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     print(HEADER)
     print("-" * len(HEADER))
     for size in args.sizes:
-        runs = [(BASELINE, lambda: build_baseline(size))] + [
-            (label, lambda p=precision, c=comp: build_cgx(size, p, c))
-            for label, precision, comp in variants(args)]
+        flops = count_flops(size, args.batch)
+        runs = [(BASELINE, lambda: build_baseline(size, args.batch))] + [
+            (f"cgx-{v}", lambda v=v: build_cgx(size, args.batch, v)) for v in args.variants]
         base = None
         for label, build in runs:
-            r = {"size": size, "blocks": blocks_for(size), **run_one(label, build, args.warmup, args.iters)}
+            r = {"size": size, "blocks": blocks_for(size), "flops_per_iter": flops,
+                 **run_one(label, build, args.warmup, args.iters)}
             base = base or r
-            if "error" not in r and "error" not in base:
-                r["speedup"] = base["s_per_iter"] / r["s_per_iter"]
+            if "error" not in r:
+                r["tflops_per_s"] = flops / r["s_per_iter"] / 1e12
+                if meta["peak_tflops"]:
+                    r["mfu"] = r["tflops_per_s"] / meta["peak_tflops"]
+                if "error" not in base:
+                    r["speedup"] = base["s_per_iter"] / r["s_per_iter"]
             rows.append(r)
             print_row(r)
             # Written after every row, so that a run cut short still leaves what it measured.

@@ -98,7 +98,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB", help="AtoB uses G, BtoA uses F (default AtoB)")
     t.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
-    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="auto (default): bf16 where the hardware computes it (CUDA, AMX, AVX512-BF16), else fp32")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_translate)
 

@@ -108,12 +108,14 @@ class TrainConfig:
     """Length of training in steps; takes precedence over epochs when set."""
     batch_size: int = 1
     """Images per domain per process."""
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    """Autocast precision. bf16 works on CPU and CUDA; fp16 (with gradient scaling) on CUDA only."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Autocast precision. auto: bf16 where the hardware computes it (CUDA with bf16, a CPU with AMX or
+    AVX512-BF16), else fp32. bf16 works on CPU and CUDA; fp16 (with gradient scaling) on CUDA only."""
     compile: bool = False
     """torch.compile the networks."""
     channels_last: bool = False
-    """channels_last memory format (CUDA only: on CPU this torch computes wrong conv gradients with it)."""
+    """channels_last (NHWC) memory format for networks and images. Its gradients are as exact as the
+    default layout's against float64, on CPU and CUDA (tests/train/test_fast_paths.py)."""
     seed: int = 0
     log_every: int = 10
     """Steps between scalar logs."""
@@ -124,7 +126,11 @@ class TrainConfig:
     keep: int = 3
     """Checkpoints to keep (the newest)."""
     resume: bool = True
-    """Resume from the newest checkpoint in run_dir/checkpoints if there is one."""
+    """Resume from the newest good checkpoint in run_dir/checkpoints if there is one. false in a folder
+    that holds checkpoints is an error (they belong to another run): see start_over."""
+    start_over: bool = False
+    """Start at step 0 in a run_dir that holds a run: its checkpoints/, tb/ and config.yaml are moved
+    (never deleted) into run_dir/replaced-<date-time>/ first."""
     progress: bool = True
     """Progress bar on rank 0."""
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from .config import Config, config_from_dict
 from .plugins import Registry, default_registry
+from .precision import resolve as resolve_precision
 from .train import components
 from .train.checkpoint import SHARED_FILE, CheckpointError, load_file, resolve
 
@@ -46,6 +47,8 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
 
 
 def autocast(device: torch.device, precision: str):
+    """The autocast context for ``precision`` (``auto``: bf16 where the hardware has it)."""
+    precision = resolve_precision(precision, device)
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     if precision == "fp16":
@@ -53,7 +56,7 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def translate_batch(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Run ``net`` on a batch of any H x W: pad (reflect) up to the network's ``size_multiple``
     and at least its ``min_size`` (default twice the multiple), then crop the output back to H x W."""

@@ -4,18 +4,32 @@
     torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]  # N processes (DDP)
 
 Overrides use dotted recipe keys: train.steps=200 optim.lr=1e-4 model.generator.n_blocks=6.
-A run resumes from the newest checkpoint in train.run_dir unless train.resume=false.
+A run resumes from the newest good checkpoint in train.run_dir (train.start_over=true: start at 0,
+moving the folder's previous run aside). SIGUSR1, SIGTERM or a file RUN_DIR/STOP: checkpoint at the
+next step boundary and stop.
+
+exit codes:
+  0   trained to the last step
+  2   bad recipe, data, plugin, checkpoint or set-up (one line on stderr says what)
+  3   training diverged (NaN/inf); nothing non-finite was written
+  75  stopped on request with a checkpoint: run the same command again to resume
+      (under torchrun, whose exit code is 1 for any worker exit but 0, RUN_DIR/STOPPED says so)
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .config import load_config
 from .distributed import world_info_from_env
 from .errors import CgxError, NonFiniteLossError
+from .train.stop import stopped_marker
 
 USER_ERRORS = (CgxError,)
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+EXIT_STOPPED = 75  # EX_TEMPFAIL: try again later (resume)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,9 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     trainer = None
     try:
         cfg = load_config(args.recipe, args.overrides)
+        marker = stopped_marker(cfg.train.run_dir)
+        if marker is not None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
+            # torchrun restarted workers that had been asked to stop: stay stopped.
+            if main_rank:
+                print(f"cgx: {marker.read_text().strip()} (torchrun restart {os.environ['TORCHELASTIC_RESTART_COUNT']})",
+                      file=sys.stderr)
+            return EXIT_STOPPED
         trainer = Trainer(cfg)
         latest = trainer.fit()
-        if main_rank and not trainer.stopped_early:
+        if trainer.stopped_early:
+            return EXIT_STOPPED
+        if main_rank:
             run = trainer.run_dir
             print(f"cgx: trained {trainer.step} steps\n"
                   f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {run / 'tb'}")
@@ -48,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as e:
         if main_rank:
             print(f"cgx: error: {e}", file=sys.stderr)
-        return 3
+        return EXIT_DIVERGED
     except USER_ERRORS as e:
         if main_rank:
             print(f"cgx: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     finally:
         if trainer is not None:
             trainer.close()

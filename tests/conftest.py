@@ -1,6 +1,7 @@
 """Shared fixtures: tiny demo data and tiny recipes that train in seconds on CPU."""
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ TINY_RECIPE = {
     },
     "buffer": {"name": "image_pool", "size": 4},
     "data": {"preprocess": "resize_and_crop", "load_size": 36, "crop_size": 32, "flip": True, "workers": 0},
-    "train": {"steps": 6, "batch_size": 1, "log_every": 2, "image_every": 3, "ckpt_every": 3, "keep": 5,
+    "train": {"steps": 6, "batch_size": 1, "precision": "fp32", "log_every": 2, "image_every": 3, "ckpt_every": 3, "keep": 5,
               "progress": False},
 }
 
@@ -119,3 +120,21 @@ def demo_shards(demo_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_shards")
     write_shards(demo_data, out, max_count=3, workers=1, progress=False)
     return out
+
+
+def float64_error(net: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> float:
+    """Worst gradient error of an fp32 backward against float64: relative to each weight's gradient,
+    and for biases relative to the largest gradient (the bias of a conv before instance norm has a
+    true gradient of exactly 0: only its absolute noise can be judged)."""
+    def grads(dtype, cl):
+        n, inp = copy.deepcopy(net).to(dtype), x.to(dtype)
+        if cl:
+            n, inp = n.to(memory_format=torch.channels_last), inp.contiguous(memory_format=torch.channels_last)
+        out = n(inp)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).reshape(out.shape)).sum().backward()
+        return {k: p.grad.double() for k, p in n.named_parameters()}
+
+    ref, got = grads(torch.float64, False), grads(torch.float32, channels_last)
+    scale = max(r.norm().item() for r in ref.values())
+    return max((got[k] - ref[k]).norm().item() / (ref[k].norm().item() if k.endswith("weight") else scale)
+               for k in ref)

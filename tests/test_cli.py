@@ -65,7 +65,7 @@ def test_paper_recipes(recipe, blocks, size, params):
 
 def test_demo_recipe_loads():
     cfg = load_config(REPO / "recipes" / "demo.yaml")
-    assert cfg.train.precision == "fp32" and cfg.data.root == "data/demo"
+    assert cfg.train.precision == "auto" and cfg.data.root == "data/demo"
 
 
 # --- bad input stops with a message that names the problem, exit code 2 ---------------------------

@@ -56,6 +56,7 @@ from ..config import DataConfig
 from .images import DataError
 from .shard_plan import DomainPlan
 from .transforms import Augment
+from .workers import ignore_stop_signals
 
 log = logging.getLogger("cgx.data")
 
@@ -378,6 +379,7 @@ class ShardSource:
             num_workers=self.loader_workers,
             persistent_workers=False,
             prefetch_factor=2 if self.loader_workers else None,
+            worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
         return iter(loader)

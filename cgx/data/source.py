@@ -17,6 +17,7 @@ from ..config import DataConfig
 from .images import DataError, list_images, load_rgb
 from .plan import Plan
 from .transforms import Augment
+from .workers import ignore_stop_signals
 
 
 class UnpairedSource(Protocol):
@@ -85,6 +86,7 @@ class FolderSource:
             num_workers=self.workers,
             persistent_workers=False,
             prefetch_factor=4 if self.workers else None,
+            worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
         return iter(loader)

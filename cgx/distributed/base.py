@@ -11,16 +11,12 @@ import torch
 import torch.distributed as dist
 
 from ..errors import PrecisionError
+from ..precision import cpu_has_bf16
+from ..precision import resolve as resolve_precision
 from .env import WorldInfo
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
-
-
-def _cpu_has_bf16() -> bool:
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, n, None) for n in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    return any(c() for c in checks if c is not None)
 
 
 def _attempt_store(world: WorldInfo, timeout: datetime.timedelta):
@@ -53,9 +49,11 @@ class Strategy:
             torch.cuda.set_device(self.device)
         else:
             self.device = torch.device("cpu")
+        self.requested_precision = precision
+        precision = resolve_precision(precision, self.device)
         if precision == "fp16" and self.device.type != "cuda":
             raise PrecisionError("train.precision=fp16 needs a CUDA device; on CPU use bf16 or fp32")
-        if precision == "bf16" and self.device.type == "cpu" and not _cpu_has_bf16():
+        if precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16():
             warnings.warn("train.precision=bf16 on a CPU without AMX or AVX512-BF16: bf16 is emulated and "
                           "runs 3-4x slower than fp32 here (benchmarks/bench_step.py); prefer fp32", stacklevel=2)
         self.precision = precision

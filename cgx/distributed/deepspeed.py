@@ -13,6 +13,7 @@ generator weights in ``train.pt`` so that ``cgx translate`` reads a DeepSpeed ru
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -88,6 +89,10 @@ class DeepSpeedStrategy(Strategy):
                  offload_optimizer: bool = False, batch_size: int = 1) -> None:
         if not torch.cuda.is_available():
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
+        # DeepSpeed builds its ops (on CPU: the shared-memory comm op) into torch's extension cache.
+        # One cache for every environment makes two venvs rebuild over each other's build (and wait
+        # on each other's lock): keep the build with the environment it was built for.
+        os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
         if zero_stage not in (0, 1, 2):
             raise SetupError(f"distributed.zero_stage={zero_stage} is not supported; allowed: 0, 1, 2")
         if world.world_size == 1:  # DeepSpeed needs a process group even for one process
@@ -95,6 +100,7 @@ class DeepSpeedStrategy(Strategy):
                          ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
                 os.environ.setdefault(k, v)
         super().__init__(world, backend=backend, precision=precision, timeout_min=timeout_min)
+        precision = self.precision  # "auto" resolved
         if world.world_size == 1:
             import torch.distributed as dist
 

@@ -52,7 +52,9 @@ class Generator(Protocol):
     """An ``nn.Module`` mapping a (N, C, H, W) batch in [-1, 1] to one of the same shape in [-1, 1].
 
     Optional attributes: ``size_multiple`` (int: inputs must be a multiple of it) and ``min_size``
-    (int); ``cgx translate`` pads images to both."""
+    (int), to which ``cgx translate`` pads images; ``per_sample`` (bool): True when a sample's output
+    does not depend on the other samples of its batch (instance norm or none; not batch norm), which
+    lets the trainer run G on [a; b] for G(a) and the identity G(b) in one call."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...

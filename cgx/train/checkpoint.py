@@ -4,20 +4,25 @@
 resolved recipe; written by rank 0) and ``rank_00000.pt``... (that rank's image buffers, random
 generators and data position). Everything is first written into ``.step_00001000.tmp/`` and the
 folder is renamed into place only after every rank has finished, so a crash mid-write leaves the
-previous checkpoint untouched and never a half-written one under a final name. Files load with
-``torch.load(weights_only=True)``: a checkpoint cannot run code.
+previous checkpoint untouched and never a half-written one under a final name. Before the rename,
+rank 0 writes ``MANIFEST.json`` (every file's size and checksum, cgx.train.manifest); a checkpoint
+that no longer matches it is skipped on resume, moved aside as ``damaged_step_...``, and the previous
+good one is used. Files load with ``torch.load(weights_only=True)``: a checkpoint cannot run code.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Mapping, Protocol
 
 import torch
 
 from ..errors import CheckpointError
+from .manifest import problem, size_of, write_manifest
 
 STEP_DIR = re.compile(r"^step_(\d{8,})$")
 SHARED_FILE = "train.pt"
@@ -36,32 +41,73 @@ def list_checkpoints(folder: str | Path) -> list[Path]:
     return [p for _, p in sorted(found) if (p / SHARED_FILE).is_file()]
 
 
+def newest_good(folder: str | Path, move_damaged: bool = False) -> Path | None:
+    """The newest checkpoint under ``folder`` whose files match its manifest. Each newer one that
+    does not is reported on stderr and, with ``move_damaged``, renamed ``damaged_step_...`` (kept,
+    never deleted, and out of the way of the newest-k pruning)."""
+    for path in reversed(list_checkpoints(folder)):
+        why = problem(path)
+        if why is None:
+            return path
+        where = path
+        if move_damaged:
+            where = _free_name(path.parent / f"damaged_{path.name}")
+            os.replace(path, where)
+        print(f"cgx: warning: checkpoint {path} is damaged ({why}); "
+              f"{'moved it to ' + where.name + ', ' if move_damaged else ''}trying the one before", file=sys.stderr)
+    return None
+
+
+def _free_name(path: Path) -> Path:
+    n, out = 1, path
+    while out.exists():
+        n += 1
+        out = path.with_name(f"{path.name}.{n}")
+    return out
+
+
 def resolve(path: str | Path) -> Path:
-    """A checkpoint folder from a checkpoint folder, a run folder or a checkpoints folder (newest)."""
+    """A checkpoint folder from a checkpoint folder, a run folder or a checkpoints folder (its newest
+    good one)."""
     p = Path(path)
     if (p / SHARED_FILE).is_file():
         return p
     if p.is_file() and p.name == SHARED_FILE:
         return p.parent
     for folder in (p / "checkpoints", p):
-        found = list_checkpoints(folder)
-        if found:
-            return found[-1]
+        if list_checkpoints(folder):
+            good = newest_good(folder)
+            if good is None:
+                raise CheckpointError(f"every checkpoint in {folder} is damaged (see the warnings above)")
+            return good
     raise CheckpointError(f"no checkpoint at {p} (expected a step_* folder with {SHARED_FILE}, or a run folder)")
 
 
 def load_file(path: Path, map_location="cpu") -> dict:
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint file {path} is missing")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"cannot load checkpoint file {path}: {e}") from e
+        # torch's own message advises weights_only=False: wrong (and unsafe) for a damaged file.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        core = next((ln for ln in reversed(lines) if "weights_only" not in ln and "documentation" not in ln),
+                    type(e).__name__)
+        raise CheckpointError(f"checkpoint file {path} is damaged or not a cgx checkpoint ({core[:200]})") from None
 
 
 def _save_file(obj: dict, path: Path) -> None:
+    """Through a file object, so that a full disk is an OSError(ENOSPC) and not torch's
+    "unexpected pos" RuntimeError; fsynced, then renamed into place."""
     part = path.with_name(path.name + ".part")
-    torch.save(obj, part)
-    with open(part, "rb") as f:
-        os.fsync(f.fileno())
+    try:
+        with open(part, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     os.replace(part, path)
 
 
@@ -110,37 +156,85 @@ class CheckpointStore:
         found = list_checkpoints(self.folder)
         return found[-1] if found else None
 
+    def clean_leftovers(self) -> None:
+        """Rank 0, before the first save: drop what an interrupted save left (never a finished checkpoint)."""
+        if not self.folder.is_dir():
+            return
+        for p in self.folder.iterdir():
+            if p.name.startswith(".step_") and (p.name.endswith(".tmp") or p.name.endswith(".old")):
+                shutil.rmtree(p, ignore_errors=True)
+
     def save(self, step: int, meta: dict, rank_meta: dict) -> Path:
         """Collective: every rank writes its ``per_rank`` parts, rank 0 the ``shared`` ones, each file
-        with its ``meta`` entries (step, format, ...) beside the parts."""
+        with its ``meta`` entries (step, format, ...) beside the parts. A failure on any rank (disk
+        full, ...) raises CheckpointError on every rank and leaves the previous checkpoints as they were."""
+        s = self.strategy
         final = self.folder / f"step_{step:08d}"
         tmp = self.folder / f".step_{step:08d}.tmp"
-        if self.strategy.is_main:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            tmp.mkdir()
-        self.strategy.barrier()
+        error = None
+        if s.is_main:
+            error = self._attempt(lambda: self._prepare(tmp))
+        self._agree(error, tmp)
         for part in self.shared.values():
             if hasattr(part, "save_sharded"):
-                part.save_sharded(tmp)
-        _save_file({**rank_meta, **_states(self.per_rank)}, tmp / rank_file(self.strategy.rank))
-        if self.strategy.is_main:
-            _save_file({**meta, **_states(self.shared)}, tmp / SHARED_FILE)
-        self.strategy.barrier()
-        if self.strategy.is_main:
-            if final.exists():  # the same step saved again (e.g. after a resume): swap, then drop the old
-                old = self.folder / f".step_{step:08d}.old"
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(final, old)
-                os.replace(tmp, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
-            for stale in list_checkpoints(self.folder)[: -self.keep]:
-                shutil.rmtree(stale, ignore_errors=True)
-        self.strategy.barrier()
+                part.save_sharded(tmp)  # collective itself: not wrapped
+        error = self._attempt(lambda: _save_file({**rank_meta, **_states(self.per_rank)}, tmp / rank_file(s.rank)))
+        if s.is_main and error is None:
+            error = self._attempt(lambda: _save_file({**meta, **_states(self.shared)}, tmp / SHARED_FILE))
+        self._agree(error, tmp)
+        if s.is_main:
+            error = self._attempt(lambda: self._publish(tmp, final, step))
+        self._agree(error, tmp)
         return final
+
+    def _prepare(self, tmp: Path) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        previous = self.latest()
+        need = int(size_of(previous) * 1.1) if previous is not None else 0
+        free = shutil.disk_usage(self.folder).free
+        if need > free:
+            raise OSError(errno.ENOSPC, f"about {need / 2**20:.1f} MiB needed, {free / 2**20:.1f} MiB free")
+        tmp.mkdir()
+
+    def _publish(self, tmp: Path, final: Path, step: int) -> None:
+        write_manifest(tmp)
+        if final.exists():  # the same step saved again (e.g. after a resume): swap, then drop the old
+            old = self.folder / f".step_{step:08d}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        for stale in list_checkpoints(self.folder)[: -self.keep]:
+            shutil.rmtree(stale, ignore_errors=True)
+
+    @staticmethod
+    def _attempt(fn) -> BaseException | None:
+        try:
+            fn()
+        except Exception as e:  # every rank must learn of it, or the others wait forever
+            return e
+        return None
+
+    def _agree(self, error: BaseException | None, tmp: Path) -> None:
+        """Collective: every rank learns whether any rank failed, and raises if so."""
+        s = self.strategy
+        failed = s.all_reduce(torch.tensor([int(error is not None)], device=s.device), "max").item()
+        if not failed:
+            return
+        if s.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)  # a leftover would keep the disk full
+        latest = self.latest()
+        if error is None:
+            raise CheckpointError(f"writing the checkpoint failed on another rank (see its error); "
+                                  f"the last good one is {latest}")
+        if getattr(error, "errno", None) == errno.ENOSPC:
+            raise CheckpointError(f"no space left on device for a checkpoint in {self.folder} ({error.strerror}); "
+                                  f"free some space and run the same command again to resume from {latest}")
+        raise CheckpointError(f"cannot write a checkpoint in {self.folder}: {error}; the last good one is {latest}")
 
     def read(self, path: Path, fmt: int) -> tuple[dict, dict | None]:
         """The shared file and this rank's file (None if absent), after checking the format."""

@@ -12,6 +12,23 @@ import threading
 from pathlib import Path
 
 SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+STOPPED_FILE = "STOPPED"
+"""Written into the run folder by rank 0 when a run stops on request (and removed by the next
+launch): under torchrun, whose own exit code is 1 for any worker failure, it tells a batch script
+that the run stopped to be resumed (cluster/slurm/train.sbatch requeues on it), and it keeps
+torchrun from restarting workers that were asked to stop."""
+
+
+def mark_stopped(run_dir: Path, step: int, reason: str) -> None:
+    path = Path(run_dir) / STOPPED_FILE
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(f"stopped at step {step} on request ({reason}); run the same command again to resume\n")
+    tmp.replace(path)
+
+
+def stopped_marker(run_dir: Path) -> Path | None:
+    path = Path(run_dir) / STOPPED_FILE
+    return path if path.is_file() else None
 
 
 class StopRequest:

@@ -7,6 +7,8 @@ before every checkpoint; stop requests are agreed over a host-side channel (one 
 there are several ranks: ``StopVote``)."""
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -15,17 +17,19 @@ import torch
 from ..config import Config, dump_config
 from ..data import build_source
 from ..distributed import build_strategy
-from ..errors import NonFiniteLossError, SetupError
+from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError, SetupError
 from ..plugins import Registry, default_registry
+from ..precision import describe as describe_precision
 from . import components
-from .checkpoint import CheckpointStore, Group
+from .checkpoint import CheckpointStore, Group, list_checkpoints, newest_good
+from .lock import RunLock
 from .logger import Logger, NullLogger
 from .metrics import LossMeter
 from .optim import build_optimizer
 from .rng import RNGState, seed_everything
 from .schedule import linear_decay
 from .step import CycleGANStep, Objective
-from .stop import StopRequest
+from .stop import STOPPED_FILE, StopRequest, mark_stopped
 
 FORMAT = 1
 """Checkpoint format this code writes and reads (``train.pt``'s "format")."""
@@ -41,15 +45,20 @@ class Trainer:
         self.strategy = strategy or build_strategy(cfg.distributed, cfg.train)
         s = self.strategy
         self.device = s.device
+        self.lock = RunLock(self.run_dir) if s.is_main else None
+        self._on_main(lambda: self.lock.acquire())
+        try:
+            self._build(cfg)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _build(self, cfg: Config) -> None:
+        s = self.strategy
 
         # The same initial weights on every rank (DDP also broadcasts rank 0's).
         seed_everything(cfg.train.seed)
         gens, discs = components.build_networks(cfg, self.registry)
-        if cfg.train.channels_last and self.device.type == "cpu":
-            # Measured here (torch 2.14.1, CPU): channels_last gives these nets' conv weights
-            # gradients that differ from contiguous ones by more than their own size.
-            raise SetupError("train.channels_last=true gives wrong gradients on CPU with this torch; "
-                             "use it on CUDA only (train.channels_last=false)")
         memory_format = torch.channels_last if cfg.train.channels_last else torch.preserve_format
         gens.to(self.device, memory_format=memory_format)
         discs.to(self.device, memory_format=memory_format)
@@ -91,10 +100,72 @@ class Trainer:
             per_rank={"buffers": Group(A=self.pool_a, B=self.pool_b), "rng": RNGState()},
         )
         self.resumed_from: Path | None = None
-        latest = self.store.latest() if cfg.train.resume else None
-        if latest is not None:
-            self.load(latest)
-            self.resumed_from = latest
+        start = self._on_main(self._choose_start)
+        if start >= 0:
+            self.resumed_from = self.store.folder / f"step_{start:08d}"
+            self.load(self.resumed_from)
+
+    def _choose_start(self) -> int:
+        """Rank 0: the step of the checkpoint to resume from (-1: start at 0), after making the run
+        folder ready: a fresh start into another run's folder refused or that run moved aside,
+        leftovers of interrupted saves removed, damaged checkpoints moved aside."""
+        t = self.cfg.train
+        where = self.cfg.recipe or "<recipe>"
+        existing = list_checkpoints(self.store.folder)
+        if existing and not t.resume and not t.start_over:
+            raise ConfigError(
+                f"{where}: train.resume=false, but {self.run_dir} holds another run's checkpoints (newest "
+                f"{existing[-1].name}); resume it (train.resume=true), use another train.run_dir, or add "
+                f"train.start_over=true to move that run into {self.run_dir}/replaced-<date-time>/ and start at 0")
+        if t.start_over:
+            self._move_run_aside()
+            return -1
+        self.store.clean_leftovers()
+        if not t.resume:
+            return -1
+        good = newest_good(self.store.folder, move_damaged=True)
+        if good is None and existing:
+            raise CheckpointError(f"every checkpoint in {self.store.folder} is damaged (see the warnings above); "
+                                  f"they are kept there as damaged_step_*; set train.start_over=true to start at 0")
+        return int(good.name.split("_")[1]) if good is not None else -1
+
+    def _move_run_aside(self) -> None:
+        parts = [self.run_dir / n for n in ("checkpoints", "tb", "config.yaml", STOPPED_FILE)]
+        parts = [p for p in parts if p.exists()]
+        if not parts:
+            return
+        target = self.run_dir / time.strftime("replaced-%Y%m%d-%H%M%S")
+        n = 1
+        while target.exists():
+            n += 1
+            target = target.with_name(f"{target.name.split('.')[0]}.{n}")
+        target.mkdir(parents=True)
+        for p in parts:
+            os.replace(p, target / p.name)
+        print(f"cgx: train.start_over: moved the previous run's {', '.join(p.name for p in parts)} into {target}",
+              file=sys.stderr)
+
+    def _on_main(self, fn) -> int:
+        """Collective: run ``fn`` on rank 0 only and give every rank its integer result; a CgxError
+        there is raised on every rank (rank 0's message; the others point to it), so no rank waits."""
+        s = self.strategy
+        result, error = 0, None
+        if s.is_main:
+            try:
+                result = int(fn() or 0)
+            except CgxError as e:
+                error = e
+        flag = torch.tensor([1 if error is not None else 0, result if s.is_main else -2**62], device=self.device)
+        failed, result = s.all_reduce(flag, "max").tolist()
+        if failed:
+            if error is not None:
+                raise error
+            raise SetupError("rank 0 could not set up the run folder (its error says why)")
+        return int(result)
+
+    def _release_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -144,8 +215,10 @@ class Trainer:
         if s.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.cfg, self.run_dir / "config.yaml")
+            (self.run_dir / STOPPED_FILE).unlink(missing_ok=True)  # this launch trains on
         log = Logger(self.run_dir, self.step, self.total_steps, cfg.progress) if s.is_main else NullLogger()
-        log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}), step {self.step} of "
+        log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}, "
+                  f"{describe_precision(cfg.precision, s.device)}), step {self.step} of "
                   f"{self.total_steps}, run folder {self.run_dir}")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
@@ -181,6 +254,7 @@ class Trainer:
                 if stop_now and self.step < stop:
                     if s.is_main:
                         request.clear()
+                        mark_stopped(self.run_dir, self.step, request.reason())
                     log.print(f"cgx: stopped at step {self.step} on request ({request.reason()}); "
                               f"running the same command again resumes from {path}")
                     self.stopped_early = True
@@ -216,7 +290,10 @@ class Trainer:
     def close(self) -> None:
         self.cycle_step = None
         self.gens = self.discs = None
-        self.strategy.close()
+        try:
+            self.strategy.close()
+        finally:
+            self._release_lock()
 
 
 class StepTimer:

@@ -29,6 +29,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, in_channels=3, out_channels=3, ngf=64, n_blocks=9, norm="instance") -> None:
         super().__init__()
+        self.per_sample = norm != "batch"  # batch norm mixes the samples of a batch
         nl = norm_layer(norm)
         bias = norm != "batch"  # the authors drop conv biases only before BatchNorm
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), nl(ngf), nn.ReLU(True)]

@@ -55,6 +55,7 @@ class UnetGenerator(nn.Module):
             raise ValueError(f"unet num_downs must be >= 5 (7: 128 px, 8: 256 px), got {num_downs}")
         self.size_multiple = 2**num_downs
         self.min_size = 2**num_downs  # the bottleneck is 1x1 at this size
+        self.per_sample = norm != "batch"  # batch norm mixes the samples of a batch
         block = UnetBlock(ngf * 8, ngf * 8, norm=norm)
         for _ in range(num_downs - 5):
             block = UnetBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)

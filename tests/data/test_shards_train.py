@@ -53,7 +53,7 @@ def test_two_rank_torchrun_training_from_shards(make_recipe, demo_shards, tmp_pa
     assert proc.returncode == 0, out[-5000:]
     assert "skipped domain A: corrupt sample 'a_00004'" in out
     ckpt = tmp_path / "run/checkpoints/step_00000004"
-    assert sorted(p.name for p in ckpt.iterdir()) == ["rank_00000.pt", "rank_00001.pt", "train.pt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["MANIFEST.json", "rank_00000.pt", "rank_00001.pt", "train.pt"]
     # 4 steps x 2 ranks x batch 1 = one epoch of the 8 A images: the corrupt one is met exactly once
     skipped = scalars(tmp_path / "run/tb", "data/skipped")
     assert [s for s, _ in skipped] == [2, 4] and skipped[-1][1] == 1.0

@@ -28,7 +28,7 @@ def test_two_ranks_batch_one_equal_one_process_batch_two(make_recipe, tmp_path):
     assert_clean_exit(torchrun(2, str(ddp)))
     assert run_main([str(one)]) == 0
     assert sorted(p.name for p in (tmp_path / "ddp/checkpoints/step_00000002").iterdir()) == [
-        "rank_00000.pt", "rank_00001.pt", "train.pt"]
+        "MANIFEST.json", "rank_00000.pt", "rank_00001.pt", "train.pt"]
     assert_same_weights(load_weights(tmp_path / "ddp"), load_weights(tmp_path / "one"), atol=1e-5)
 
 

@@ -1,0 +1,60 @@
+"""What only a GPU can show (pytest -m cuda; benchmarks/gpu_check.sh runs these). Skipped without CUDA."""
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import float64_error, load_weights
+
+from cgx.config import load_config
+from cgx.plugins import Registry
+from cgx.train.trainer import Trainer
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def train(recipe, *overrides) -> Trainer:
+    trainer = Trainer(load_config(recipe, list(overrides)), registry=Registry())
+    try:
+        trainer.fit()
+        return trainer
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16", "auto"])
+def test_trains_on_the_gpu_in_every_precision(make_recipe, tmp_path, precision):
+    trainer = train(make_recipe(), f"train.precision={precision}", "train.steps=3")
+    assert trainer.device.type == "cuda" and trainer.step == 3
+    assert all(torch.isfinite(v).all() for v in load_weights(tmp_path / "run").values())
+
+
+def test_channels_last_gradients_on_the_gpu():
+    from cgx import plugins
+
+    torch.manual_seed(0)
+    for kind, name, kw in (("generator", "resnet", {"ngf": 8, "n_blocks": 2}), ("discriminator", "patchgan", {"ndf": 8})):
+        net = plugins.create(kind, name, **kw).cuda()
+        x = (torch.rand(2, 3, 64, 64) * 2 - 1).cuda()
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        contiguous, channels_last = float64_error(net, x, False), float64_error(net, x, True)
+        assert channels_last < max(4 * contiguous, 1e-5), (name, contiguous, channels_last)
+
+
+def test_compiled_training_matches_eager(make_recipe, tmp_path):
+    eager = make_recipe({"train": {"run_dir": str(tmp_path / "eager"), "steps": 3}}, name="eager.yaml")
+    compiled = make_recipe({"train": {"run_dir": str(tmp_path / "compiled"), "steps": 3, "compile": True}},
+                           name="compiled.yaml")
+    train(eager)
+    train(compiled)
+    a, b = load_weights(tmp_path / "eager"), load_weights(tmp_path / "compiled")
+    weights = [k for k in a if k.endswith("weight")]
+    assert max((a[k] - b[k]).abs().max().item() for k in weights) < 1e-3
+
+
+def test_translate_on_the_gpu(make_recipe, tmp_path, demo_data):
+    from cgx.translate import translate_folder
+
+    train(make_recipe(), "train.steps=2")
+    written = translate_folder(tmp_path / "run", demo_data / "testA", tmp_path / "out", device="cuda", progress=False)
+    assert written and all(p.is_file() for p in written)

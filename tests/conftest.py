@@ -119,3 +119,16 @@ def demo_shards(demo_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_shards")
     write_shards(demo_data, out, max_count=3, workers=1, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, demo_data) -> Path:
+    """A run folder with a 2-step tiny checkpoint (for translate)."""
+    from cgx.run import main as run_main
+
+    tmp = tmp_path_factory.mktemp("faults_run")
+    recipe = tmp / "r.yaml"
+    recipe.write_text(yaml.safe_dump(merge(TINY_RECIPE, {
+        "data": {"root": str(demo_data)}, "train": {"run_dir": str(tmp / "run"), "steps": 2, "ckpt_every": 2}})))
+    assert run_main([str(recipe)]) == 0
+    return tmp / "run"

@@ -96,7 +96,8 @@ class DataConfig:
     shuffle_buffer: int = 1000
     """Shard source: samples per shuffle window of each loader stream (0 or 1: shard order shuffled only)."""
     on_corrupt: Literal["skip", "raise"] = "skip"
-    """Shard source: skip corrupt or undecodable samples (warned, counted as data/skipped) or stop with an error."""
+    """Skip unreadable images or corrupt shard samples (warned, counted as data/skipped; the next readable one
+    stands in) or stop with an error naming the file or sample. Both sources."""
 
 
 @dataclass

@@ -31,7 +31,10 @@ Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
   still a position, so the stream (and a resume) is unchanged by the skip. ``on_corrupt: raise``
   stops with a DataError naming the shard and sample.
 - A missing local shard, a URL pattern that matches nothing, a URL not in the index, a stale index
-  or an empty domain is a DataError when the source is built, before the first step.
+  (local shard sizes) or an empty domain is a DataError when the source is built, before the first
+  step. A shard found, while reading, to hold more samples than its index says is a DataError
+  (``StaleIndexError``) whatever ``on_corrupt`` says: skipping cannot stand in for samples that
+  would never be read.
 """
 from __future__ import annotations
 

@@ -106,3 +106,10 @@ def test_bad_options_are_one_line_errors(tiny_run, tmp_path, capsys, args, words
     assert translate(tiny_run, tmp_path / "in", tmp_path / "out", *args) == 2
     one_line_error(capsys, *words)
     assert not (tmp_path / "out").exists()
+
+
+def test_grid_refuses_zero_images_per_direction(tiny_run, demo_data, tmp_path, capsys):
+    assert cli_main(["grid", str(tiny_run), "--a", str(demo_data / "testA"), "--b", str(demo_data / "testB"),
+                     "-o", str(tmp_path / "g.png"), "--n", "0"]) == 2
+    one_line_error(capsys, "--n and --size must be at least 1, got --n 0")
+    assert not (tmp_path / "g.png").exists()

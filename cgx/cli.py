@@ -21,10 +21,14 @@ def cmd_train(args) -> int:
 def cmd_translate(args) -> int:
     from .translate import translate_folder
 
-    written = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
-                               batch_size=args.batch_size, device=args.device, precision=args.precision,
-                               progress=not args.no_progress)
-    print(f"cgx: translated {len(written)} images {args.direction} into {args.output}")
+    done = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
+                            batch_size=args.batch_size, device=args.device, precision=args.precision,
+                            overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"cgx: translated {len(done.written)} images {args.direction} into {args.output}")
+    if done.skipped:
+        print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
+        for _, error in done.skipped:
+            print(f"  {error}", file=sys.stderr)
     return 0
 
 
@@ -81,6 +85,15 @@ example:
   # recipe: data.source=shards data.shards_a='data/h2z/trainA-{000000..000001}.tar' ..."""
 
 
+TRANSLATE_HELP = """Translate every image under INPUT (recursive, any size) into OUTPUT as PNG, at the same
+relative paths: INPUT/sub/x.jpg -> OUTPUT/sub/x.png. Inputs of one folder that differ only in the
+extension keep it in the name (x.jpg, x.png -> x_jpg.png, x_png.png), so each input gets its own
+output. OUTPUT may not be INPUT or inside it; existing files in OUTPUT are never replaced without
+--overwrite (checked before anything is translated); each file is written under a temporary name
+and renamed when complete. Unreadable images (empty, truncated) are skipped with a warning naming
+them and listed at the end; only images written are counted."""
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -91,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     t = sub.add_parser("translate", help="translate a folder of images with a trained generator",
-                       description="Translate every image under INPUT (recursive, any size) into OUTPUT as PNG.")
+                       description=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
     t.add_argument("input", help="folder of images")
     t.add_argument("output", help="folder to write translated images to (same relative paths)")
@@ -100,6 +113,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto (default): bf16 where the hardware computes it (CUDA, AMX, AVX512-BF16), else fp32")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace output files that exist already (default: refuse, before translating anything)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_translate)
 

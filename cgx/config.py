@@ -8,6 +8,7 @@ are checked against the component's factory once plugins are loaded (see ``cgx.p
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -95,7 +96,8 @@ class DataConfig:
     shuffle_buffer: int = 1000
     """Shard source: samples per shuffle window of each loader stream (0 or 1: shard order shuffled only)."""
     on_corrupt: Literal["skip", "raise"] = "skip"
-    """Shard source: skip corrupt or undecodable samples (warned, counted as data/skipped) or stop with an error."""
+    """Skip unreadable images or corrupt shard samples (warned, counted as data/skipped; the next readable one
+    stands in) or stop with an error naming the file or sample. Both sources."""
 
 
 @dataclass
@@ -286,21 +288,52 @@ def _coerce(tp, value, where: str, key: str):
         raise ConfigError(f"{where}: {e.at(key)}") from None
 
 
+# (dotted key, lowest, highest, lowest included): every numeric recipe key with a range. None: no bound.
+RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
+    ("loss.cycle_weight", 0, None, True),
+    ("loss.identity_weight", 0, None, True),
+    ("optim.lr", 0, None, False),
+    ("optim.momentum", 0, 1, True),
+    ("optim.decay_epochs", 0, None, True),
+    ("optim.decay_steps", 0, None, True),
+    ("data.load_size", 0, None, False),
+    ("data.crop_size", 0, None, False),
+    ("data.workers", 0, None, True),
+    ("data.shuffle_buffer", 0, None, True),
+    ("train.epochs", 0, None, False),
+    ("train.steps", 0, None, False),
+    ("train.batch_size", 0, None, False),
+    ("train.log_every", 0, None, False),
+    ("train.image_every", 0, None, True),
+    ("train.ckpt_every", 0, None, False),
+    ("train.keep", 0, None, False),
+    ("distributed.timeout_min", 0, None, False),
+)
+"""Upper bounds are exclusive (momentum and each Adam beta must be below 1)."""
+
+
+def _check_range(where: str, key: str, value, low, high, low_ok: bool) -> None:
+    if value is None:  # optional key left unset
+        return
+    ok = math.isfinite(value) and (value >= low if low_ok else value > low) and (high is None or value < high)
+    if not ok:
+        if high is not None:
+            accepted = f"in [{low}, {high})" if low_ok else f"in ({low}, {high})"
+        elif low == 0:
+            accepted = ">= 0" if low_ok else "positive"
+        else:
+            accepted = f">= {low}" if low_ok else f"> {low}"
+        raise ConfigError(f"{where}: {key} must be {accepted}, got {value}")
+
+
 def _check_config(cfg: Config, where: str) -> None:
-    positive = {
-        "train.batch_size": cfg.train.batch_size,
-        "train.epochs": cfg.train.epochs,
-        "train.keep": cfg.train.keep,
-        "train.log_every": cfg.train.log_every,
-        "train.ckpt_every": cfg.train.ckpt_every,
-        "data.crop_size": cfg.data.crop_size,
-        "data.load_size": cfg.data.load_size,
-    }
-    if cfg.train.steps is not None:
-        positive["train.steps"] = cfg.train.steps
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{where}: {key} must be positive, got {value}")
+    for key, low, high, low_ok in RANGES:
+        section, name = key.split(".")
+        _check_range(where, key, getattr(getattr(cfg, section), name), low, high, low_ok)
+    if len(cfg.optim.betas) != 2:
+        raise ConfigError(f"{where}: optim.betas must be two numbers, got {cfg.optim.betas}")
+    for i, beta in enumerate(cfg.optim.betas):
+        _check_range(where, f"optim.betas[{i}]", beta, 0, 1, True)
     d = cfg.distributed
     if d.zero_stage not in (0, 1, 2):
         raise ConfigError(f"{where}: distributed.zero_stage must be 0, 1 or 2, got {d.zero_stage}")
@@ -310,19 +343,11 @@ def _check_config(cfg: Config, where: str) -> None:
     if d.offload_optimizer and cfg.optim.name != "adam":
         raise ConfigError(f"{where}: distributed.offload_optimizer=true needs optim.name=adam (DeepSpeed's CPU Adam), "
                           f"got optim.name={cfg.optim.name}")
-    if cfg.data.workers < 0:
-        raise ConfigError(f"{where}: data.workers must be >= 0, got {cfg.data.workers}")
     if cfg.data.source == "shards":
         for key in ("shards_a", "shards_b"):
             if not getattr(cfg.data, key):
                 raise ConfigError(f"{where}: data.{key} must be set when data.source=shards "
                                   f"(shard URLs, e.g. data/h2z/trainA-{{000000..000011}}.tar)")
-    if cfg.data.shuffle_buffer < 0:
-        raise ConfigError(f"{where}: data.shuffle_buffer must be >= 0, got {cfg.data.shuffle_buffer}")
-    if cfg.optim.lr <= 0:
-        raise ConfigError(f"{where}: optim.lr must be positive, got {cfg.optim.lr}")
-    if len(cfg.optim.betas) != 2:
-        raise ConfigError(f"{where}: optim.betas must be two numbers, got {cfg.optim.betas}")
     if cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.data.load_size < cfg.data.crop_size:
         raise ConfigError(
             f"{where}: data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"

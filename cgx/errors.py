@@ -27,6 +27,10 @@ class CheckpointError(CgxError, RuntimeError):
     """A checkpoint that is missing, unreadable, of another format, or does not match the recipe."""
 
 
+class UsageError(CgxError, ValueError):
+    """A command-line option (or the matching function argument) out of range; names the option."""
+
+
 class PrecisionError(CgxError, ValueError):
     """A precision setting this machine cannot honour (fp16 without CUDA); names the recipe key."""
 

@@ -8,12 +8,15 @@ from PIL import Image, ImageDraw
 
 from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
+from .errors import UsageError
 from .infer import load_generators, translate_batch
 
 
 def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out: str | Path, *,
                n: int = 6, size: int | None = None, device: str = "cpu") -> Path:
     """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B."""
+    if n < 1 or (size is not None and size < 1):
+        raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
     gens = load_generators(checkpoint, device)
     rows = []
     for folder, first, second, label in ((dir_a, gens.G, gens.F, "A -> B -> A"), (dir_b, gens.F, gens.G, "B -> A -> B")):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Config, config_from_dict
+from .errors import SetupError
 from .plugins import Registry, default_registry
 from .precision import resolve as resolve_precision
 from .train import components
@@ -44,6 +45,28 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
         raise CheckpointError(f"{ckpt}: generator weights do not match their recorded config: {e}") from None
     gens.to(device).eval()
     return Generators(gens.G, gens.F, cfg, ckpt, int(shared["step"]))
+
+
+def resolve_device(text: str, option: str = "--device") -> torch.device:
+    """``auto`` (CUDA if available, else CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``; SetupError
+    naming ``option`` for a device this machine does not have."""
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise SetupError(f"{option} {text!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SetupError(f"{option} {text}: CUDA is not available on this machine; use {option} cpu (or auto)")
+        if dev.index is not None and dev.index >= count:
+            raise SetupError(f"{option} {text}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise SetupError(f"{option} {text}: MPS is not available on this machine; use {option} cpu (or auto)")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise SetupError(f"{option} {text}: unsupported device type {dev.type!r}; use auto, cpu, cuda or cuda:N")
+    return dev
 
 
 def autocast(device: torch.device, precision: str):

@@ -138,3 +138,16 @@ def float64_error(net: torch.nn.Module, x: torch.Tensor, channels_last: bool) ->
     scale = max(r.norm().item() for r in ref.values())
     return max((got[k] - ref[k]).norm().item() / (ref[k].norm().item() if k.endswith("weight") else scale)
                for k in ref)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, demo_data) -> Path:
+    """A run folder with a 2-step tiny checkpoint (for translate)."""
+    from cgx.run import main as run_main
+
+    tmp = tmp_path_factory.mktemp("faults_run")
+    recipe = tmp / "r.yaml"
+    recipe.write_text(yaml.safe_dump(merge(TINY_RECIPE, {
+        "data": {"root": str(demo_data)}, "train": {"run_dir": str(tmp / "run"), "steps": 2, "ckpt_every": 2}})))
+    assert run_main([str(recipe)]) == 0
+    return tmp / "run"

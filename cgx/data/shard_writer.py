@@ -35,7 +35,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .images import DataError, list_images
+from .images import DataError, decode_rgb, list_images
 from .shards import INDEX_FORMAT
 
 SPLIT_RE = re.compile(r"^(train|test|val)[AB]$")
@@ -105,8 +105,7 @@ def _prepare(job: tuple) -> tuple[str, str | None, bytes | str]:
     path, key, resize, fmt, quality = job
     try:
         data = Path(path).read_bytes()
-        with Image.open(io.BytesIO(data)) as im:
-            image = im.convert("RGB")  # the loader's decode: fails here rather than in training
+        image = decode_rgb(data, path)  # the loader's decode (every mode to 8-bit RGB): fails here, not in training
         if resize is None and fmt is None:
             ext = Path(path).suffix.lower().lstrip(".")
             return key, ext, data
@@ -120,7 +119,7 @@ def _prepare(job: tuple) -> tuple[str, str | None, bytes | str]:
         image.save(buf, FORMATS[fmt], **options)
         return key, fmt, buf.getvalue()
     except Exception as e:  # noqa: BLE001 -- any unreadable image is reported, not fatal
-        return key, None, f"{type(e).__name__}: {e}"
+        return key, None, str(e) if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
 
 
 class _AtomicShards:

@@ -31,12 +31,14 @@ Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
   still a position, so the stream (and a resume) is unchanged by the skip. ``on_corrupt: raise``
   stops with a DataError naming the shard and sample.
 - A missing local shard, a URL pattern that matches nothing, a URL not in the index, a stale index
-  or an empty domain is a DataError when the source is built, before the first step.
+  (local shard sizes) or an empty domain is a DataError when the source is built, before the first
+  step. A shard found, while reading, to hold more samples than its index says is a DataError
+  (``StaleIndexError``) whatever ``on_corrupt`` says: skipping cannot stand in for samples that
+  would never be read.
 """
 from __future__ import annotations
 
 import glob
-import io
 import json
 import logging
 import os
@@ -53,7 +55,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..config import DataConfig
-from .images import DataError
+from .images import DataError, decode_rgb
+from .loader import batches_of
 from .shard_plan import DomainPlan
 from .transforms import Augment
 from .workers import ignore_stop_signals
@@ -173,12 +176,18 @@ class Broken:
     reason: str
 
 
-def read_shard(url: str, start: int, stop: int) -> Iterator[dict | Broken]:
+class StaleIndexError(DataError):
+    """A shard holds more samples than its index says: reading on would silently drop the rest."""
+
+
+def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Iterator[dict | Broken]:
     """Samples ``start..stop-1`` of one shard as WebDataset groups them ({"__key__", "jpg": bytes, ...}).
 
     Earlier samples are read past without decoding. Whatever cannot be read (a shard that does not
     open, a truncated tar, fewer samples than the index says) comes out as ``Broken`` positions, so
-    that the caller always gets ``stop - start`` items."""
+    that the caller always gets ``stop - start`` items. ``count`` is the shard's sample count in the
+    index: a read that reaches it checks that the tar ends there, and raises StaleIndexError (whatever
+    ``data.on_corrupt`` says: no sample is corrupt, the index is wrong) if it holds more."""
     from webdataset.gopen import gopen
     from webdataset.tariterators import group_by_keys, tar_file_iterator
 
@@ -187,18 +196,24 @@ def read_shard(url: str, start: int, stop: int) -> Iterator[dict | Broken]:
     try:
         stream = gopen(url, "rb")
         files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
-        for sample in group_by_keys(files):
+        samples = group_by_keys(files)
+        for sample in samples:
             if i >= stop:
                 break
+            if i + 1 == stop == count:  # the last sample the index knows of: is it the tar's last?
+                _check_ends(url, count, samples)
             if i >= start:
                 yield sample
             i += 1
         else:
             if i < stop:
-                reason = f"the shard holds {i} samples, the index says at least {stop}"
+                reason = (f"the shard ends after {i} samples, its index says {count}" if count is not None
+                          else f"the shard holds {i} samples, the index says at least {stop}")
                 for j in range(max(i, start), stop):
-                    yield Broken(url, j, reason)
+                    yield Broken(url, j, reason + " (a truncated shard or a stale index: re-run `cgx shards`)")
                 i = stop
+    except StaleIndexError:
+        raise
     except Exception as e:  # noqa: BLE001 -- any read failure becomes broken positions
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         for j in range(max(i, start), stop):
@@ -211,12 +226,23 @@ def read_shard(url: str, start: int, stop: int) -> Iterator[dict | Broken]:
                 pass
 
 
-def decode_rgb(sample: dict) -> Image.Image:
-    data = next((sample[k] for k in IMAGE_KEYS if k in sample), None)
-    if data is None:
+def _check_ends(url: str, count: int, rest: Iterator[dict]) -> None:
+    """Raise StaleIndexError if ``rest`` (the samples after the index's last one) is not empty."""
+    try:
+        extra = sum(1 for _ in rest)
+    except Exception:  # noqa: BLE001 -- a damaged tail is not a count mismatch; the samples read are good
+        return
+    if extra:
+        raise StaleIndexError(f"shard {url} holds {count + extra} samples, its index says {count}: the index "
+                              f"is stale and {extra} samples would never be read (re-run `cgx shards`)")
+
+
+def sample_rgb(sample: dict) -> Image.Image:
+    """The sample's image as 8-bit RGB (``cgx.data.images.to_rgb``, as every image cgx reads)."""
+    ext = next((k for k in IMAGE_KEYS if k in sample), None)
+    if ext is None:
         raise ValueError(f"no image in the sample (it has {', '.join(k for k in sample if not k.startswith('__'))})")
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB")
+    return decode_rgb(sample[ext], f"{sample['__key__']}.{ext}")
 
 
 class _Stream:
@@ -260,7 +286,8 @@ class _Stream:
             if skip >= len(part):
                 skip -= len(part)
                 continue
-            yield from read_shard(self.domain.urls[part.shard], part.start + skip, part.stop)
+            yield from read_shard(self.domain.urls[part.shard], part.start + skip, part.stop,
+                                  self.domain.counts[part.shard])
             skip = 0
 
     def _entry(self, k: int) -> list:
@@ -275,9 +302,10 @@ class _Stream:
                 entry[3] = f"sample {raw.index} of {raw.url}: {raw.reason}"
             else:
                 try:
-                    entry[2] = decode_rgb(raw)
+                    entry[2] = sample_rgb(raw)
                 except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
-                    entry[3] = f"sample {raw['__key__']!r} of {raw['__url__']}: {type(e).__name__}: {e}"
+                    why = str(e) if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
+                    entry[3] = f"sample {raw['__key__']!r} of {raw['__url__']}: {why}"
         return entry
 
     def take(self) -> tuple[torch.Tensor, str, bool]:
@@ -303,7 +331,10 @@ class _Stream:
         self.ahead.popleft()
         self.pos += 1
         gen = torch.Generator().manual_seed(self.plan.augment_seed(self.epoch, self.stream, pos))
-        return self.augment(image, gen), key, corrupt
+        try:
+            return self.augment(image, gen), key, corrupt
+        except DataError as e:
+            raise DataError(f"domain {self.domain.name}: sample {key!r} of {entry[1]['__url__']}: {e}") from None
 
 
 class ShardBatches(IterableDataset):
@@ -382,4 +413,4 @@ class ShardSource:
             worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
-        return iter(loader)
+        return batches_of(loader)

@@ -7,17 +7,21 @@ things: ``steps_per_epoch`` and ``batches(start_step)``.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Iterator, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..config import DataConfig
 from .images import DataError, list_images, load_rgb
+from .loader import batches_of
 from .plan import Plan
 from .transforms import Augment
 from .workers import ignore_stop_signals
+
+log = logging.getLogger("cgx.data")
 
 
 class UnpairedSource(Protocol):
@@ -28,24 +32,60 @@ class UnpairedSource(Protocol):
 
 
 class _PlannedImages(Dataset):
-    """Map-style dataset keyed by (epoch, position): returns that position's A and B images."""
+    """Map-style dataset keyed by (epoch, position): returns that position's A and B images.
 
-    def __init__(self, files_a: list[Path], files_b: list[Path], plan: Plan, augment: Augment) -> None:
+    An image that cannot be read follows ``data.on_corrupt`` as in the shard source: ``raise`` stops
+    with a DataError naming the file; ``skip`` warns, counts it (``skipped``, TensorBoard
+    ``data/skipped``) and takes the next readable file of the domain (in sorted order, wrapping) in
+    its place. The stand-in depends only on the file list, so a resumed run sees the same one."""
+
+    def __init__(self, files_a: list[Path], files_b: list[Path], plan: Plan, augment: Augment,
+                 on_corrupt: str = "skip") -> None:
         self.files = {"A": files_a, "B": files_b}
         self.plan = plan
         self.augment = augment
+        self.on_corrupt = on_corrupt
 
     def __len__(self) -> int:
         return self.plan.epoch_length
 
     def __getitem__(self, key: tuple[int, int]) -> dict:
         epoch, pos = key
-        out = {}
+        out = {"skipped": 0}
         for d in ("A", "B"):
-            path = self.files[d][self.plan.index(d, epoch, pos)]
+            i = self.plan.index(d, epoch, pos)
+            path, image = self._read(d, i)
+            out["skipped"] += path != self.files[d][i]
             gen = torch.Generator().manual_seed(self.plan.sample_seed(d, epoch, pos))
-            out[d] = self.augment(load_rgb(path), gen)
+            try:
+                out[d] = self.augment(image, gen)
+            except DataError as e:
+                raise DataError(f"{path}: {e}") from None
         return out
+
+    def _read(self, d: str, i: int):
+        """(path, RGB image) of file ``i`` of domain ``d``, or of its stand-in if it is unreadable."""
+        files = self.files[d]
+        try:
+            return files[i], load_rgb(files[i])
+        except DataError as e:
+            if self.on_corrupt == "raise":
+                raise DataError(f"domain {d}: {e} (data.on_corrupt=raise; `skip` skips such images)") from None
+            log.warning("cgx: skipped domain %s: %s", d, e)
+        for k in range(1, len(files)):
+            path = files[(i + k) % len(files)]
+            try:
+                return path, load_rgb(path)
+            except DataError:
+                continue
+        raise DataError(f"domain {d}: none of its {len(files)} images can be read (data.on_corrupt=skip)")
+
+
+def _collate(items: list[dict]) -> dict:
+    """Stack the images; ``skipped`` is the batch's total (what the trainer adds up)."""
+    batch = default_collate([{d: item[d] for d in ("A", "B")} for item in items])
+    batch["skipped"] = sum(item["skipped"] for item in items)
+    return batch
 
 
 class _StepSampler(Sampler):
@@ -74,14 +114,16 @@ class FolderSource:
         self.plan = Plan(len(self.files_a), len(self.files_b), world, batch, seed, shuffle)
         self.augment = Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
         self.rank, self.batch, self.workers = rank, batch, cfg.workers
+        self.on_corrupt = cfg.on_corrupt
         self.steps_per_epoch = self.plan.steps_per_epoch
         self.epoch_length = self.plan.epoch_length
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
-        dataset = _PlannedImages(self.files_a, self.files_b, self.plan, self.augment)
+        dataset = _PlannedImages(self.files_a, self.files_b, self.plan, self.augment, self.on_corrupt)
         loader = DataLoader(
             dataset,
             batch_size=self.batch,
+            collate_fn=_collate,
             sampler=_StepSampler(self.plan, self.rank, start_step, stop_step),
             num_workers=self.workers,
             persistent_workers=False,
@@ -89,7 +131,7 @@ class FolderSource:
             worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
-        return iter(loader)
+        return batches_of(loader)
 
 
 def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0) -> UnpairedSource:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import DataError
+
 
 @dataclass
 class Augment:
@@ -38,7 +40,8 @@ class Augment:
 def random_crop(image: Image.Image, size: int, gen: torch.Generator) -> Image.Image:
     w, h = image.size
     if w < size or h < size:
-        raise ValueError(f"image of {w}x{h} is smaller than the crop size {size}")
+        raise DataError(f"the image is {w}x{h}, smaller than data.crop_size={size} (data.preprocess=crop "
+                        f"crops without resizing: use resize_and_crop, or a crop_size of at most {min(w, h)})")
     x = int(torch.randint(0, w - size + 1, (), generator=gen).item())
     y = int(torch.randint(0, h - size + 1, (), generator=gen).item())
     return image.crop((x, y, x + size, y + size))

@@ -208,10 +208,18 @@ class Registry:
 
     def create(self, kind: str, name: str, **kwargs) -> Any:
         """Build the component, after checking its arguments; refuse what does not fit ``kind``'s
-        Protocol (``cgx.plugins.types``), naming the plugin and its source."""
+        Protocol (``cgx.plugins.types``), naming the plugin and its source. Whatever the factory
+        raises (a value it refuses, ``ngf=-4``) comes out as a one-line PluginError naming the
+        plugin, its source and the arguments it was given (the original exception chained)."""
         kwargs = self.check_kwargs(kind, name, kwargs)
         entry = self.get(kind, name)
-        obj = entry.factory(**kwargs)
+        try:
+            obj = entry.factory(**kwargs)
+        except Exception as e:  # noqa: BLE001 -- whatever a factory raises names the plugin and its arguments
+            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+            why = str(e).splitlines()[0] if str(e) else ""
+            raise PluginError(f"{kind} {name!r} from {entry.source} cannot be built with {given}: "
+                              f"{type(e).__name__}: {why}") from e
         lacks = missing(obj, kind)
         if lacks:
             raise PluginError(

@@ -38,23 +38,31 @@ def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
         registry.load_module(spec, base)
 
 
+def create(cfg: Config, registry: Registry, key: str):
+    """Build the component of recipe section ``key`` (``model.generator``, ``buffer`` ...); a plugin
+    that refuses its arguments is a ConfigError naming the recipe file and the key."""
+    kind, section = component_sections(cfg)[key]
+    try:
+        return registry.create(kind, section.name, **section.args)
+    except PluginError as e:
+        raise ConfigError(f"{cfg.recipe or '<recipe>'}: {key}: {e}") from e.__cause__
+
+
 def build_networks(cfg: Config, registry: Registry) -> tuple[GeneratorPair, DiscriminatorPair]:
     """Build both pairs from the recipe's plugin sections (each component sees only its section)."""
-    gen, disc = cfg.model.generator, cfg.model.discriminator
-    gens = GeneratorPair(registry.create("generator", gen.name, **gen.args),
-                         registry.create("generator", gen.name, **gen.args))
-    discs = DiscriminatorPair(registry.create("discriminator", disc.name, **disc.args),
-                              registry.create("discriminator", disc.name, **disc.args))
+    gens = GeneratorPair(create(cfg, registry, "model.generator"), create(cfg, registry, "model.generator"))
+    discs = DiscriminatorPair(create(cfg, registry, "model.discriminator"),
+                              create(cfg, registry, "model.discriminator"))
     return gens, discs
 
 
 def build_adversarial_loss(cfg: Config, registry: Registry):
-    return registry.create("adversarial_loss", cfg.loss.gan.name, **cfg.loss.gan.args)
+    return create(cfg, registry, "loss.gan")
 
 
 def build_reconstruction_loss(cfg: Config, registry: Registry):
-    return registry.create("reconstruction_loss", cfg.loss.cycle.name, **cfg.loss.cycle.args)
+    return create(cfg, registry, "loss.cycle")
 
 
 def build_buffer(cfg: Config, registry: Registry):
-    return registry.create("buffer", cfg.buffer.name, **cfg.buffer.args)
+    return create(cfg, registry, "buffer")

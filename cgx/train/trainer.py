@@ -227,8 +227,9 @@ class Trainer:
         timer = StepTimer()
         skipped = None  # corrupt samples the source skipped on this rank since (re)start (None: not counted)
         vote = s.stop_vote()
+        batches = self.source.batches(self.step, stop)
         try:
-            for batch in self.source.batches(self.step, stop):
+            for batch in batches:
                 timer.got_data()
                 real_a, real_b = self._to_device(batch["A"]), self._to_device(batch["B"])
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
@@ -261,6 +262,8 @@ class Trainer:
                     break
             vote.finish()  # every rank asked it; answer it before anything else talks
         finally:
+            if hasattr(batches, "close"):
+                batches.close()  # shut the loader workers down now, even after an error
             request.close()
             log.close()
         return self.store.latest()

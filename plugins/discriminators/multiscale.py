@@ -10,6 +10,7 @@ from torch import nn
 
 from cgx.nn.init import init_normal
 from cgx.plugins import hookimpl
+from cgx.plugins.args import at_least
 
 from .patchgan import PatchDiscriminator, apply_spectral_norm
 
@@ -67,6 +68,8 @@ def build_multiscale(
 ) -> MultiscaleDiscriminator:
     """num_scales PatchGANs (pix2pixHD: 2, up to 3 for 1024 px), each with ndf, n_layers, norm as
     ``patchgan``; spectral_norm on every conv."""
+    at_least(1, in_channels=in_channels, ndf=ndf)
+    at_least(0, init_std=init_std)
     net = init_normal(MultiscaleDiscriminator(in_channels, ndf, n_layers, norm, num_scales), init_std)
     return apply_spectral_norm(net) if spectral_norm else net
 

@@ -8,6 +8,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from cgx.nn.init import init_normal
 from cgx.nn.norm import norm_layer
 from cgx.plugins import hookimpl
+from cgx.plugins.args import at_least
 
 
 class PatchDiscriminator(nn.Module):
@@ -68,6 +69,8 @@ def build_patchgan(
 ) -> PatchDiscriminator:
     """PatchGAN: n_layers=3 gives the 70x70 receptive field (1: 16x16, 2: 34x34, 4: 142x142).
     spectral_norm: spectral normalisation on every conv (usually with norm="none" and the hinge loss)."""
+    at_least(1, in_channels=in_channels, ndf=ndf)
+    at_least(0, init_std=init_std)
     net = init_normal(PatchDiscriminator(in_channels, ndf, n_layers, norm), init_std)
     return apply_spectral_norm(net) if spectral_norm else net
 

@@ -8,6 +8,7 @@ from torch import nn
 from cgx.nn.init import init_normal
 from cgx.nn.norm import norm_layer
 from cgx.plugins import hookimpl
+from cgx.plugins.args import at_least
 
 from .patchgan import apply_spectral_norm
 
@@ -38,6 +39,8 @@ def build_pixelgan(
     spectral_norm: bool = False,
 ) -> PixelDiscriminator:
     """PixelGAN (1x1 PatchGAN): three 1x1 convs, ndf and 2 ndf channels, one score per pixel."""
+    at_least(1, in_channels=in_channels, ndf=ndf)
+    at_least(0, init_std=init_std)
     net = init_normal(PixelDiscriminator(in_channels, ndf, norm), init_std)
     return apply_spectral_norm(net) if spectral_norm else net
 

@@ -9,6 +9,7 @@ from torch import nn
 from cgx.nn.init import init_normal
 from cgx.nn.norm import norm_layer
 from cgx.plugins import hookimpl
+from cgx.plugins.args import at_least
 
 
 class ResidualBlock(nn.Module):
@@ -59,6 +60,8 @@ def build_resnet(
     init_std: float = 0.02,
 ) -> ResnetGenerator:
     """ResNet generator: ngf base channels, n_blocks residual blocks (9 at 256 px, 6 at 128 px)."""
+    at_least(1, in_channels=in_channels, out_channels=out_channels, ngf=ngf)
+    at_least(0, n_blocks=n_blocks, init_std=init_std)
     return init_normal(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm), init_std)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from cgx.nn.init import init_normal
 from cgx.nn.norm import norm_layer
 from cgx.plugins import hookimpl
+from cgx.plugins.args import at_least
 
 
 class UnetBlock(nn.Module):
@@ -82,6 +83,8 @@ def build_unet(
 ) -> UnetGenerator:
     """U-Net: num_downs=8 for 256 px (unet_256), 7 for 128 px (unet_128); inputs a multiple of
     2**num_downs. dropout: 0.5 in the innermost 8-ngf levels (pix2pix on; CycleGAN off)."""
+    at_least(1, in_channels=in_channels, out_channels=out_channels, ngf=ngf)
+    at_least(0, init_std=init_std)
     return init_normal(UnetGenerator(in_channels, out_channels, ngf, num_downs, norm, dropout), init_std)
 
 

@@ -75,7 +75,7 @@ def test_every_checkpoint_damaged_is_a_named_error(make_recipe, tmp_path, capsys
         "damaged_step_00000003", "damaged_step_00000006"]
 
 
-def test_unreadable_checkpoint_without_manifest_gives_no_unsafe_advice(make_recipe, tmp_path, capsys):
+def test_unreadable_checkpoint_without_manifest_gives_no_unsafe_advice(make_recipe, tmp_path, capsys, demo_data):
     """A checkpoint from before manifests (or translate given a damaged train.pt directly): one line,
     naming the file, without torch's advice to load it with weights_only=False."""
     recipe = make_recipe()
@@ -85,7 +85,7 @@ def test_unreadable_checkpoint_without_manifest_gives_no_unsafe_advice(make_reci
     from cgx.cli import main as cli_main
 
     capsys.readouterr()
-    assert cli_main(["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(tmp_path / "in"), str(tmp_path / "out")]) == 2
+    assert cli_main(["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(demo_data / "testA"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cgx: error: checkpoint file") and "is damaged or not a cgx checkpoint" in err
     assert "weights_only" not in err and "\n" not in err

@@ -60,3 +60,17 @@ def test_sigterm_to_the_group_of_a_two_rank_torchrun_run(make_recipe, tmp_path):
     # torchrun itself exits 1 when signalled; the run's own verdict is the marker (and its workers' 75).
     assert code != 0
     check_stopped(out, tmp_path / "run")
+
+
+def test_a_process_exits_with_loader_workers_left_running(tmp_path):
+    """Workers ignore SIGTERM, which multiprocessing uses to end them at exit: a DataLoader iterator
+    still referenced at exit (a traceback holds it) must not make the process wait forever."""
+    script = tmp_path / "left_running.py"
+    script.write_text(
+        "from torch.utils.data import DataLoader\n"
+        "from cgx.data.workers import ignore_stop_signals\n"
+        "it = iter(DataLoader(list(range(100)), num_workers=2, worker_init_fn=ignore_stop_signals))\n"
+        "next(it)\n"
+        "kept = [it]\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "killed by signal" not in proc.stderr, proc.stderr[-2000:]

@@ -125,6 +125,10 @@ class TrainConfig:
     """Checkpoints to keep (the newest)."""
     resume: bool = True
     """Resume from the newest checkpoint in run_dir/checkpoints if there is one."""
+    init_from: Optional[str] = None
+    """A new run's networks start from these weights (optimizers, schedule and step start fresh): a cgx run
+    folder, checkpoint folder or train.pt, an authors' checkpoint folder (latest_net_G_A.pth ...) or authors'
+    network files (a.pth,b.pth, as cgx import reads them). Not used when the run resumes from its own checkpoint."""
     progress: bool = True
     """Progress bar on rank 0."""
 

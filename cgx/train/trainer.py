@@ -16,9 +16,10 @@ from ..config import Config, dump_config
 from ..data import build_source
 from ..distributed import build_strategy
 from ..errors import NonFiniteLossError, SetupError
+from ..interop.init_from import load_initial_weights
 from ..plugins import Registry, default_registry
 from . import components
-from .checkpoint import CheckpointStore, Group
+from .checkpoint import CheckpointStore, Group, list_checkpoints
 from .logger import Logger, NullLogger
 from .metrics import LossMeter
 from .optim import build_optimizer
@@ -45,6 +46,11 @@ class Trainer:
         # The same initial weights on every rank (DDP also broadcasts rank 0's).
         seed_everything(cfg.train.seed)
         gens, discs = components.build_networks(cfg, self.registry)
+        self.initialised_from = None
+        if cfg.train.init_from and not (cfg.train.resume and list_checkpoints(self.run_dir / "checkpoints")):
+            self.initialised_from = load_initial_weights(cfg.train.init_from, gens, discs)
+            if s.is_main:
+                print(f"cgx: train.init_from: {self.initialised_from}")
         if cfg.train.channels_last and self.device.type == "cpu":
             # Measured here (torch 2.14.1, CPU): channels_last gives these nets' conv weights
             # gradients that differ from contiguous ones by more than their own size.

@@ -10,6 +10,8 @@ from torch import nn
 def _norm(kind: str):
     if kind == "instance":
         return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)
+    if kind == "instance_with_stats":  # what files from PyTorch <= 0.3 hold: instance norms with running stats
+        return lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=True)
     return nn.BatchNorm2d
 
 
@@ -29,7 +31,7 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     def __init__(self, input_nc, output_nc, ngf=64, norm="instance", use_dropout=False, n_blocks=6):
         super().__init__()
-        nl, use_bias = _norm(norm), norm == "instance"
+        nl, use_bias = _norm(norm), norm.startswith("instance")
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=use_bias), nl(ngf), nn.ReLU(True)]
         for i in range(2):
             mult = 2**i
@@ -53,7 +55,7 @@ class UnetSkipConnectionBlock(nn.Module):
                  norm="instance", use_dropout=False):
         super().__init__()
         self.outermost = outermost
-        nl, use_bias = _norm(norm), norm == "instance"
+        nl, use_bias = _norm(norm), norm.startswith("instance")
         input_nc = outer_nc if input_nc is None else input_nc
         downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
         downrelu, downnorm = nn.LeakyReLU(0.2, True), nl(inner_nc)
@@ -95,7 +97,7 @@ class UnetGenerator(nn.Module):
 class NLayerDiscriminator(nn.Module):
     def __init__(self, input_nc, ndf=64, n_layers=3, norm="instance"):
         super().__init__()
-        nl, use_bias = _norm(norm), norm == "instance"
+        nl, use_bias = _norm(norm), norm.startswith("instance")
         seq = [nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers):

@@ -64,6 +64,10 @@ def import_run(paths: list[str | Path], out: str | Path, *, base_recipe: str | P
                               f"(choose another --out, or remove it yourself)")
     imported = read_paths(list(paths), epoch)
     cfg = recipe_for(imported, base_recipe, out, overrides)
+    if cfg.distributed.strategy != "ddp":
+        raise CheckpointError(f"cgx import writes a DDP checkpoint; distributed.strategy={cfg.distributed.strategy} "
+                              f"cannot resume from it: import without it, or start a DeepSpeed run with "
+                              f"train.init_from={','.join(map(str, paths))}")
     registry = default_registry()
     components.check_components(cfg, registry)
     seed_everything(cfg.train.seed)  # the networks not imported start as a new run's would

@@ -44,7 +44,8 @@ def sizes_for(net: nn.Module) -> tuple[int, list[tuple[int, int]]]:
     """The side traced at, and two other (height, width) sizes the export is checked at."""
     m = int(getattr(net, "size_multiple", 1))
     least = int(getattr(net, "min_size", m))
-    side = max(-(-64 // m) * m, -(-least // m) * m)
+    # at least 2 strides: torch.export takes a dynamic size traced at 1 (here: 1 stride) for a constant
+    side = m * max(2, -(-64 // m), -(-least // m))
     return side, [(side + m, side + m), (side + m, side + 2 * m)]
 
 

@@ -86,3 +86,30 @@ def test_onnx_export_without_the_extra_is_a_clear_error(trained_run, monkeypatch
     with pytest.raises(SetupError, match=r"needs the package\(s\) onnxruntime: pip install -e '.\[export\]'"):
         export_generator(trained_run, "onnx", out=tmp_path / "g.onnx")
     assert not (tmp_path / "g.onnx").exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_unet_from_an_authors_file_exports_with_its_stride(fmt, tmp_path):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the export extra is not installed (pip install -e '.[export]')")
+    from cgx import plugins
+    from cgx.config import ComponentConfig
+    from cgx.interop import authors
+
+    torch.manual_seed(0)
+    args = {"ngf": 2, "num_downs": 5}
+    net = plugins.create("generator", "unet", **args).eval()
+    torch.save(authors.to_authors(ComponentConfig("unet", args), net.state_dict(), "t"), tmp_path / "latest_net_G.pth")
+    e = export_generator(tmp_path / "latest_net_G.pth", fmt, out=tmp_path / f"unet.{fmt}")
+    assert e.meta["stride"] == 32 and e.check["sizes"] == [[96, 96], [96, 128]]
+    assert e.check["max_abs_diff"] <= 1e-4
+    x = images(64, 96, seed=3)
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        got = torch.from_numpy(ort.InferenceSession(str(e.path)).run(None, {"image": x.numpy()})[0])
+    else:
+        got = torch.jit.load(str(e.path))(x)
+    with torch.no_grad():
+        assert (got - net(x)).abs().max().item() <= 1e-4

@@ -20,7 +20,7 @@ from .train.checkpoint import SHARED_FILE, CheckpointError, load_file, resolve
 @dataclass
 class Generators:
     G: nn.Module | None  # A -> B
-    F: nn.Module | None  # B -> A (None: a single authors' generator file that maps A -> B)
+    F: nn.Module | None  # B -> A (one of the two is None for a single authors' generator file)
     config: Config
     checkpoint: Path
     step: int

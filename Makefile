@@ -1,5 +1,5 @@
 # make demo: install into .venv if needed, then the main job end to end on the built-in demo data.
-# make test: install (or refresh) .venv, then run the test suite.
+# make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime), then run the test suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +12,7 @@ DATA   := data/demo
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,export]'
 	touch $(STAMP)
 
 install: $(STAMP)

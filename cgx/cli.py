@@ -32,6 +32,44 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from .interop.importer import import_run
+
+    r = import_run(args.paths, args.out, base_recipe=args.recipe, overrides=args.set, epoch=args.epoch)
+    print(f"cgx: imported into {r.run_dir}")
+    for name, path in r.sources.items():
+        print(f"  {name:<4} from {path}")
+    if r.fresh:
+        print(f"  {', '.join(r.fresh)}: not given, initialised as a new run's")
+    if r.dropped:
+        print(f"  dropped {r.dropped} stale instance-norm statistics (running_mean/running_var/num_batches_tracked)")
+    print(f"  checkpoint: {r.checkpoint}\n  recipe:     {r.recipe}\n"
+          f"fine-tune:  torchrun --nproc_per_node=N -m cgx.run {r.recipe} data.root=DATA train.steps=...\n"
+          f"translate:  cgx translate {r.run_dir} INPUT OUTPUT --direction AtoB")
+    return 0
+
+
+def cmd_export(args) -> int:
+    if args.format == "authors":
+        from .interop.export import export_authors
+
+        written = export_authors(args.run, args.out, epoch=args.epoch, force=args.force)
+        print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
+        for p in written:
+            print(f"  {p}")
+        return 0
+    from .interop.deploy import export_generator
+
+    e = export_generator(args.run, args.format, direction=args.direction, out=args.out, force=args.force)
+    c = e.check
+    sizes = " and ".join(f"{h}x{w}" for h, w in c["sizes"])
+    print(f"cgx: wrote {e.path} ({args.format}, {args.direction}; batch, height and width dynamic, "
+          f"height and width multiples of {e.meta['stride']}) and {e.meta_path}")
+    print(f"cgx: checked with {c['runtime']} against PyTorch at {sizes}: max abs diff {c['max_abs_diff']:.3g} "
+          f"(<= {c['tolerance']:g})")
+    return 0
+
+
 def cmd_grid(args) -> int:
     from .grid import cycle_grid
 
@@ -93,6 +131,33 @@ output. OUTPUT may not be INPUT or inside it; existing files in OUTPUT are never
 and renamed when complete. Unreadable images (empty, truncated) are skipped with a warning naming
 them and listed at the end; only images written are counted."""
 
+IMPORT_HELP = """Create a cgx run folder from the CycleGAN authors' files (junyanz/pytorch-CycleGAN-and-pix2pix):
+RUN/config.yaml (a recipe whose model sections match the networks, train.run_dir = RUN) and a step-0
+checkpoint RUN/checkpoints/step_00000000/. The architecture (ResNet with any number of blocks and width,
+with or without dropout; U-Net; PatchGAN) is read from the files' keys.
+
+Their G_A (A->B) is cgx's G, G_B (B->A) is F; their D_A judges domain B (cgx's D_B), D_B judges A (D_A).
+Network files named *net_G_A.pth, *net_G_B.pth, *net_D_A.pth, *net_D_B.pth go where their names say;
+other generator files are G if first, F if second. Networks not given start as in a new run.
+
+examples:
+  cgx import checkpoints/horse2zebra_cyclegan --out runs/h2z --set data.root=datasets/horse2zebra
+  cgx import horse2zebra.pth --out runs/h2z_pretrained
+  torchrun --nproc_per_node=8 -m cgx.run runs/h2z/config.yaml train.steps=20000   # fine-tune
+  # or a new run that starts from the weights:  train.init_from=checkpoints/horse2zebra_cyclegan"""
+
+EXPORT_HELP = """Export a run.
+
+  --format authors      latest_net_G_A.pth (G), latest_net_G_B.pth (F), latest_net_D_A.pth (cgx's D_B,
+                        judges B), latest_net_D_B.pth (cgx's D_A) in the authors' layout, loadable by
+                        their test.py --model cycle_gan with the matching --netG/--ngf/--norm.
+  --format onnx         one generator, dynamic batch/height/width (multiples of its stride), plus a JSON
+                        beside it (input RGB NCHW in [-1, 1], stride); checked in onnxruntime against
+                        PyTorch (max abs diff <= 1e-4) before it is written. Needs pip install -e '.[export]'.
+  --format torchscript  the same as a traced TorchScript file (torch.jit.load), checked likewise.
+
+Existing files are not replaced without --force; files are written under a temporary name and renamed."""
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,7 +170,8 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("translate", help="translate a folder of images with a trained generator",
                        description=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
+    t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt; or the "
+                                      "authors' checkpoint folder or one generator file (e.g. horse2zebra.pth)")
     t.add_argument("input", help="folder of images")
     t.add_argument("output", help="folder to write translated images to (same relative paths)")
     t.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB", help="AtoB uses G, BtoA uses F (default AtoB)")
@@ -117,6 +183,30 @@ def parser() -> argparse.ArgumentParser:
                    help="replace output files that exist already (default: refuse, before translating anything)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_translate)
+
+    t = sub.add_parser("import", help="a cgx run folder from the CycleGAN authors' checkpoint folder or generator files",
+                       description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("paths", nargs="+", metavar="PATH",
+                   help="an authors' checkpoint folder (latest_net_G_A.pth ...), or .pth network files")
+    t.add_argument("--out", required=True, help="run folder to create (must not exist, or be empty)")
+    t.add_argument("--recipe", default=None, help="base recipe for everything but the model sections (default: cgx's defaults)")
+    t.add_argument("--set", action="append", default=[], metavar="key=value",
+                   help="recipe override for the written recipe, e.g. --set data.root=datasets/horse2zebra (repeatable)")
+    t.add_argument("--epoch", default="latest", help="which of the folder's files: {EPOCH}_net_G_A.pth (default latest)")
+    t.set_defaults(fn=cmd_import)
+
+    t = sub.add_parser("export", help="a run's networks as the authors' files, or a generator as ONNX/TorchScript",
+                       description=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("run", help="run folder (newest checkpoint), checkpoint folder or train.pt "
+                               "(onnx/torchscript also: the authors' generator files)")
+    t.add_argument("--format", required=True, choices=("authors", "onnx", "torchscript"))
+    t.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="onnx/torchscript: AtoB exports G, BtoA exports F (default AtoB)")
+    t.add_argument("--out", default=None, help="authors: folder (default RUN/export/authors); onnx/torchscript: "
+                                               "file (default RUN/export/generator_DIRECTION.onnx or .pt)")
+    t.add_argument("--epoch", default="latest", help="authors: file name prefix, {EPOCH}_net_G_A.pth (default latest)")
+    t.add_argument("--force", action="store_true", help="replace existing export files")
+    t.set_defaults(fn=cmd_export)
 
     t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
     t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")

@@ -133,6 +133,10 @@ class TrainConfig:
     start_over: bool = False
     """Start at step 0 in a run_dir that holds a run: its checkpoints/, tb/ and config.yaml are moved
     (never deleted) into run_dir/replaced-<date-time>/ first."""
+    init_from: Optional[str] = None
+    """A new run's networks start from these weights (optimizers, schedule and step start fresh): a cgx run
+    folder, checkpoint folder or train.pt, an authors' checkpoint folder (latest_net_G_A.pth ...) or authors'
+    network files (a.pth,b.pth, as cgx import reads them). Not used when the run resumes from its own checkpoint."""
     progress: bool = True
     """Progress bar on rank 0."""
 

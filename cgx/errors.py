@@ -42,3 +42,7 @@ class SetupError(CgxError, ValueError):
 
 class NonFiniteLossError(CgxError, RuntimeError):
     """Training diverged: a loss became NaN or inf (the run stops without writing a checkpoint)."""
+
+
+class ExportError(CgxError, RuntimeError):
+    """An export that cannot be written as asked, or whose result does not match PyTorch; names the file."""

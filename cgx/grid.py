@@ -19,7 +19,8 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
         raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
     gens = load_generators(checkpoint, device)
     rows = []
-    for folder, first, second, label in ((dir_a, gens.G, gens.F, "A -> B -> A"), (dir_b, gens.F, gens.G, "B -> A -> B")):
+    for folder, first, second, label in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A"),
+                                        (dir_b, gens.net("BtoA"), gens.net("AtoB"), "B -> A -> B")):
         for f in list_images(folder)[:n]:
             img = load_rgb(f)
             if size:

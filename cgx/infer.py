@@ -11,6 +11,8 @@ from torch import nn
 
 from .config import Config, config_from_dict
 from .errors import SetupError
+from .interop.authors import build as build_authors_network
+from .interop.sources import is_authors_folder, read_paths
 from .plugins import Registry, default_registry
 from .precision import resolve as resolve_precision
 from .train import components
@@ -19,8 +21,8 @@ from .train.checkpoint import SHARED_FILE, CheckpointError, load_file, resolve
 
 @dataclass
 class Generators:
-    G: nn.Module  # A -> B
-    F: nn.Module  # B -> A
+    G: nn.Module | None  # A -> B
+    F: nn.Module | None  # B -> A (one of the two is None for a single authors' generator file)
     config: Config
     checkpoint: Path
     step: int
@@ -28,11 +30,20 @@ class Generators:
     def net(self, direction: str) -> nn.Module:
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
-        return self.G if direction == "AtoB" else self.F
+        net = self.G if direction == "AtoB" else self.F
+        if net is None:
+            has = "AtoB" if self.F is None else "BtoA"
+            raise CheckpointError(f"{self.checkpoint} holds no {direction} generator, only {has}; use --direction {has}")
+        return net
 
 
 def load_generators(path: str | Path, device: str | torch.device = "cpu", registry: Registry | None = None) -> Generators:
-    """Generators from a checkpoint folder, a run folder (newest checkpoint) or a ``train.pt``."""
+    """Generators from a checkpoint folder, a run folder (newest checkpoint) or a ``train.pt``; or
+    from the authors' files: a checkpoint folder (``latest_net_G_A.pth``: A -> B, ``latest_net_G_B.pth``:
+    B -> A) or one generator file (A -> B, or B -> A if it is named ``*net_G_B.pth``)."""
+    p = Path(path)
+    if (p.is_file() and p.name != SHARED_FILE) or is_authors_folder(p):
+        return _authors_generators(p, device)
     ckpt = resolve(path)
     shared = load_file(ckpt / SHARED_FILE)
     cfg = config_from_dict(shared["config"], where=str(ckpt / SHARED_FILE))
@@ -67,6 +78,21 @@ def resolve_device(text: str, option: str = "--device") -> torch.device:
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise SetupError(f"{option} {text}: unsupported device type {dev.type!r}; use auto, cpu, cuda or cuda:N")
     return dev
+
+
+def _authors_generators(path: Path, device: str | torch.device) -> Generators:
+    imported = read_paths([path])
+    section = imported.section("G")
+    if section is None:
+        raise CheckpointError(f"{path}: no generator in it (latest_net_G_A.pth or latest_net_G_B.pth)")
+    nets = {}
+    for name in ("G", "F"):
+        if name in imported.nets:
+            net = build_authors_network(section)
+            net.load_state_dict(imported.nets[name].state)
+            nets[name] = net.to(device).eval()
+    cfg = config_from_dict({"model": {"generator": section.to_dict()}}, where=str(path))
+    return Generators(nets.get("G"), nets.get("F"), cfg, path, 0)
 
 
 def autocast(device: torch.device, precision: str):

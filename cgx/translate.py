@@ -25,6 +25,7 @@ from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
 from .errors import DataError, UsageError
 from .infer import autocast, load_generators, resolve_device, translate_batch
+from .interop.sources import is_authors_folder
 from .train.checkpoint import resolve as resolve_checkpoint
 
 log = logging.getLogger("cgx.translate")
@@ -93,7 +94,8 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
     src, out = Path(src), Path(out)
     check_folders(src, out)
     dev = resolve_device(device)
-    resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
+    if not (Path(checkpoint).is_file() or is_authors_folder(Path(checkpoint))):
+        resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
     files = list_images(src)
     names = output_names(src, files)
     if not overwrite:

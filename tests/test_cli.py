@@ -22,7 +22,7 @@ def test_help_lists_commands(capsys):
         cli_main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("train", "translate", "grid", "plugins", "demo-data"):
+    for cmd in ("train", "translate", "grid", "plugins", "demo-data", "import", "export"):
         assert cmd in out
 
 
@@ -38,7 +38,9 @@ def test_plugins_json_lists_every_registered_component(capsys):
     listed = {(r["kind"], r["name"]) for r in rows}
     expected = {(k, n) for k in plugins.KINDS for n in plugins.available(k)}
     assert listed == expected and ("generator", "resnet") in listed
-    assert all(r["source"].startswith("cgx ") and "entry point" in r["source"] for r in rows)  # built-ins
+    assert all(r["source"] for r in rows)
+    builtins = [r for r in rows if r["name"] in ("resnet", "unet", "patchgan", "lsgan", "l1", "image_pool")]
+    assert len(builtins) == 6 and all(r["source"].startswith("cgx ") and "entry point" in r["source"] for r in builtins)
 
 
 def test_plugins_table(capsys):

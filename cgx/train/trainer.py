@@ -18,6 +18,7 @@ from ..config import Config, dump_config
 from ..data import build_source
 from ..distributed import build_strategy
 from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError, SetupError
+from ..interop.init_from import load_initial_weights
 from ..plugins import Registry, default_registry
 from ..precision import describe as describe_precision
 from . import components
@@ -59,6 +60,12 @@ class Trainer:
         # The same initial weights on every rank (DDP also broadcasts rank 0's).
         seed_everything(cfg.train.seed)
         gens, discs = components.build_networks(cfg, self.registry)
+        self.initialised_from = None
+        if cfg.train.init_from and (cfg.train.start_over
+                                     or not (cfg.train.resume and list_checkpoints(self.run_dir / "checkpoints"))):
+            self.initialised_from = load_initial_weights(cfg.train.init_from, gens, discs)
+            if s.is_main:
+                print(f"cgx: train.init_from: {self.initialised_from}")
         memory_format = torch.channels_last if cfg.train.channels_last else torch.preserve_format
         gens.to(self.device, memory_format=memory_format)
         discs.to(self.device, memory_format=memory_format)

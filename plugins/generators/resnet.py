@@ -13,12 +13,16 @@ from cgx.plugins.args import at_least
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, dim: int, norm) -> None:
+    """pad, conv, norm, ReLU, [dropout 0.5], pad, conv, norm; plus the input. With dropout the
+    second conv is ``body.6`` (the authors' ``conv_block.6``), without it ``body.5``."""
+
+    def __init__(self, dim: int, norm, bias: bool = True, dropout: bool = False) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm(dim),
-        )
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim), nn.ReLU(True)]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim)]
+        self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -28,7 +32,7 @@ class ResnetGenerator(nn.Module):
     size_multiple = 4  # two stride-2 downsamplings
     min_size = 8  # the residual blocks' reflection pad needs 2 x 2 at 1/4 scale
 
-    def __init__(self, in_channels=3, out_channels=3, ngf=64, n_blocks=9, norm="instance") -> None:
+    def __init__(self, in_channels=3, out_channels=3, ngf=64, n_blocks=9, norm="instance", dropout=False) -> None:
         super().__init__()
         self.per_sample = norm != "batch"  # batch norm mixes the samples of a batch
         nl = norm_layer(norm)
@@ -37,7 +41,7 @@ class ResnetGenerator(nn.Module):
         for i in range(2):  # downsample: ngf -> 2 ngf -> 4 ngf
             c = ngf * 2**i
             layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), nl(2 * c), nn.ReLU(True)]
-        layers += [ResidualBlock(4 * ngf, nl) for _ in range(n_blocks)]
+        layers += [ResidualBlock(4 * ngf, nl, bias, dropout) for _ in range(n_blocks)]
         for i in range(2):  # upsample: 4 ngf -> 2 ngf -> ngf
             c = ngf * 2 ** (2 - i)
             layers += [
@@ -57,12 +61,14 @@ def build_resnet(
     ngf: int = 64,
     n_blocks: int = 9,
     norm: Literal["instance", "batch", "none"] = "instance",
+    dropout: bool = False,
     init_std: float = 0.02,
 ) -> ResnetGenerator:
-    """ResNet generator: ngf base channels, n_blocks residual blocks (9 at 256 px, 6 at 128 px)."""
+    """ResNet generator: ngf base channels, n_blocks residual blocks (9 at 256 px, 6 at 128 px).
+    dropout: 0.5 between the two convs of each block (the authors' use_dropout; CycleGAN: off)."""
     at_least(1, in_channels=in_channels, out_channels=out_channels, ngf=ngf)
     at_least(0, n_blocks=n_blocks, init_std=init_std)
-    return init_normal(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm), init_std)
+    return init_normal(ResnetGenerator(in_channels, out_channels, ngf, n_blocks, norm, dropout), init_std)
 
 
 @hookimpl

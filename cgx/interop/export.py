@@ -1,0 +1,45 @@
+"""``cgx export RUN --format authors``: a run's four networks as the authors' files.
+
+``latest_net_G_A.pth`` (G: A -> B), ``latest_net_G_B.pth`` (F: B -> A), ``latest_net_D_A.pth``
+(cgx's D_B: it judges domain B) and ``latest_net_D_B.pth`` (cgx's D_A), plain state dicts in their
+key layout, as their ``save_networks`` writes them, so that their ``test.py --model cycle_gan``
+(and ``--continue_train``) load them unchanged with the matching ``--netG``/``--ngf``/``--norm`` options.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config import config_from_dict
+from ..train.checkpoint import SHARED_FILE, load_file, resolve
+from . import authors
+from .files import check_free, write_atomic
+from .sources import CGX_TO_AUTHORS
+
+
+def run_weights(path: str | Path) -> tuple[Path, dict, dict[str, dict[str, torch.Tensor]]]:
+    """(checkpoint folder, its recipe as a dict, {G, F, D_A, D_B: state dict}) of a run's newest checkpoint."""
+    ckpt = resolve(path)
+    shared = load_file(ckpt / SHARED_FILE)
+    nets: dict[str, dict] = {n: {} for n in ("G", "F", "D_A", "D_B")}
+    for pair in ("generators", "discriminators"):
+        for key, value in shared[pair]["module"].items():
+            name, _, rest = key.partition(".")
+            nets[name][rest] = value
+    return ckpt, shared["config"], nets
+
+
+def export_authors(run: str | Path, out: str | Path | None = None, *, epoch: str = "latest",
+                   force: bool = False) -> list[Path]:
+    """Write ``{epoch}_net_{G_A,G_B,D_A,D_B}.pth`` into ``out`` (default: RUN/export/authors)."""
+    ckpt, raw, nets = run_weights(run)
+    cfg = config_from_dict(raw, where=str(ckpt / SHARED_FILE))
+    out = Path(out) if out is not None else Path(run) / "export" / "authors"
+    sections = {"G": cfg.model.generator, "F": cfg.model.generator,
+                "D_A": cfg.model.discriminator, "D_B": cfg.model.discriminator}
+    converted = {name: authors.to_authors(sections[name], state, f"{ckpt}: model.{'generator' if name in ('G', 'F') else 'discriminator'}")
+                 for name, state in nets.items()}
+    targets = {name: out / f"{epoch}_net_{CGX_TO_AUTHORS[name]}.pth" for name in converted}
+    check_free(list(targets.values()), force)
+    return [write_atomic(targets[name], lambda tmp, s=state: torch.save(s, tmp)) for name, state in converted.items()]

@@ -1,0 +1,112 @@
+"""``cgx import``: a cgx run folder from the authors' files, ready to fine-tune or translate with.
+
+The folder gets ``config.yaml`` (a recipe whose model sections match the imported networks and
+whose ``train.run_dir`` is the folder) and ``checkpoints/step_00000000/train.pt`` in cgx's normal
+checkpoint format (networks, fresh optimizers and schedules, step 0). ``torchrun -m cgx.run
+RUN_DIR/config.yaml data.root=...`` then resumes from that step-0 checkpoint, i.e. fine-tunes.
+Networks that were not given (a single pretrained generator has no partner nor discriminators)
+start from the recipe's initialisation, as in a new run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..config import Config, config_from_dict, load_config
+from ..errors import CheckpointError
+from ..plugins import default_registry
+from ..train import components
+from ..train.checkpoint import SHARED_FILE
+from ..train.optim import build_optimizer
+from ..train.rng import seed_everything
+from ..train.schedule import linear_decay
+from .sources import Imported, read_paths
+
+STEP0 = "step_00000000"
+
+
+@dataclass
+class ImportResult:
+    run_dir: Path
+    recipe: Path
+    checkpoint: Path
+    sources: dict[str, Path]
+    fresh: list[str]
+    dropped: int
+
+
+def recipe_for(imported: Imported, base: str | Path | None, run_dir: Path, overrides: list[str] = ()) -> Config:
+    """The base recipe (or the defaults) with the imported networks' sections and ``train.run_dir``."""
+    cfg = load_config(base, list(overrides))
+    raw = cfg.to_dict()
+    raw["recipe"] = None
+    for role, key in (("G", "generator"), ("D", "discriminator")):
+        section = imported.section(role)
+        if section is not None:
+            raw["model"][key] = section.to_dict()
+    raw["train"]["run_dir"] = str(run_dir)
+    return config_from_dict(raw, where=str(base) if base else "<imported>")
+
+
+def import_run(paths: list[str | Path], out: str | Path, *, base_recipe: str | Path | None = None,
+               overrides: list[str] = (), epoch: str = "latest") -> ImportResult:
+    """Read the authors' files at ``paths`` and write a cgx run folder at ``out`` (which must not
+    exist or be empty: an import never overwrites a run)."""
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CheckpointError(f"{out} already exists and is not empty; cgx import writes a new run folder "
+                              f"(choose another --out, or remove it yourself)")
+    imported = read_paths(list(paths), epoch)
+    cfg = recipe_for(imported, base_recipe, out, overrides)
+    if cfg.distributed.strategy != "ddp":
+        raise CheckpointError(f"cgx import writes a DDP checkpoint; distributed.strategy={cfg.distributed.strategy} "
+                              f"cannot resume from it: import without it, or start a DeepSpeed run with "
+                              f"train.init_from={','.join(map(str, paths))}")
+    registry = default_registry()
+    components.check_components(cfg, registry)
+    seed_everything(cfg.train.seed)  # the networks not imported start as a new run's would
+    gens, discs = components.build_networks(cfg, registry)
+    parts = {"G": gens.G, "F": gens.F, "D_A": discs.D_A, "D_B": discs.D_B}
+    for name, net in imported.nets.items():
+        parts[name].load_state_dict(net.state, strict=True)
+    state = step0_state(cfg, gens, discs)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        ckpt = tmp / "checkpoints" / STEP0
+        ckpt.mkdir(parents=True)
+        torch.save(state, ckpt / SHARED_FILE)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ImportResult(out, out / "config.yaml", out / "checkpoints" / STEP0, dict(imported.files),
+                        [n for n in parts if n not in imported.nets], sum(len(n.dropped) for n in imported.nets.values()))
+
+
+def step0_state(cfg: Config, gens, discs) -> dict:
+    """``train.pt`` of a run at step 0, as ``Trainer.save`` writes it (DDP strategy, one rank):
+    the networks, fresh optimizers and lr schedules, the recipe."""
+    from ..train.trainer import FORMAT
+
+    opt_g = build_optimizer(gens.parameters(), cfg.optim)
+    opt_d = build_optimizer(discs.parameters(), cfg.optim)
+    factor = linear_decay(1, 0)  # the schedule's state holds no lambda; the trainer sets its own
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    return {
+        "format": FORMAT, "step": 0, "world_size": 1, "strategy": "ddp", "config": cfg.to_dict(),
+        "generators": {"module": gens.state_dict(), "optimizer": opt_g.state_dict()},
+        "discriminators": {"module": discs.state_dict(), "optimizer": opt_d.state_dict()},
+        "schedule": {"generators": sched_g.state_dict(), "discriminators": sched_d.state_dict()},
+    }

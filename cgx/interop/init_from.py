@@ -1,0 +1,47 @@
+"""``train.init_from``: a new run's networks start from existing weights (optimizers, schedules,
+image pools and the step count start fresh).
+
+Accepted: a cgx run folder (newest checkpoint), checkpoint folder or ``train.pt`` (all four
+networks), an authors' checkpoint folder (``latest_net_G_A.pth`` ...) or authors' network files
+(``a.pth,b.pth``: as ``cgx import`` reads them). The weights must fit the recipe's networks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import CheckpointError
+from ..train.checkpoint import SHARED_FILE, load_file, resolve
+from .sources import is_authors_folder, read_paths
+
+
+def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
+    """Load the weights ``spec`` names into the bare generator and discriminator pairs; returns a
+    one-line description of what was loaded from where."""
+    paths = [Path(p) for p in spec.split(",") if p]
+    first = paths[0] if paths else Path(spec)
+    if len(paths) == 1 and not first.suffix == ".pth" and not is_authors_folder(first):
+        return _from_cgx(first, gens, discs)
+    imported = read_paths(paths)
+    targets = {"G": gens.G, "F": gens.F, "D_A": discs.D_A, "D_B": discs.D_B}
+    for name, net in imported.nets.items():
+        try:
+            targets[name].load_state_dict(net.state)
+        except RuntimeError as e:
+            raise CheckpointError(f"train.init_from: {imported.files[name]} ({net.section.to_dict()}) does not fit the "
+                                  f"recipe's network {name}: {str(e).splitlines()[0]}") from None
+    return ", ".join(f"{n} from {p}" for n, p in imported.files.items())
+
+
+def _from_cgx(path: Path, gens: nn.Module, discs: nn.Module) -> str:
+    ckpt = resolve(path)
+    shared = load_file(ckpt / SHARED_FILE)
+    for name, pair in (("generators", gens), ("discriminators", discs)):
+        try:
+            pair.load_state_dict(shared[name]["module"])
+        except (RuntimeError, KeyError) as e:
+            raise CheckpointError(f"train.init_from: {ckpt / SHARED_FILE}: its {name} do not fit the recipe's: "
+                                  f"{str(e).splitlines()[0] if str(e) else repr(e)} (use the model section of "
+                                  f"the recipe it was trained with)") from None
+    return f"generators and discriminators from {ckpt}"

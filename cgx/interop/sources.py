@@ -1,0 +1,95 @@
+"""Where imported weights come from: an authors' checkpoint folder or single authors' network files.
+
+Naming: the authors' ``G_A`` maps A -> B (cgx's G), ``G_B`` maps B -> A (cgx's F). Their ``D_A``
+judges domain B (it sees G_A's output) and ``D_B`` domain A, so their ``D_A`` is cgx's ``D_B``
+and their ``D_B`` is cgx's ``D_A``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CheckpointError
+from . import authors
+
+AUTHORS_TO_CGX = {"G_A": "G", "G_B": "F", "D_A": "D_B", "D_B": "D_A"}
+"""The authors' network names -> cgx's."""
+CGX_TO_AUTHORS = {v: k for k, v in AUTHORS_TO_CGX.items()}
+_NAMED = re.compile(r"^(?P<prefix>.*)net_(?P<name>G_A|G_B|D_A|D_B)\.pth$")
+
+
+@dataclass
+class Imported:
+    """Networks read from authors' files, by cgx's names (G, F, D_A, D_B); absent ones are missing."""
+
+    nets: dict[str, authors.Network] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def add(self, name: str, net: authors.Network, path: Path) -> None:
+        if name in self.nets:
+            raise CheckpointError(f"{path}: {name} was already read from {self.files[name]}; give each network once")
+        self.nets[name], self.files[name] = net, path
+
+    def section(self, role: str):
+        """The recipe section of the generators (role "G") or the discriminators ("D"), after checking
+        that both networks of the pair have the same architecture (cgx builds both from one section)."""
+        names = ("G", "F") if role == "G" else ("D_A", "D_B")
+        found = [(n, self.nets[n]) for n in names if n in self.nets]
+        if not found:
+            return None
+        (n0, first), *rest = found
+        for n, net in rest:
+            if net.section != first.section:
+                raise CheckpointError(
+                    f"{self.files[n]}: {n} is {net.section.to_dict()} but {n0} ({self.files[n0]}) is "
+                    f"{first.section.to_dict()}; cgx builds both networks of a pair from one recipe section")
+        return first.section
+
+
+def is_authors_folder(path: Path) -> bool:
+    return path.is_dir() and any(_NAMED.match(p.name) for p in path.iterdir())
+
+
+def read_folder(folder: str | Path, epoch: str = "latest") -> Imported:
+    """``{epoch}_net_G_A.pth``, ``_G_B``, ``_D_A``, ``_D_B`` from an authors' checkpoint folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"no such folder: {folder}")
+    out = Imported()
+    for theirs, ours in AUTHORS_TO_CGX.items():
+        path = folder / f"{epoch}_net_{theirs}.pth"
+        if path.is_file():
+            net = authors.read_generator(path) if theirs.startswith("G") else authors.read_discriminator(path)
+            out.add(ours, net, path)
+    if not out.nets:
+        found = sorted(p.name for p in folder.glob("*_net_*.pth"))[:6]
+        raise CheckpointError(f"{folder}: no {epoch}_net_G_A.pth, {epoch}_net_G_B.pth, {epoch}_net_D_A.pth or "
+                              f"{epoch}_net_D_B.pth" + (f" (found: {', '.join(found)})" if found else ""))
+    return out
+
+
+def read_paths(paths: list[str | Path], epoch: str = "latest") -> Imported:
+    """One authors' checkpoint folder, or network files. A file named ``*net_G_A.pth`` (``G_B``, ``D_A``,
+    ``D_B``) goes where its name says; any other generator file is G (A -> B) if it comes first and
+    F (B -> A) if second (the published pretrained ``latest_net_G.pth`` models are A -> B)."""
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1 and paths[0].is_dir():
+        return read_folder(paths[0], epoch)
+    out = Imported()
+    unnamed = iter(("G", "F"))
+    for p in paths:
+        if p.is_dir():
+            raise CheckpointError(f"{p}: give one authors' checkpoint folder, or network files, not both")
+        m = _NAMED.match(p.name)
+        if m:
+            theirs = m.group("name")
+            net = authors.read_generator(p) if theirs.startswith("G") else authors.read_discriminator(p)
+            out.add(AUTHORS_TO_CGX[theirs], net, p)
+            continue
+        name = next(unnamed, None)
+        if name is None:
+            raise CheckpointError(f"{p}: a third unnamed generator file; name them *_net_G_A.pth / *_net_G_B.pth, "
+                                  f"or give at most two (A->B first, then B->A)")
+        out.add(name, authors.read_generator(p), p)
+    return out

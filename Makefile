@@ -1,4 +1,5 @@
-# make demo: install into .venv if needed, then the main job end to end on the built-in demo data.
+# make demo: install into .venv if needed, then the main job end to end on the built-in demo data;
+# its last line is the run's FID/KID both ways.
 # make test: install (or refresh) .venv, then run the test suite.
 PYTHON ?= python3
 VENV   := .venv
@@ -32,6 +33,8 @@ demo: $(STAMP)
 	@echo "  translated test images: $(RUN)/translated/"
 	@echo "  checkpoints:            $(RUN)/checkpoints/"
 	@echo "  TensorBoard:            $(BIN)/tensorboard --logdir $(RUN)/tb"
+	@echo "  FID/KID:                $(RUN)/eval/ (cgx eval, below)"
+	$(BIN)/cgx eval $(RUN) --a $(DATA)/testA --b $(DATA)/testB --no-progress
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

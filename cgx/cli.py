@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
@@ -42,7 +43,7 @@ def cmd_eval(args) -> int:
 
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
-                                progress=not args.no_progress, command=" ".join(["cgx", *sys.argv[1:]]))
+                                progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]))
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -186,6 +187,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by cgx eval
     from .run import USER_ERRORS
 
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..errors import DataError
 from ..infer import translate_batch
 from .images import ImageSet
 from .inception import FEATURES, RESIZE_MODE, InceptionFeatures, InceptionWeights
@@ -89,6 +90,9 @@ def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: Ima
     ``all_gather_rows``, ``all_reduce``). Returns ``{direction: {FID, KID_mean, KID_std, cycle_L1,
     n_translated, n_real}}`` on every rank."""
     world, device = collective.world, collective.device
+    for images in (set_a, set_b):  # every rank knows the counts: all stop here together
+        if len(images) < 2:
+            raise DataError(f"{images.key}: FID/KID need at least 2 images, {images.spec} gives {len(images)}")
     nets = [(n, n.training) for n in (G, F, features)]
     for n, _ in nets:
         n.eval()

@@ -66,3 +66,11 @@ def test_shards_give_the_images_of_the_folder(demo_data, demo_shards):
     assert all(torch.equal(x, y) for x, y in zip(folder.load(range(2)), shards.load(range(2))))
     assert torch.equal(shards.load(range(1, 2))[0], folder.load(range(1, 2))[0])
     assert len(ImageSet(demo_data / "testA", "--a", max_images=1)) == 1
+
+
+def test_too_few_images_or_no_images_is_a_one_line_error(tiny_run, demo_data, use_weights, tmp_path, capsys):
+    base = ["eval", str(tiny_run), "--b", str(demo_data / "testB"), "--no-progress"]
+    assert cli_main([*base, "--a", str(demo_data / "testA"), "--max-images", "1"]) == 2
+    assert capsys.readouterr().err == f"cgx: error: --a: FID/KID need at least 2 images, {demo_data / 'testA'} gives 1\n"
+    assert cli_main([*base, "--a", str(tmp_path / "nothing")]) == 2
+    assert "is neither a folder of images nor shard URLs" in capsys.readouterr().err

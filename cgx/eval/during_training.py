@@ -111,7 +111,3 @@ class DuringTraining:
         s.barrier()
         return results
 
-
-def build_during_training(cfg: Config, strategy, run_dir: Path) -> DuringTraining | None:
-    """The evaluation the recipe asks for, or None (``eval.every`` = 0)."""
-    return DuringTraining(cfg, strategy, run_dir) if cfg.eval.every else None

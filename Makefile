@@ -34,7 +34,7 @@ demo: $(STAMP)
 	@echo "  checkpoints:            $(RUN)/checkpoints/"
 	@echo "  TensorBoard:            $(BIN)/tensorboard --logdir $(RUN)/tb"
 	@echo "  FID/KID:                $(RUN)/eval/ (cgx eval, below)"
-	$(BIN)/cgx eval $(RUN) --a $(DATA)/testA --b $(DATA)/testB --no-progress
+	$(BIN)/cgx eval $(RUN) --a $(DATA)/testA --b $(DATA)/testB
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

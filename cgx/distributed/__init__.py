@@ -1,5 +1,5 @@
 """Distribution lives here and only here: the trainer talks to a strategy object
-(``wrap``, ``autocast``, ``all_reduce``, ``stop_vote``, ``barrier``, ``close``) and to the
+(``wrap``, ``autocast``, ``all_reduce``, ``all_gather_rows``, ``stop_vote``, ``barrier``, ``close``) and to the
 trainables it returns (``trainable(...)`` for a forward pass that synchronises, ``module`` for the
 bare network, ``optimizer``, ``backward``, ``step``, ``state_dict``, ``load_state_dict``)."""
 from ..errors import PrecisionError, SetupError

@@ -97,6 +97,22 @@ class Strategy:
                 t /= self.world.world_size
         return t
 
+    def all_gather_rows(self, t: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``t`` (any number of rows, the other dimensions equal) concatenated along
+        dim 0 in rank order, on every rank; rows are neither duplicated nor dropped."""
+        if not self.world.distributed:
+            return t.clone()
+        n = torch.tensor([t.shape[0]], dtype=torch.int64, device=t.device)
+        counts = [torch.zeros_like(n) for _ in range(self.world.world_size)]
+        dist.all_gather(counts, n)
+        counts = [int(c.item()) for c in counts]
+        most = max(counts)
+        padded = t.new_zeros((most, *t.shape[1:]))
+        padded[: t.shape[0]] = t
+        parts = [torch.empty_like(padded) for _ in counts]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([p[:c] for p, c in zip(parts, counts)])
+
     def all_reduce_mean(self, t: torch.Tensor) -> torch.Tensor:
         return self.all_reduce(t, "mean")
 

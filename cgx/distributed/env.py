@@ -19,6 +19,11 @@ class WorldInfo:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def share(self, n: int) -> range:
+        """This rank's contiguous part of ``n`` items: the parts of all ranks, in rank order, are
+        ``range(n)`` exactly (sizes differ by at most one when ``n`` does not divide)."""
+        return range(self.rank * n // self.world_size, (self.rank + 1) * n // self.world_size)
+
 
 def world_info_from_env(env: dict | None = None) -> WorldInfo:
     """torchrun sets RANK/LOCAL_RANK/WORLD_SIZE; under plain ``srun`` fall back to SLURM_PROCID,

@@ -111,6 +111,10 @@ class Trainer:
         if start >= 0:
             self.resumed_from = self.store.folder / f"step_{start:08d}"
             self.load(self.resumed_from)
+        self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.during_training)
+        if cfg.eval.every:
+            from ..eval.during_training import DuringTraining
+            self.evaluation = DuringTraining(cfg, s, self.run_dir)
 
     def _choose_start(self) -> int:
         """Rank 0: the step of the checkpoint to resume from (-1: start at 0), after making the run
@@ -259,6 +263,8 @@ class Trainer:
                 if self.store.due(self.step) or stop_now:
                     path = self.save()
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
+                    if self.evaluation is not None and self.evaluation.due(self.step, self.step == stop):
+                        self.evaluation(self.step, path, self.gens.module, log)
                 if stop_now and self.step < stop:
                     if s.is_main:
                         request.clear()
@@ -298,7 +304,7 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
     def close(self) -> None:
-        self.cycle_step = None
+        self.cycle_step = self.evaluation = None
         self.gens = self.discs = None
         try:
             self.strategy.close()

@@ -1,0 +1,47 @@
+"""``cgx eval``: score a run's (or a checkpoint's) generators on test images, in one process or
+under torchrun (every rank takes its share of the images)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..distributed import DDPStrategy, world_info_from_env
+from ..infer import load_generators
+from ..train.checkpoint import resolve
+from .evaluate import directions_of, evaluate, report, summary, table, write_json
+from .images import ImageSet
+from .inception import InceptionFeatures, resolve_weights
+
+
+def run_folder(checkpoint: Path) -> Path:
+    """``RUN/checkpoints/step_N`` or ``RUN/best/step_N`` -> ``RUN``; any other checkpoint folder: its parent."""
+    return checkpoint.parent.parent if checkpoint.parent.name in ("checkpoints", "best") else checkpoint.parent
+
+
+def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both", inception: str | None = None,
+             batch_size: int = 16, max_images: int | None = None, output: str | None = None,
+             progress: bool = True, command: str = "cgx eval") -> tuple[dict, Path | None]:
+    """Scores per direction (see ``cgx.eval.evaluate``) and the JSON file written (rank 0; else None)."""
+    strategy = DDPStrategy(world_info_from_env())
+    try:
+        ckpt = resolve(checkpoint)
+        weights = resolve_weights(inception, "--inception")
+        features = InceptionFeatures(weights.path).to(strategy.device)
+        gens = load_generators(ckpt, strategy.device)
+        set_a, set_b = ImageSet(a, "--a", max_images), ImageSet(b, "--b", max_images)
+        results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction), features, strategy,
+                           batch_size=batch_size, progress=progress)
+        written = None
+        if strategy.is_main:
+            record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b, weights=weights,
+                            world_size=strategy.world_size, command=command)
+            target = Path(output) if output else run_folder(ckpt) / "eval" / f"step_{gens.step:08d}.json"
+            written = write_json(record, target)
+        return results, written
+    finally:
+        strategy.close()
+
+
+def print_results(results: dict, written: Path | None, checkpoint: str) -> None:
+    print(table(results))
+    print(f"cgx: scores written to {written}")
+    print(f"cgx: eval {checkpoint}: {summary(results)}")

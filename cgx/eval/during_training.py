@@ -1,0 +1,113 @@
+"""Evaluation during training (the recipe's ``eval`` section), called by ``Trainer.fit`` right after
+a checkpoint is written at an evaluation step.
+
+Every rank takes part (``cgx.eval.evaluate``); rank 0 writes ``run_dir/eval/step_NNNNNNNN.json``,
+logs ``eval/FID_AtoB``, ``eval/KID_AtoB``, ``eval/KID_std_AtoB``, ``eval/cycle_L1_AtoB`` (and
+``BtoA``) to TensorBoard, and keeps the best checkpoint by ``eval.metric`` (lower is better) in
+``run_dir/best/``: the checkpoint just written (complete: the store renames it into place only when
+every rank has finished) is hard-linked (copied across file systems) into ``best/.step_N.tmp`` and
+renamed to ``best/step_N``; then ``best/best.json`` (metric, value, step, scores) is replaced
+atomically, then the older ``best/step_*`` is removed. ``best.json`` is what a resumed run reads,
+so the best score survives restarts."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..config import Config
+from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
+from .images import ImageSet
+from .inception import InceptionFeatures, resolve_weights
+
+BEST = "best"
+BEST_FILE = "best.json"
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def keep_best(run_dir: Path, checkpoint: Path, record: dict) -> Path:
+    """``checkpoint`` as ``run_dir/best/<its name>``, and ``record`` as ``best/best.json``, atomically."""
+    best = run_dir / BEST
+    best.mkdir(parents=True, exist_ok=True)
+    final, tmp = best / checkpoint.name, best / f".{checkpoint.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(checkpoint, tmp, copy_function=_link_or_copy)
+    if final.exists():  # the same step evaluated again (after a resume): swap, then drop the old one
+        old = best / f".{checkpoint.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    write_json({**record, "checkpoint": str(final)}, best / BEST_FILE)
+    for stale in best.glob("step_*"):
+        if stale != final:
+            shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def read_best(run_dir: Path) -> dict | None:
+    path = run_dir / BEST / BEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
+
+
+class DuringTraining:
+    """Built once per run (loads the Inception network and finds the test images before step 1)."""
+
+    def __init__(self, cfg: Config, strategy, run_dir: Path) -> None:
+        e = cfg.eval
+        self.cfg, self.strategy, self.run_dir = e, strategy, Path(run_dir)
+        self.directions = directions_of(e.directions)
+        self.weights = resolve_weights(e.inception, "eval.inception")
+        self.features = InceptionFeatures(self.weights.path).to(strategy.device)
+        root = Path(cfg.data.root)
+        self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images)
+        self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images)
+        self.command = f"training: {cfg.recipe or '<recipe>'} (eval section)"
+        previous = read_best(self.run_dir)
+        self.best = previous["value"] if previous and previous.get("metric") == e.metric else None
+        self.best_step = previous["step"] if self.best is not None else None
+
+    def due(self, step: int, last: bool) -> bool:
+        return step % self.cfg.every == 0 or last
+
+    def __call__(self, step: int, checkpoint: Path, generators, log) -> dict:
+        """Collective: evaluate ``generators`` (the bare pair, ``.G`` and ``.F``) at ``step``, whose
+        checkpoint was just written to ``checkpoint``."""
+        s = self.strategy
+        results = evaluate(generators.G, generators.F, self.set_a, self.set_b, self.directions, self.features, s,
+                           batch_size=self.cfg.batch_size, progress=False)
+        value = metric_value(results, self.cfg.metric)
+        better = self.best is None or value < self.best
+        if s.is_main:
+            record = report(results, step=step, checkpoint=str(checkpoint), set_a=self.set_a, set_b=self.set_b,
+                            weights=self.weights, world_size=s.world_size, command=self.command)
+            write_json(record, self.run_dir / "eval" / f"step_{step:08d}.json")
+            scalars = {}
+            for d, r in results.items():
+                scalars.update({f"eval/FID_{d}": r["FID"], f"eval/KID_{d}": r["KID_mean"],
+                                f"eval/KID_std_{d}": r["KID_std"], f"eval/cycle_L1_{d}": r["cycle_L1"]})
+            log.scalars(step, scalars)
+            if better:
+                keep_best(self.run_dir, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
+                                                     "scores": results})
+            note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
+            log.print(f"cgx: step {step}: eval {summary(results)} ({note})")
+        if better:
+            self.best, self.best_step = value, step
+        s.barrier()
+        return results
+

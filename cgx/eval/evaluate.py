@@ -1,0 +1,175 @@
+"""One evaluation: translate the test images with G (A->B) and F (B->A), and score, per direction,
+the translated images against the real images of the target domain (FID, KID mean ± std) and the
+cycle reconstruction against the input (mean L1 in [-1, 1] units).
+
+Collective: every rank translates and embeds its contiguous share of each image set
+(``WorldInfo.share``), the features are gathered in rank order (so they are the whole set in order,
+none duplicated or dropped) and scored on rank 0; every rank gets the scores."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..errors import DataError
+from ..infer import translate_batch
+from .images import ImageSet
+from .inception import FEATURES, RESIZE_MODE, InceptionFeatures, InceptionWeights
+from .scores import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, kid, kid_subset_size
+
+DIRECTIONS = ("AtoB", "BtoA")
+METRICS = ("FID_AtoB", "FID_BtoA", "KID_AtoB", "KID_BtoA", "FID_mean", "KID_mean")
+"""Names a best checkpoint can be chosen by (lower is better)."""
+
+
+def directions_of(choice: str) -> tuple[str, ...]:
+    if choice == "both":
+        return DIRECTIONS
+    if choice not in DIRECTIONS:
+        raise ValueError(f"direction must be both, AtoB or BtoA, got {choice!r}")
+    return (choice,)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images -> uint8, rounded as a saved PNG is (``cgx.data.transforms.to_image``)."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _runs_of_equal_size(images: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    runs: list[list[torch.Tensor]] = []
+    for im in images:
+        if runs and runs[-1][0].shape == im.shape:
+            runs[-1].append(im)
+        else:
+            runs.append([im])
+    return runs
+
+
+class _Side:
+    """What one domain's share yields: its own features (as the real target of the other direction),
+    the features of its translations, and the cycle L1 sum."""
+
+    def __init__(self) -> None:
+        self.real: list[torch.Tensor] = []
+        self.fake: list[torch.Tensor] = []
+        self.l1_sum = 0.0
+        self.count = 0
+
+
+@torch.no_grad()
+def _embed_share(images: ImageSet, share: range, forward, backward, features: InceptionFeatures, device,
+                 batch_size: int, want_real: bool, want_fake: bool, bar) -> _Side:
+    side = _Side()
+    for start in range(share.start, share.stop, batch_size):
+        chunk = images.load(range(start, min(start + batch_size, share.stop)))
+        for run in _runs_of_equal_size(chunk):
+            u8 = torch.stack(run).to(device)
+            if want_real:
+                side.real.append(features(u8))
+            if want_fake:
+                x = u8.float() / 127.5 - 1
+                fake = translate_batch(forward, x)
+                side.fake.append(features(to_uint8(fake)))
+                rec = translate_batch(backward, fake)
+                side.l1_sum += float((rec - x).abs().mean(dim=(1, 2, 3)).double().sum())
+                side.count += len(run)
+            bar.update(len(run))
+    return side
+
+
+def _rows(parts: list[torch.Tensor], device) -> torch.Tensor:
+    return torch.cat(parts).to(device) if parts else torch.zeros((0, FEATURES), dtype=torch.float64, device=device)
+
+
+def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: ImageSet, directions: tuple[str, ...],
+             features: InceptionFeatures, collective, *, batch_size: int = 16, progress: bool = True) -> dict:
+    """Collective. ``collective``: a ``cgx.distributed`` strategy (``world``, ``device``,
+    ``all_gather_rows``, ``all_reduce``). Returns ``{direction: {FID, KID_mean, KID_std, cycle_L1,
+    n_translated, n_real}}`` on every rank."""
+    world, device = collective.world, collective.device
+    for images in (set_a, set_b):  # every rank knows the counts: all stop here together
+        if len(images) < 2:
+            raise DataError(f"{images.key}: FID/KID need at least 2 images, {images.spec} gives {len(images)}")
+    nets = [(n, n.training) for n in (G, F, features)]
+    for n, _ in nets:
+        n.eval()
+    share_a, share_b = world.share(len(set_a)), world.share(len(set_b))
+    bar = tqdm(total=len(share_a) + len(share_b), unit="img", desc="eval", disable=not (progress and world.is_main))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            a = _embed_share(set_a, share_a, G, F, features, device, batch_size,
+                             want_real="BtoA" in directions, want_fake="AtoB" in directions, bar=bar)
+            b = _embed_share(set_b, share_b, F, G, features, device, batch_size,
+                             want_real="AtoB" in directions, want_fake="BtoA" in directions, bar=bar)
+    finally:
+        bar.close()
+        for n, mode in nets:
+            n.train(mode)
+    out: dict[str, dict] = {}
+    for direction, src, tgt in (("AtoB", a, b), ("BtoA", b, a)):
+        if direction not in directions:
+            continue
+        fake = collective.all_gather_rows(_rows(src.fake, device)).cpu()
+        real = collective.all_gather_rows(_rows(tgt.real, device)).cpu()
+        l1 = collective.all_reduce(torch.tensor([src.l1_sum, float(src.count)], dtype=torch.float64, device=device), "sum")
+        scores = torch.zeros(3, dtype=torch.float64, device=device)
+        if world.is_main:
+            k_mean, k_std = kid(real, fake)
+            scores = torch.tensor([fid(real, fake), k_mean, k_std], dtype=torch.float64, device=device)
+        scores = collective.all_reduce(scores, "sum").cpu()  # rank 0's numbers, everywhere
+        out[direction] = {"FID": float(scores[0]), "KID_mean": float(scores[1]), "KID_std": float(scores[2]),
+                          "cycle_L1": float(l1[0] / l1[1]), "n_translated": fake.shape[0], "n_real": real.shape[0]}
+    return out
+
+
+def metric_value(results: dict, metric: str) -> float:
+    """A best-checkpoint metric (``METRICS``) from ``evaluate``'s results."""
+    kind, _, which = metric.partition("_")
+    key = "FID" if kind == "FID" else "KID_mean"
+    if which == "mean":
+        return sum(results[d][key] for d in DIRECTIONS) / len(DIRECTIONS)
+    return results[which][key]
+
+
+def report(results: dict, *, step: int, checkpoint: str, set_a: ImageSet, set_b: ImageSet,
+           weights: InceptionWeights, world_size: int, command: str) -> dict:
+    """The JSON record of one evaluation."""
+    return {
+        "step": step,
+        "checkpoint": str(checkpoint),
+        "scores": results,
+        "images": {"A": {"source": set_a.spec, "count": len(set_a)}, "B": {"source": set_b.spec, "count": len(set_b)}},
+        "inception": {"weights": str(weights.path), "sha256": weights.sha256, "source": weights.source,
+                      "features": "2048-d pool3, TF-Inception 2015-12-05 (torch-fidelity FeatureExtractorInceptionV3)"},
+        "resize": RESIZE_MODE,
+        "statistics": "float64",
+        "kid": {"subsets": KID_SUBSETS, "degree": KID_DEGREE, "seed": KID_SEED,
+                "subset_size": {d: kid_subset_size(r["n_real"], r["n_translated"]) for d, r in results.items()}},
+        "world_size": world_size,
+        "command": command,
+    }
+
+
+def write_json(record: dict, path: str | Path) -> Path:
+    """Atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def table(results: dict) -> str:
+    lines = [f"{'direction':<10} {'FID':>10} {'KID mean ± std':>22} {'cycle L1':>9} {'images (translated / real)':>27}"]
+    for d, r in results.items():
+        lines.append(f"{d:<10} {r['FID']:>10.3f} {r['KID_mean']:>12.5f} ± {r['KID_std']:<7.5f} {r['cycle_L1']:>9.4f} "
+                     f"{r['n_translated']:>14} / {r['n_real']}")
+    return "\n".join(lines)
+
+
+def summary(results: dict) -> str:
+    return "; ".join(f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f} ± {r['KID_std']:.4f}" for d, r in results.items())

@@ -1,0 +1,83 @@
+"""Evaluation during training: the eval section's scalars, eval records and best/ checkpoint, and
+a resumed run keeps the best score."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from eval_fixtures import use_weights, weights  # noqa: F401 -- fixtures
+
+from cgx.config import ConfigError, load_config
+from cgx.eval.during_training import read_best
+from cgx.plugins import Registry
+from cgx.train.trainer import Trainer
+
+EVAL = {"train": {"steps": 2, "ckpt_every": 2, "log_every": 2, "image_every": 0},
+        "eval": {"every": 2, "metric": "FID_mean"}}
+
+
+def train(recipe, *overrides):
+    trainer = Trainer(load_config(recipe, list(overrides)), registry=Registry())
+    try:
+        before = trainer.evaluation.best
+        trainer.fit()
+        return before, trainer.evaluation.best
+    finally:
+        trainer.close()
+
+
+def records(run):
+    return {int(p.stem[5:]): json.loads(p.read_text()) for p in sorted((run / "eval").glob("step_*.json"))}
+
+
+def fid_mean(record):
+    return (record["scores"]["AtoB"]["FID"] + record["scores"]["BtoA"]["FID"]) / 2
+
+
+def test_eval_during_training_logs_keeps_best_and_resumes_it(make_recipe, tmp_path, use_weights):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = make_recipe(EVAL)
+    run = tmp_path / "run"
+    before, best = train(recipe)
+    assert before is None
+    evals = records(run)
+    assert sorted(evals) == [2]
+    assert all(r["scores"]["AtoB"]["n_translated"] == 2 and r["inception"]["sha256"] == use_weights.sha256
+               for r in evals.values())
+    scalars = EventAccumulator(str(run / "tb")).Reload().Tags()["scalars"]
+    for d in ("AtoB", "BtoA"):
+        for name in ("FID", "KID", "KID_std", "cycle_L1"):
+            assert f"eval/{name}_{d}" in scalars
+    step = min(evals, key=lambda s: fid_mean(evals[s]))
+    kept = read_best(run)
+    assert kept["metric"] == "FID_mean" and kept["step"] == step
+    assert kept["value"] == pytest.approx(fid_mean(evals[step])) == pytest.approx(best)
+    folder = run / "best" / f"step_{step:08d}"
+    assert sorted(p.name for p in (run / "best").iterdir()) == sorted(["best.json", folder.name])
+    original = run / "checkpoints" / folder.name / "train.pt"
+    assert (folder / "train.pt").read_bytes() == original.read_bytes()
+    assert (folder / "train.pt").stat().st_ino == original.stat().st_ino  # hard-linked, not rewritten
+
+    # resume to step 4: the best score so far is known before the first new evaluation
+    before, after = train(recipe, "train.steps=4")
+    assert before == pytest.approx(best)
+    evals = records(run)
+    assert sorted(evals) == [2, 4]
+    step = min(evals, key=lambda s: fid_mean(evals[s]))
+    assert read_best(run)["step"] == step and after == pytest.approx(fid_mean(evals[step]))
+    assert (run / "best" / f"step_{step:08d}" / "train.pt").is_file()
+    assert len(list((run / "best").glob("step_*"))) == 1
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["eval.every=3"], "eval.every (3) must be a multiple of train.ckpt_every"),
+    (["eval.every=-1"], "eval.every must be >= 0"),
+    (["eval.max_images=1"], "eval.max_images must be >= 2"),
+    (["eval.directions=AtoB", "eval.metric=FID_BtoA"], "eval.metric=FID_BtoA needs eval.directions=both or BtoA"),
+    (["eval.directions=BtoA", "eval.metric=KID_mean"], "eval.metric=KID_mean needs eval.directions=both,"),
+    (["eval.metric=IS"], "eval.metric"),
+])
+def test_eval_section_is_checked(make_recipe, overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        load_config(make_recipe(EVAL), overrides)

@@ -20,6 +20,7 @@ from ..config import Config
 from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
 from .images import ImageSet
 from .inception import InceptionFeatures, resolve_weights
+from ..train.checkpoint import swap_into_place
 
 BEST = "best"
 BEST_FILE = "best.json"
@@ -39,14 +40,7 @@ def keep_best(run_dir: Path, checkpoint: Path, record: dict) -> Path:
     final, tmp = best / checkpoint.name, best / f".{checkpoint.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(checkpoint, tmp, copy_function=_link_or_copy)
-    if final.exists():  # the same step evaluated again (after a resume): swap, then drop the old one
-        old = best / f".{checkpoint.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    swap_into_place(tmp, final)  # the same step evaluated again (after a resume) replaces the old one
     write_json({**record, "checkpoint": str(final)}, best / BEST_FILE)
     for stale in best.glob("step_*"):
         if stale != final:

@@ -49,7 +49,7 @@ class ImageSet:
             raise IndexError(f"{indices} outside 0..{self.total}")
         if self.kind == "folder":
             return [_to_uint8(load_rgb(f)) for f in self.files[indices.start: indices.stop]]
-        from ..data.shards import Broken, decode_rgb, read_shard
+        from ..data.shards import Broken, read_shard, sample_rgb
 
         out = []
         i = indices.start
@@ -61,7 +61,7 @@ class ImageSet:
                 if isinstance(sample, Broken):
                     raise DataError(f"{self.key}: sample {sample.index} of {sample.url} cannot be read: {sample.reason}")
                 try:
-                    out.append(_to_uint8(decode_rgb(sample)))
+                    out.append(_to_uint8(sample_rgb(sample)))
                 except Exception as e:  # noqa: BLE001 -- any undecodable sample is a data error
                     raise DataError(f"{self.key}: sample {sample.get('__key__')} of {url} cannot be decoded: {e}") from None
             i = stop

@@ -58,6 +58,19 @@ def newest_good(folder: str | Path, move_damaged: bool = False) -> Path | None:
     return None
 
 
+def swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the complete folder ``tmp`` to ``final``. If ``final`` exists (the same step saved
+    again, e.g. after a resume) it is swapped out first and dropped only once ``tmp`` is in place."""
+    if not final.exists():
+        os.replace(tmp, final)
+        return
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _free_name(path: Path) -> Path:
     n, out = 1, path
     while out.exists():
@@ -200,14 +213,7 @@ class CheckpointStore:
 
     def _publish(self, tmp: Path, final: Path, step: int) -> None:
         write_manifest(tmp)
-        if final.exists():  # the same step saved again (e.g. after a resume): swap, then drop the old
-            old = self.folder / f".step_{step:08d}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        swap_into_place(tmp, final)
         for stale in list_checkpoints(self.folder)[: -self.keep]:
             shutil.rmtree(stale, ignore_errors=True)
 

@@ -60,7 +60,7 @@ step bench_translate 60 $PY benchmarks/bench_translate.py --size ${SIZES%% *} --
 DATA="$OUT/demo_data"; RUN="$OUT/run_ddp"
 rm -rf "$RUN"
 $PY -m cgx.cli demo-data "$DATA" --n-train 16 --n-test 2 --size 64 > /dev/null
-TRAIN=(recipes/demo.yaml "data.root=$DATA" data.workers=2 train.ckpt_every=5 train.log_every=5 train.image_every=0
+TRAIN=(recipes/demo.yaml data.source=folder "data.root=$DATA" data.workers=2 train.ckpt_every=5 train.log_every=5 train.image_every=0
        train.progress=false model.generator.n_blocks=2)
 step ddp_train 90 $PY -m torch.distributed.run --standalone --nproc_per_node=1 -m cgx.run "${TRAIN[@]}" \
   "train.run_dir=$RUN" train.steps=10

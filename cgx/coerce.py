@@ -60,18 +60,12 @@ def coerce(tp: Any, value: Any) -> Any:
         item = args[0] if args else Any
         out = [_item(item, v, i) for i, v in enumerate(value)]
         return tuple(out) if origin is tuple or tp is tuple else out
-    if origin is dict or tp is dict:
-        if isinstance(value, dict):
+    exact = _EXACT.get(dict if origin is dict else tp)
+    if exact is not None:
+        what, fits = exact
+        if fits(value):
             return value
-        raise CoercionError(f"must be a mapping, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise CoercionError(f"must be true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise CoercionError(f"must be an integer, got {value!r}")
+        raise CoercionError(f"must be {what}, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -81,15 +75,20 @@ def coerce(tp: Any, value: Any) -> Any:
             except ValueError:
                 pass
         raise CoercionError(f"must be a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise CoercionError(f"must be a string, got {value!r}")
     if tp is Path:
         if isinstance(value, (str, Path)):
             return Path(value)
         raise CoercionError(f"must be a path, got {value!r}")
     return value
+
+
+_EXACT = {
+    dict: ("a mapping", lambda v: isinstance(v, dict)),
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+"""Annotations a value must already fit exactly (no conversion): what to say, and the check."""
 
 
 def _item(tp: Any, value: Any, index: int) -> Any:

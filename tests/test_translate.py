@@ -8,21 +8,13 @@ from PIL import Image
 
 from cgx.cli import main as cli_main
 from cgx.infer import load_generators, translate_batch
-from cgx.run import main as run_main
 from cgx.train.checkpoint import CheckpointError
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, demo_data):
-    import yaml
-    from conftest import TINY_RECIPE, merge
-
-    tmp = tmp_path_factory.mktemp("trained")
-    recipe = tmp / "r.yaml"
-    recipe.write_text(yaml.safe_dump(merge(TINY_RECIPE, {
-        "data": {"root": str(demo_data)}, "train": {"run_dir": str(tmp / "run"), "steps": 2, "ckpt_every": 2}})))
-    assert run_main([str(recipe)]) == 0
-    return tmp / "run"
+@pytest.fixture
+def trained(tiny_run):
+    """The shared 2-step tiny run (tests/conftest.py); these tests only read it."""
+    return tiny_run
 
 
 def write_images(folder, sizes):

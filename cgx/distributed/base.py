@@ -49,7 +49,6 @@ class Strategy:
             torch.cuda.set_device(self.device)
         else:
             self.device = torch.device("cpu")
-        self.requested_precision = precision
         precision = resolve_precision(precision, self.device)
         if precision == "fp16" and self.device.type != "cuda":
             raise PrecisionError("train.precision=fp16 needs a CUDA device; on CPU use bf16 or fp32")
@@ -112,9 +111,6 @@ class Strategy:
         parts = [torch.empty_like(padded) for _ in counts]
         dist.all_gather(parts, padded.contiguous())
         return torch.cat([p[:c] for p, c in zip(parts, counts)])
-
-    def all_reduce_mean(self, t: torch.Tensor) -> torch.Tensor:
-        return self.all_reduce(t, "mean")
 
     def stop_vote(self) -> "StopVote":
         """Agreement of every rank on when to stop, without waiting for the device (see StopVote)."""

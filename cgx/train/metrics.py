@@ -5,6 +5,8 @@ were not finite. Only ``reduce`` (on log steps) and ``check_finite`` (on log ste
 checkpoint) wait for the device and talk to the other ranks."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from ..errors import NonFiniteLossError
@@ -34,13 +36,14 @@ class LossMeter:
         step_t = torch.full((), step, dtype=torch.int64, device=self.device)
         self.first_bad = torch.where(bad, torch.minimum(self.first_bad, step_t), self.first_bad)
 
-    def check_finite(self, strategy, where: str) -> None:
-        """Collective: raise NonFiniteLossError on every rank if any rank saw a non-finite loss term."""
+    def check_finite(self, strategy, where: Callable[[], str]) -> None:
+        """Collective: raise NonFiniteLossError on every rank if any rank saw a non-finite loss term;
+        ``where()`` (called only then) ends the message."""
         first = int(strategy.all_reduce(self.first_bad, "min").item())
         if first != NO_STEP:
             terms = [] if self.bad_terms is None else [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
             which = f" ({', '.join(terms)} on rank {strategy.rank})" if terms else ""
-            raise NonFiniteLossError(f"non-finite loss at step {first}{which}; {where}")
+            raise NonFiniteLossError(f"non-finite loss at step {first}{which}; {where()}")
 
     def reduce(self, strategy) -> dict[str, float]:
         """Collective: each term's mean over the steps since the last call and over ranks; resets."""

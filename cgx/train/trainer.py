@@ -205,8 +205,7 @@ class Trainer:
     def _check_finite_state(self) -> None:
         """Collective: NonFiniteLossError on every rank if a loss term since the last check, a weight
         or an optimizer state tensor is NaN/inf, so that a checkpoint never holds one."""
-        where = f"stopped without writing a checkpoint (the last good one is {self.store.latest()})"
-        self.meter.check_finite(self.strategy, where)
+        self.meter.check_finite(self.strategy, self._not_saved)
         tensors = [p.detach() for t in (self.gens, self.discs) for p in t.module.parameters()]
         for t in (self.gens, self.discs):
             for state in t.optimizer.state.values():
@@ -214,7 +213,10 @@ class Trainer:
         flags = torch.stack([torch.isfinite(x).all() for x in tensors]) if tensors else torch.ones(1, dtype=torch.bool)
         bad = self.strategy.all_reduce((~flags.all()).to(torch.int32).reshape(1), "max")
         if bad.item():
-            raise NonFiniteLossError(f"non-finite weights or optimizer state at step {self.step}; {where}")
+            raise NonFiniteLossError(f"non-finite weights or optimizer state at step {self.step}; {self._not_saved()}")
+
+    def _not_saved(self) -> str:
+        return f"stopped without writing a checkpoint (the last good one is {self.store.latest()})"
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -297,7 +299,7 @@ class Trainer:
         if skipped is not None:
             total = s.all_reduce(torch.tensor([float(skipped)], device=self.device), "sum")
             log.scalars(self.step, {"data/skipped": round(total.item())})
-        self.meter.check_finite(s, f"stopped without writing a checkpoint (the last good one is {self.store.latest()})")
+        self.meter.check_finite(s, self._not_saved)
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)

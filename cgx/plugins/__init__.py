@@ -5,8 +5,9 @@
     ['resnet', 'unet']
     >>> g = plugins.create("generator", "resnet", n_blocks=6)
 
-Kinds: generator, discriminator, adversarial_loss, reconstruction_loss, buffer; what each must be
-is in ``cgx.plugins.types`` (Protocols, re-exported here). Installed plugins (the built-ins included)
+Kinds (``KINDS``, one record each in ``cgx.plugins.kinds``): generator, discriminator,
+adversarial_loss, reconstruction_loss, buffer; what each must be is in ``cgx.plugins.types``
+(Protocols, re-exported here). Installed plugins (the built-ins included)
 load from the ``cgx`` entry-point group on first use; ``CGX_LOAD_PLUGINS=a,b`` limits which.
 """
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 
 from ..errors import PluginError
 from .hookspecs import hookimpl
-from .registry import KINDS, LOAD_ENV, Entry, Registry
+from .kinds import KINDS, Kind
+from .registry import LOAD_ENV, Entry, Registry
 from .types import (AdversarialLoss, Buffer, Discriminator, DiscriminatorBatch, Generator, ReconstructionLoss,
                     Scores)
 
 __all__ = [
-    "KINDS", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
+    "KINDS", "Kind", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
     "available", "create", "entries", "load_module", "default_registry",
     "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "ReconstructionLoss", "Scores",
 ]

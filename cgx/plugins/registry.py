@@ -17,21 +17,8 @@ import pluggy
 from ..coerce import CoercionError, coerce, describe
 from ..errors import PluginError
 from . import hookspecs
-from .types import INTERFACES, missing
+from .kinds import KINDS
 
-KINDS = ("generator", "discriminator", "adversarial_loss", "reconstruction_loss", "buffer")
-HOOKS = {
-    "generator": "cgx_register_generators",
-    "discriminator": "cgx_register_discriminators",
-    "adversarial_loss": "cgx_register_adversarial_losses",
-    "reconstruction_loss": "cgx_register_reconstruction_losses",
-    "buffer": "cgx_register_buffers",
-}
-RETIRED_HOOKS = {
-    "cgx_register_losses": "was split into cgx_register_adversarial_losses (loss.gan) and "
-                           "cgx_register_reconstruction_losses (loss.cycle)",
-}
-"""Hooks cgx no longer calls: a plugin implementing one is refused with what replaced it."""
 ENTRY_POINT_GROUP = "cgx"
 LOAD_ENV = "CGX_LOAD_PLUGINS"
 """Comma-separated entry-point or distribution names: only those installed plugins load.
@@ -47,7 +34,7 @@ class Entry:
 
 
 class Registry:
-    """The plugin manager and the four registries it fills."""
+    """The plugin manager and the registry of each kind it fills."""
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("cgx")
@@ -120,24 +107,26 @@ class Registry:
         """Register a pluggy plugin object (module or instance) and collect what it registers."""
         if self.pm.is_registered(plugin):
             return
-        for hook, what in RETIRED_HOOKS.items():
-            if hasattr(getattr(plugin, hook, None), "cgx_impl"):
-                raise PluginError(f"plugin {source} implements {hook}, which {what}; "
-                                  f"register each loss under its kind's hook")
         self.pm.register(plugin, name=name)
         self._sources[id(plugin)] = source
         try:
-            for kind, hook in HOOKS.items():
-                impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin]
-                for impl in impls:
-                    impl.function(register=self._register_fn(kind, source))
+            unknown = [i.function.__name__ for hook in self.pm.hook.__dict__.values()
+                       if isinstance(hook, pluggy.HookCaller) and not hook.has_spec()
+                       for i in hook.get_hookimpls() if i.plugin is plugin]
+            if unknown:
+                raise PluginError(f"plugin {source} implements {', '.join(sorted(unknown))}, which is not a cgx hook; "
+                                  f"hooks: {', '.join(k.hook for k in KINDS.values())}")
+            # Called through pluggy, for this plugin alone (a subset hook caller): each component is
+            # registered with the source that registered it, so a duplicate name can name both sources.
+            others = [p for p in self.pm.get_plugins() if p is not plugin]
+            for kind in KINDS.values():
+                self.pm.subset_hook_caller(kind.hook, remove_plugins=others)(register=self._register_fn(kind.name, source))
         except Exception:
             self.remove_plugin(plugin)
             raise
 
     def remove_plugin(self, plugin: Any) -> None:
-        for kind in KINDS:
-            reg = self._entries[kind]
+        for reg in self._entries.values():
             for name in [n for n, e in reg.items() if e.source == self._plugin_source(plugin)]:
                 del reg[name]
         if self.pm.is_registered(plugin):
@@ -220,12 +209,13 @@ class Registry:
             why = str(e).splitlines()[0] if str(e) else ""
             raise PluginError(f"{kind} {name!r} from {entry.source} cannot be built with {given}: "
                               f"{type(e).__name__}: {why}") from e
-        lacks = missing(obj, kind)
+        lacks = KINDS[kind].missing(obj)
         if lacks:
+            protocol = KINDS[kind].protocol.__name__
             raise PluginError(
                 f"{kind} {name!r} from {entry.source}: its factory returned {type(obj).__module__}."
-                f"{type(obj).__qualname__}, which is not a {INTERFACES[kind].__name__} "
-                f"(cgx.plugins.types.{INTERFACES[kind].__name__}): it needs {', '.join(lacks)}"
+                f"{type(obj).__qualname__}, which is not a {protocol} "
+                f"(cgx.plugins.types.{protocol}): it needs {', '.join(lacks)}"
             )
         return obj
 

@@ -2,7 +2,8 @@
 
 A plugin author reads this module and nothing of the trainer. Every object a registered factory
 returns is checked against its kind's Protocol when it is built (``Registry.create``); one that does
-not fit stops the run before step 1 with the plugin's name, its source and what is missing.
+not fit stops the run before step 1 with the plugin's name, its source and what is missing. The kinds
+themselves (hook, Protocol, recipe key) are declared once, in ``cgx.plugins.kinds``.
 
     from cgx.plugins.types import AdversarialLoss, DiscriminatorBatch, Scores
 
@@ -21,8 +22,7 @@ buffer               :class:`Buffer`                  ``buffer``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import (Any, Callable, ContextManager, Generic, Iterator, Protocol, Sequence, Union,
-                    runtime_checkable)
+from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence, Union, runtime_checkable
 
 import torch
 from torch import nn
@@ -108,46 +108,5 @@ class Buffer(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-INTERFACES: dict[str, type] = {
-    "generator": Generator,
-    "discriminator": Discriminator,
-    "adversarial_loss": AdversarialLoss,
-    "reconstruction_loss": ReconstructionLoss,
-    "buffer": Buffer,
-}
-"""Plugin kind -> the Protocol its components must satisfy."""
-
-MODULE_KINDS = ("generator", "discriminator")
-"""Kinds whose components must also be ``torch.nn.Module`` (they are wrapped by DDP/DeepSpeed)."""
-
-
-def members(protocol: type) -> list[str]:
-    """The methods and attributes a Protocol requires, in definition order."""
-    names: list[str] = []
-    for klass in reversed(protocol.__mro__):
-        if klass in (object, Protocol, Generic) or not getattr(klass, "_is_protocol", False):
-            continue
-        for name in [*getattr(klass, "__annotations__", {}), *vars(klass)]:
-            if (not name.startswith("_") or name == "__call__") and name not in names:
-                names.append(name)
-    return names
-
-
-def missing(obj: Any, kind: str) -> list[str]:
-    """What ``obj`` lacks to be a component of ``kind`` (empty: it fits)."""
-    lacks = []
-    names = members(INTERFACES[kind])
-    if kind in MODULE_KINDS and not isinstance(obj, nn.Module):
-        lacks.append("to be a torch.nn.Module")
-        names = [n for n in names if not hasattr(nn.Module, n)]
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is None or (name != "__call__" and name in _METHODS[kind] and not callable(value)):
-            lacks.append(f"{name}()" if name in _METHODS[kind] else name)
-    return lacks
-
-
-_METHODS = {kind: {n for n in members(p) if callable(getattr(p, n, None))} for kind, p in INTERFACES.items()}
-
-__all__ = ["AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "INTERFACES",
-           "MODULE_KINDS", "ReconstructionLoss", "Scores", "members", "missing"]
+__all__ = ["AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "ReconstructionLoss",
+           "Scores"]

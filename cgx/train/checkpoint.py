@@ -1,4 +1,5 @@
-"""Checkpoints: a folder per step, written atomically, the newest ``keep`` kept.
+"""Checkpoints: the format, its one writer and its one reader; a folder per step, written
+atomically, the newest ``keep`` kept.
 
 ``checkpoints/step_00001000/`` holds ``train.pt`` (networks, optimizers, schedule, step, the
 resolved recipe; written by rank 0) and ``rank_00000.pt``... (that rank's image buffers, random
@@ -7,7 +8,12 @@ folder is renamed into place only after every rank has finished, so a crash mid-
 previous checkpoint untouched and never a half-written one under a final name. Before the rename,
 rank 0 writes ``MANIFEST.json`` (every file's size and checksum, cgx.train.manifest); a checkpoint
 that no longer matches it is skipped on resume, moved aside as ``damaged_step_...``, and the previous
-good one is used. Files load with ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+good one is used. Files load with ``torch.load(weights_only=True)``.
+
+Everything that writes a checkpoint goes through ``CheckpointStore.save`` (training, collective) or
+``write_checkpoint`` (one process: ``cgx import``); everything that reads one goes through
+``read_checkpoint`` (resume, ``train.init_from``) or ``read_generators`` (translate, grid, eval,
+export), which check the manifest and ``FORMAT`` and name the file when either does not fit.
 """
 from __future__ import annotations
 
@@ -16,16 +22,30 @@ import os
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Protocol
 
 import torch
 
 from ..errors import CheckpointError
+from ..run_dir import CHECKPOINTS, RunDir, step_name
 from .manifest import problem, size_of, write_manifest
 
+FORMAT = 1
+"""The checkpoint format this code writes and reads (``train.pt``'s ``format``)."""
 STEP_DIR = re.compile(r"^step_(\d{8,})$")
 SHARED_FILE = "train.pt"
+
+
+def shared_meta(step: int, world_size: int, strategy: str, config: dict) -> dict:
+    """The entries of ``train.pt`` beside the saved parts."""
+    return {"format": FORMAT, "step": step, "world_size": world_size, "strategy": strategy, "config": config}
+
+
+def step_of(checkpoint: Path) -> int:
+    """The step of a ``step_NNNNNNNN`` checkpoint folder."""
+    return int(STEP_DIR.match(Path(checkpoint).name).group(1))
 
 
 def rank_file(rank: int) -> str:
@@ -80,14 +100,16 @@ def _free_name(path: Path) -> Path:
 
 
 def resolve(path: str | Path) -> Path:
-    """A checkpoint folder from a checkpoint folder, a run folder or a checkpoints folder (its newest
-    good one)."""
+    """A checkpoint folder whose files match its manifest, from a checkpoint folder or its
+    ``train.pt``, a run folder or a checkpoints folder (their newest good one)."""
     p = Path(path)
-    if (p / SHARED_FILE).is_file():
-        return p
-    if p.is_file() and p.name == SHARED_FILE:
-        return p.parent
-    for folder in (p / "checkpoints", p):
+    if (p / SHARED_FILE).is_file() or (p.is_file() and p.name == SHARED_FILE):
+        ckpt = p if p.is_dir() else p.parent
+        why = problem(ckpt)
+        if why is not None:
+            raise CheckpointError(f"checkpoint {ckpt} is damaged ({why}); use an earlier one")
+        return ckpt
+    for folder in (RunDir(p).checkpoints, p):
         if list_checkpoints(folder):
             good = newest_good(folder)
             if good is None:
@@ -122,6 +144,88 @@ def _save_file(obj: dict, path: Path) -> None:
         part.unlink(missing_ok=True)
         raise
     os.replace(part, path)
+
+
+def _tmp_folder(final: Path) -> Path:
+    return final.with_name(f".{final.name}.tmp")
+
+
+def _prepare(tmp: Path, previous: Path | None) -> None:
+    """An empty ``tmp`` folder, once the disk has room for about one more checkpoint like ``previous``."""
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    need = int(size_of(previous) * 1.1) if previous is not None else 0
+    free = shutil.disk_usage(tmp.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"about {need / 2**20:.1f} MiB needed, {free / 2**20:.1f} MiB free")
+    tmp.mkdir()
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """The manifest of the complete folder ``tmp``, then ``tmp`` renamed to ``final``."""
+    write_manifest(tmp)
+    swap_into_place(tmp, final)
+
+
+def write_checkpoint(final: str | Path, shared: dict) -> Path:
+    """One process writes a whole checkpoint folder ``final`` holding ``train.pt`` = ``shared``
+    (which must carry ``shared_meta``'s entries): as ``CheckpointStore.save`` does, into a hidden
+    temporary folder, fsynced, with its manifest, renamed into place last."""
+    final = Path(final)
+    if shared.get("format") != FORMAT:
+        raise ValueError(f"write_checkpoint: train.pt needs format {FORMAT} (cgx.train.checkpoint.shared_meta)")
+    tmp = _tmp_folder(final)
+    try:
+        _prepare(tmp, None)
+        _save_file(shared, tmp / SHARED_FILE)
+        _publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_checkpoint(checkpoint: str | Path) -> dict:
+    """``train.pt`` of a checkpoint folder, after checking that it is a cgx checkpoint of ``FORMAT``.
+    (``resolve`` checks the folder against its manifest.)"""
+    path = Path(checkpoint) / SHARED_FILE
+    shared = load_file(path)
+    found = shared.get("format") if isinstance(shared, dict) else None
+    if found != FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {found!r}, this cgx reads format {FORMAT}; "
+                              f"use the cgx version that wrote it, or start a new train.run_dir")
+    for key in ("step", "config", "generators"):
+        if key not in shared:
+            raise CheckpointError(f"{path}: not a complete cgx checkpoint (no {key!r} entry)")
+    return shared
+
+
+@dataclass
+class GeneratorWeights:
+    """What inference needs of a checkpoint: the generator pair's plain weights and its recipe."""
+
+    checkpoint: Path
+    step: int
+    config: dict
+    """The recipe the run was trained with (as ``Config.to_dict``)."""
+    state: dict
+    """The generator pair's state dict (``G.*``, ``F.*``), whatever the strategy that wrote it."""
+    discriminators: dict | None = None
+    """The discriminator pair's state dict, where a caller wants all four networks."""
+
+
+def read_generators(path: str | Path) -> GeneratorWeights:
+    """The generator weights of a checkpoint folder, its ``train.pt``, or a run folder's newest good
+    checkpoint (manifest and format checked)."""
+    ckpt = resolve(path)
+    shared = read_checkpoint(ckpt)
+    try:
+        gens = shared["generators"]["module"]
+        discs = shared.get("discriminators", {}).get("module")
+    except (TypeError, AttributeError, KeyError):
+        raise CheckpointError(f"{ckpt / SHARED_FILE}: no generator weights in it (generators.module)") from None
+    return GeneratorWeights(ckpt, int(shared["step"]), shared["config"], gens, discs)
 
 
 class Stateful(Protocol):
@@ -182,11 +286,11 @@ class CheckpointStore:
         with its ``meta`` entries (step, format, ...) beside the parts. A failure on any rank (disk
         full, ...) raises CheckpointError on every rank and leaves the previous checkpoints as they were."""
         s = self.strategy
-        final = self.folder / f"step_{step:08d}"
-        tmp = self.folder / f".step_{step:08d}.tmp"
+        final = self.folder / step_name(step)
+        tmp = _tmp_folder(final)
         error = None
         if s.is_main:
-            error = self._attempt(lambda: self._prepare(tmp))
+            error = self._attempt(lambda: _prepare(tmp, self.latest()))
         self._agree(error, tmp)
         for part in self.shared.values():
             if hasattr(part, "save_sharded"):
@@ -200,20 +304,8 @@ class CheckpointStore:
         self._agree(error, tmp)
         return final
 
-    def _prepare(self, tmp: Path) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        previous = self.latest()
-        need = int(size_of(previous) * 1.1) if previous is not None else 0
-        free = shutil.disk_usage(self.folder).free
-        if need > free:
-            raise OSError(errno.ENOSPC, f"about {need / 2**20:.1f} MiB needed, {free / 2**20:.1f} MiB free")
-        tmp.mkdir()
-
     def _publish(self, tmp: Path, final: Path, step: int) -> None:
-        write_manifest(tmp)
-        swap_into_place(tmp, final)
+        _publish(tmp, final)
         for stale in list_checkpoints(self.folder)[: -self.keep]:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -242,15 +334,10 @@ class CheckpointStore:
                                   f"free some space and run the same command again to resume from {latest}")
         raise CheckpointError(f"cannot write a checkpoint in {self.folder}: {error}; the last good one is {latest}")
 
-    def read(self, path: Path, fmt: int) -> tuple[dict, dict | None]:
-        """The shared file and this rank's file (None if absent), after checking the format."""
-        shared = load_file(path / SHARED_FILE)
-        if not isinstance(shared, dict) or shared.get("format") != fmt:
-            found = shared.get("format") if isinstance(shared, dict) else None
-            raise CheckpointError(f"{path / SHARED_FILE}: checkpoint format {found!r}, this cgx reads format {fmt}; "
-                                  f"use the cgx version that wrote it, or start a new train.run_dir")
+    def read(self, path: Path) -> tuple[dict, dict | None]:
+        """The shared file (format checked) and this rank's file (None if absent)."""
         own = path / rank_file(self.strategy.rank)
-        return shared, (load_file(own) if own.is_file() else None)
+        return read_checkpoint(path), (load_file(own) if own.is_file() else None)
 
     def load_shared(self, path: Path, state: dict) -> None:
         """Collective: every shared part from ``state`` (and its sharded state from ``path``)."""

@@ -4,18 +4,19 @@ from __future__ import annotations
 from ..config import ComponentConfig, Config
 from ..errors import ConfigError, PluginError
 from ..plugins import Registry
+from ..plugins.kinds import recipe_sections
 from .networks import DiscriminatorPair, GeneratorPair
 
 
 def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
-    """recipe key -> (plugin kind, section)."""
-    return {
-        "model.generator": ("generator", cfg.model.generator),
-        "model.discriminator": ("discriminator", cfg.model.discriminator),
-        "loss.gan": ("adversarial_loss", cfg.loss.gan),
-        "loss.cycle": ("reconstruction_loss", cfg.loss.cycle),
-        "buffer": ("buffer", cfg.buffer),
-    }
+    """recipe key -> (plugin kind, section), for every key a plugin kind declares."""
+    out = {}
+    for key, kind in recipe_sections().items():
+        section = cfg
+        for part in key.split("."):
+            section = getattr(section, part)
+        out[key] = (kind, section)
+    return out
 
 
 def check_components(cfg: Config, registry: Registry) -> None:

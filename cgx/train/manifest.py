@@ -39,22 +39,25 @@ def write_manifest(folder: Path) -> None:
 
 def problem(folder: Path) -> str | None:
     """Why the checkpoint in ``folder`` cannot be trusted, or None if every file is as recorded.
-    A folder without a manifest (written before cgx kept them) is trusted as it is."""
+    Every checkpoint cgx writes has a manifest: one without it is incomplete or not cgx's."""
     path = folder / MANIFEST
     if not path.is_file():
-        return None
+        return f"{MANIFEST} is missing"
     try:
         files = json.loads(path.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        records = [(str(name), int(rec["size"]), str(rec["sha256"])) for name, rec in files.items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"{MANIFEST} is unreadable ({type(e).__name__})"
-    for name, rec in files.items():
+    for name, size_written, sha in records:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            return f"{MANIFEST} names a file outside the checkpoint ({name[:80]})"
         p = folder / name
         if not p.is_file():
             return f"{name} is missing"
         size = p.stat().st_size
-        if size != rec["size"]:
-            return f"{name} has {size} bytes, {rec['size']} were written"
-        if _sha256(p) != rec["sha256"]:
+        if size != size_written:
+            return f"{name} has {size} bytes, {size_written} were written"
+        if _sha256(p) != sha:
             return f"{name} does not match its checksum"
     return None
 

@@ -81,3 +81,22 @@ def test_eval_during_training_logs_keeps_best_and_resumes_it(make_recipe, tmp_pa
 def test_eval_section_is_checked(make_recipe, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         load_config(make_recipe(EVAL), overrides)
+
+
+def test_start_over_moves_best_and_eval_aside_with_the_rest(make_recipe, tmp_path, use_weights):
+    """train.start_over moves the whole previous run aside: its best/ and eval/ too, so the new run's
+    evaluation starts without the old run's best score and best/ only ever holds the new run's weights."""
+    recipe = make_recipe(EVAL)
+    run = tmp_path / "run"
+    train(recipe)
+    old_best = read_best(run)
+    assert old_best is not None and (run / "eval").is_dir()
+
+    before, _ = train(recipe, "train.start_over=true")
+    assert before is None  # the old run's best score is not the new run's
+    (aside,) = run.glob("replaced-*")
+    assert read_best(aside) == old_best
+    assert sorted(p.name for p in (aside / "eval").iterdir()) == ["step_00000002.json"]
+    assert {"best", "eval", "checkpoints", "tb", "config.yaml"} <= {p.name for p in aside.iterdir()}
+    new_best = read_best(run)
+    assert new_best["step"] == 2 and new_best["checkpoint"].startswith(str(run / "best"))

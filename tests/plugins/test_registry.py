@@ -10,7 +10,8 @@ from torch import nn
 
 import cgx.plugins
 from cgx.plugins import PluginError, Registry, hookimpl, hookspecs
-from cgx.plugins.registry import HOOKS, LOAD_ENV
+from cgx.plugins.kinds import KINDS
+from cgx.plugins.registry import LOAD_ENV
 
 BUILTINS = {
     "generator": {"resnet", "unet"},
@@ -151,8 +152,8 @@ def test_every_hookspec_is_tested():
         assert impl is not None, f"hookspec {name} has no implementation in the test plugin"
         assert hasattr(impl, "cgx_impl"), f"TinyPlugin.{name} is not marked with @hookimpl"
     # ...and every hookspec is one the registry calls, with one registry kind each.
-    assert sorted(HOOKS.values()) == names
-    assert set(HOOKS) == set(cgx.plugins.KINDS)
+    assert sorted(k.hook for k in KINDS.values()) == names
+    assert set(TINY) == set(cgx.plugins.KINDS)
 
 
 def test_every_hookspec_takes_register():
@@ -538,7 +539,6 @@ def test_a_loss_of_the_other_kind_is_refused_with_its_kind():
 ])
 def test_a_factory_returning_what_does_not_fit_its_kind_is_named(only, kind, returned, needs):
     only("")
-    from cgx.plugins.registry import HOOKS
 
     class Misfit:
         pass
@@ -546,7 +546,7 @@ def test_a_factory_returning_what_does_not_fit_its_kind_is_named(only, kind, ret
     def hook(register):
         register("misfit", returned)
 
-    setattr(Misfit, HOOKS[kind], staticmethod(hookimpl(hook)))
+    setattr(Misfit, KINDS[kind].hook, staticmethod(hookimpl(hook)))
     registry = Registry()
     registry.add_plugin(Misfit(), source="misfit-source")
     with pytest.raises(PluginError) as e:
@@ -556,38 +556,38 @@ def test_a_factory_returning_what_does_not_fit_its_kind_is_named(only, kind, ret
 
 
 def test_every_builtin_fits_its_protocol():
-    from cgx.plugins import types
-
     for entry in cgx.plugins.entries():
         if not entry.source.startswith("cgx ") or entry.name == "timm":
             continue  # other tests' plugins stay registered; timm needs a backbone (test_timm_disc)
         obj = cgx.plugins.create(entry.kind, entry.name)
-        assert isinstance(obj, types.INTERFACES[entry.kind]), (entry.kind, entry.name)
-        assert types.missing(obj, entry.kind) == []
+        assert isinstance(obj, KINDS[entry.kind].protocol), (entry.kind, entry.name)
+        assert KINDS[entry.kind].missing(obj) == []
 
 
-def test_the_retired_losses_hook_is_refused_with_its_replacements(only):
+def test_a_hook_that_is_not_cgx_s_is_refused_with_the_hooks_there_are(only):
     only("")
 
-    class Old:
+    class Misspelt:
         @hookimpl
         def cgx_register_losses(self, register):
             register("old_loss", build_tiny_loss)
 
+    registry = Registry()
     with pytest.raises(PluginError) as e:
-        Registry().add_plugin(Old(), source="old-source")
+        registry.add_plugin(Misspelt(), source="misspelt-source")
     msg = str(e.value)
-    assert "old-source" in msg and "cgx_register_adversarial_losses" in msg and "cgx_register_reconstruction_losses" in msg
+    assert "misspelt-source" in msg and "cgx_register_losses" in msg and "not a cgx hook" in msg
+    assert all(k.hook in msg for k in KINDS.values())
+    assert registry.available("reconstruction_loss") == []  # nothing of it stays registered
 
 
 def test_every_hookspec_and_protocol_is_documented():
     """docs/plugins.md names every hook and the Protocol of every kind (datasette keeps the same check)."""
     from pathlib import Path
 
-    from cgx.plugins import types
-
     docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
     for name in hookspec_names():
         assert f"`{name}(register)`" in docs, f"{name} is not documented in docs/plugins.md"
-    for kind, protocol in types.INTERFACES.items():
-        assert f"`{kind}`" in docs and f"`{protocol.__name__}`" in docs, kind
+    for kind in KINDS.values():
+        assert f"`{kind.name}`" in docs and f"`{kind.protocol.__name__}`" in docs, kind.name
+        assert all(f"`{key}`" in docs for key in kind.recipe_keys), kind.name

@@ -1,0 +1,85 @@
+"""The plugin kinds: one record each, from which the hook, the Protocol check, the nn.Module
+requirement and the recipe keys all derive. Adding a kind is one entry in ``KINDS`` (and its
+Protocol in ``cgx.plugins.types``).
+
+    >>> KINDS["generator"].hook
+    'cgx_register_generators'
+    >>> [k for k in KINDS]            # iterating gives the kind names
+    ['generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer']
+"""
+from __future__ import annotations
+
+import types as _types
+from dataclasses import dataclass
+from typing import Any, Generic, Mapping, Protocol
+
+from torch import nn
+
+from .types import AdversarialLoss, Buffer, Discriminator, Generator, ReconstructionLoss
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    """What the registry and the errors call it: ``generator``."""
+    hook: str
+    """The pluggy hook a plugin implements to register components of this kind."""
+    protocol: type
+    """What a component of this kind must be (``cgx.plugins.types``); checked when it is built."""
+    module: bool
+    """Whether a component must also be a ``torch.nn.Module`` (networks: wrapped by DDP/DeepSpeed)."""
+    recipe_keys: tuple[str, ...]
+    """The recipe sections that select a component of this kind by name."""
+    summary: str
+    """One line for the hook's documentation."""
+
+    def missing(self, obj: Any) -> list[str]:
+        """What ``obj`` lacks to be a component of this kind (empty: it fits)."""
+        names = members(self.protocol)
+        lacks = []
+        if self.module and not isinstance(obj, nn.Module):
+            lacks.append("to be a torch.nn.Module")
+            names = [n for n in names if not hasattr(nn.Module, n)]
+        methods = {n for n in members(self.protocol) if callable(getattr(self.protocol, n, None))}
+        for name in names:
+            value = getattr(obj, name, None)
+            if value is None or (name != "__call__" and name in methods and not callable(value)):
+                lacks.append(f"{name}()" if name in methods else name)
+        return lacks
+
+
+def _kinds(*records: Kind) -> Mapping[str, Kind]:
+    return _types.MappingProxyType({k.name: k for k in records})
+
+
+KINDS: Mapping[str, Kind] = _kinds(
+    Kind("generator", "cgx_register_generators", Generator, True, ("model.generator",),
+         "generator factories (both G: A->B and F: B->A)"),
+    Kind("discriminator", "cgx_register_discriminators", Discriminator, True, ("model.discriminator",),
+         "discriminator factories (both D_A and D_B), ``output_shapes(height, width)`` included"),
+    Kind("adversarial_loss", "cgx_register_adversarial_losses", AdversarialLoss, False, ("loss.gan",),
+         "adversarial loss factories: ``generator_loss(fake_scores)`` and "
+         "``discriminator_loss(real_scores, fake_scores, batch)``"),
+    Kind("reconstruction_loss", "cgx_register_reconstruction_losses", ReconstructionLoss, False, ("loss.cycle",),
+         "reconstruction loss factories (the cycle and identity terms): ``loss(output, target)``"),
+    Kind("buffer", "cgx_register_buffers", Buffer, False, ("buffer",),
+         "image-buffer factories: ``query(images)``, ``state_dict()``, ``load_state_dict(state)``"),
+)
+"""Every plugin kind by name."""
+
+
+def members(protocol: type) -> list[str]:
+    """The methods and attributes a Protocol requires, in definition order."""
+    names: list[str] = []
+    for klass in reversed(protocol.__mro__):
+        if klass in (object, Protocol, Generic) or not getattr(klass, "_is_protocol", False):
+            continue
+        for name in [*getattr(klass, "__annotations__", {}), *vars(klass)]:
+            if (not name.startswith("_") or name == "__call__") and name not in names:
+                names.append(name)
+    return names
+
+
+def recipe_sections() -> dict[str, str]:
+    """Recipe key -> the kind of plugin it selects (``model.generator`` -> ``generator``)."""
+    return {key: kind.name for kind in KINDS.values() for key in kind.recipe_keys}

@@ -37,11 +37,9 @@ import torch
 from cgx import plugins
 from cgx.config import load_config
 from cgx.distributed import WorldInfo, build_strategy
-from cgx.train import components
-from cgx.train.rng import seed_everything
-from cgx.train.optim import build_optimizer
 from cgx.train.reference import ReferenceCycleGAN
-from cgx.train.step import CycleGANStep, Objective
+from cgx.train.rng import seed_everything
+from cgx.train.wiring import wire_step
 
 BASELINE = "baseline-fp32-eager"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where DDPStrategy puts cgx's step
@@ -70,7 +68,7 @@ def build_baseline(size: int, batch: int = 1):
 # --- cgx: the trainer's own step ------------------------------------------------------------------
 
 def build_cgx(size: int, batch: int, variant: str):
-    """CycleGANStep wired as Trainer wires it, minus data loading, schedules and logging."""
+    """The step as Trainer wires it (``cgx.train.wiring.wire_step``), minus data, schedules and logging."""
     precision, *options = variant.split("+")
     unknown = set(options) - {"cl", "compile", "sep"}
     if unknown:
@@ -80,25 +78,11 @@ def build_cgx(size: int, batch: int, variant: str):
         f"train.precision={precision}", f"train.compile={str('compile' in options).lower()}",
         f"train.channels_last={str('cl' in options).lower()}",
     ])
-    registry = plugins.default_registry()
     s = build_strategy(cfg.distributed, cfg.train, WorldInfo())  # one process
-    seed_everything(0)
-    gens, discs = components.build_networks(cfg, registry)
+    wired = wire_step(cfg, plugins.default_registry(), s)
     if "sep" in options:
-        gens.batch_calls = False
-    fmt = torch.channels_last if cfg.train.channels_last else torch.preserve_format
-    gens.to(s.device, memory_format=fmt)
-    discs.to(s.device, memory_format=fmt)
-    if cfg.train.compile:
-        for net in (gens.G, gens.F, discs.D_A, discs.D_B):
-            net.compile()
-    gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim), name="generators")
-    discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim), name="discriminators")
-    objective = Objective(components.build_adversarial_loss(cfg, registry),
-                          components.build_reconstruction_loss(cfg, registry),
-                          cfg.loss.cycle_weight, cfg.loss.identity_weight)
-    pool_a, pool_b = components.build_buffer(cfg, registry), components.build_buffer(cfg, registry)
-    step = CycleGANStep(gens_t, discs_t, objective, pool_a, pool_b, s.autocast)
+        wired.gens.module.batch_calls = False
+    step = wired.step
     images = random_images(size, s.device, batch)
     if cfg.train.channels_last:
         images = tuple(x.contiguous(memory_format=torch.channels_last) for x in images)

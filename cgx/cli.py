@@ -7,6 +7,9 @@ import os
 import shlex
 import sys
 
+from .choices import DIRECTIONS
+from .choices import PRECISIONS
+
 DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
 
 Train with:  torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]
@@ -24,7 +27,7 @@ def cmd_translate(args) -> int:
 
     done = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
                             batch_size=args.batch_size, device=args.device, precision=args.precision,
-                            overwrite=args.overwrite, progress=not args.no_progress)
+                            overwrite=args.overwrite, progress=not args.no_progress, plugins=args.plugins)
     print(f"cgx: translated {len(done.written)} images {args.direction} into {args.output}")
     if done.skipped:
         print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
@@ -61,7 +64,8 @@ def cmd_export(args) -> int:
         return 0
     from .interop.deploy import export_generator
 
-    e = export_generator(args.run, args.format, direction=args.direction, out=args.out, force=args.force)
+    e = export_generator(args.run, args.format, direction=args.direction, out=args.out, force=args.force,
+                         plugins=args.plugins)
     c = e.check
     sizes = " and ".join(f"{h}x{w}" for h, w in c["sizes"])
     print(f"cgx: wrote {e.path} ({args.format}, {args.direction}; batch, height and width dynamic, "
@@ -74,7 +78,7 @@ def cmd_export(args) -> int:
 def cmd_grid(args) -> int:
     from .grid import cycle_grid
 
-    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size)
+    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size, plugins=args.plugins)
     print(f"cgx: grid written to {out}")
     return 0
 
@@ -85,7 +89,8 @@ def cmd_eval(args) -> int:
 
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
-                                progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]))
+                                progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
+                                plugins=args.plugins)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -186,6 +191,13 @@ several processes (each takes its share of the images):
   torchrun --nproc_per_node=2 -m cgx.cli eval runs/demo --a data/demo/testA --b data/demo/testB"""
 
 
+def add_plugins_option(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--plugins", action="append", default=[], metavar="MODULE",
+                   help="load this plugin module (importable name or .py file) for the run's generator (repeatable). "
+                        "A checkpoint never loads the plugin modules its recipe names: only built-in and installed "
+                        "plugins and the ones given here")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -201,14 +213,15 @@ def parser() -> argparse.ArgumentParser:
                                       "authors' checkpoint folder or one generator file (e.g. horse2zebra.pth)")
     t.add_argument("input", help="folder of images")
     t.add_argument("output", help="folder to write translated images to (same relative paths)")
-    t.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB", help="AtoB uses G, BtoA uses F (default AtoB)")
+    t.add_argument("--direction", choices=DIRECTIONS, default="AtoB", help="AtoB uses G, BtoA uses F (default AtoB)")
     t.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
-    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+    t.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 where the hardware computes it (CUDA, AMX, AVX512-BF16), else fp32")
     t.add_argument("--overwrite", action="store_true",
                    help="replace output files that exist already (default: refuse, before translating anything)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_plugins_option(t)
     t.set_defaults(fn=cmd_translate)
 
     t = sub.add_parser("import", help="a cgx run folder from the CycleGAN authors' checkpoint folder or generator files",
@@ -227,12 +240,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("run", help="run folder (newest checkpoint), checkpoint folder or train.pt "
                                "(onnx/torchscript also: the authors' generator files)")
     t.add_argument("--format", required=True, choices=("authors", "onnx", "torchscript"))
-    t.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+    t.add_argument("--direction", choices=DIRECTIONS, default="AtoB",
                    help="onnx/torchscript: AtoB exports G, BtoA exports F (default AtoB)")
     t.add_argument("--out", default=None, help="authors: folder (default RUN/export/authors); onnx/torchscript: "
                                                "file (default RUN/export/generator_DIRECTION.onnx or .pt)")
     t.add_argument("--epoch", default="latest", help="authors: file name prefix, {EPOCH}_net_G_A.pth (default latest)")
     t.add_argument("--force", action="store_true", help="replace existing export files")
+    add_plugins_option(t)
     t.set_defaults(fn=cmd_export)
 
     t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
@@ -242,6 +256,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--output", "-o", required=True, help="PNG file to write")
     t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")
     t.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE first")
+    add_plugins_option(t)
     t.set_defaults(fn=cmd_grid)
 
     t = sub.add_parser("eval", help="FID, KID and cycle L1 of a run's generators on test images",
@@ -249,13 +264,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
     t.add_argument("--a", required=True, help="domain-A test images: a folder, or shard URLs (data/h2z/testA-{000000..000000}.tar)")
     t.add_argument("--b", required=True, help="domain-B test images, as --a")
-    t.add_argument("--direction", choices=("both", "AtoB", "BtoA"), default="both",
+    t.add_argument("--direction", choices=("both", *DIRECTIONS), default="both",
                    help="AtoB scores G(a) against real B, BtoA scores F(b) against real A (default both)")
     t.add_argument("--inception", default=None, metavar="PATH", help="Inception weights file (see above for the other sources)")
     t.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
     t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_plugins_option(t)
     t.set_defaults(fn=cmd_eval)
 
     t = sub.add_parser("plugins", help="list registered generators, discriminators, losses and buffers")

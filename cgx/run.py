@@ -24,6 +24,7 @@ import sys
 from .config import load_config
 from .distributed import world_info_from_env
 from .errors import CgxError, NonFiniteLossError
+from .run_dir import RunDir
 from .train.stop import stopped_marker
 
 USER_ERRORS = (CgxError,)
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer = None
     try:
         cfg = load_config(args.recipe, args.overrides)
-        marker = stopped_marker(cfg.train.run_dir)
+        marker = stopped_marker(RunDir(cfg.train.run_dir))
         if marker is not None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
             # torchrun restarted workers that had been asked to stop: stay stopped.
             if main_rank:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if main_rank:
             run = trainer.run_dir
             print(f"cgx: trained {trainer.step} steps\n"
-                  f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {run / 'tb'}")
+                  f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {RunDir(run).tensorboard}")
         return 0
     except NonFiniteLossError as e:
         if main_rank:

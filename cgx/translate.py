@@ -16,6 +16,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from PIL import Image
@@ -24,7 +25,8 @@ from tqdm import tqdm
 from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
 from .errors import DataError, UsageError
-from .infer import autocast, load_generators, resolve_device, translate_batch
+from .infer import load_generators, resolve_device, translate_batch
+from .precision import autocast
 from .interop.sources import is_authors_folder
 from .train.checkpoint import resolve as resolve_checkpoint
 
@@ -85,7 +87,7 @@ def save_atomic(image: Image.Image, target: Path, overwrite: bool) -> None:
 
 def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *, direction: str = "AtoB",
                      batch_size: int = 8, device: str = "auto", precision: str = "auto", overwrite: bool = False,
-                     progress: bool = True) -> Translated:
+                     progress: bool = True, plugins: Sequence[str] = ()) -> Translated:
     """Translate every image under ``src`` into ``out`` (same relative paths, as PNG).
 
     Images are batched with others of the same size, so any mix of sizes works."""
@@ -104,7 +106,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
             shown = ", ".join(str(p) for p in existing[:3]) + (" ..." if len(existing) > 3 else "")
             raise DataError(f"{out} already holds {len(existing)} of the {len(files)} output files ({shown}); "
                             f"pass --overwrite to replace them, or choose another output folder")
-    gens = load_generators(checkpoint, dev)
+    gens = load_generators(checkpoint, dev, plugins=plugins)
     net = gens.net(direction)
     result = Translated()
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
@@ -126,7 +128,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
                     skip(result, f, str(e))
             if chunk:
                 x = torch.stack(images).to(dev)
-                with autocast(dev, precision):
+                with autocast(precision, dev):
                     y = translate_batch(net, x)
                 for f, img in zip(chunk, y):
                     target = out / names[f]

@@ -1,7 +1,6 @@
 """What every strategy shares: the device, the process group, collectives, tear-down."""
 from __future__ import annotations
 
-import contextlib
 import datetime
 import gc
 import os
@@ -11,11 +10,10 @@ import torch
 import torch.distributed as dist
 
 from ..errors import PrecisionError
-from ..precision import cpu_has_bf16
+from ..precision import DTYPES, autocast, cpu_has_bf16
 from ..precision import resolve as resolve_precision
 from .env import WorldInfo
 
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
 
 
@@ -83,9 +81,8 @@ class Strategy:
         return self.world.is_main
 
     def autocast(self):
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        """The run's autocast context (``cgx.precision.autocast`` of its resolved precision)."""
+        return autocast(self.precision, self.device)
 
     def all_reduce(self, t: torch.Tensor, op: str = "mean") -> torch.Tensor:
         """``t`` reduced over ranks (``sum``, ``mean``, ``min`` or ``max``); a new tensor."""

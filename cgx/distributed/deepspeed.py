@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SetupError
+from ..precision import autocast
 from .base import Strategy
 
 
@@ -126,9 +127,7 @@ class DeepSpeedStrategy(Strategy):
 
     def autocast(self):
         """The engines run in their own precision (half-precision weights), not under autocast."""
-        import contextlib
-
-        return contextlib.nullcontext()
+        return autocast("fp32", self.device)
 
     def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, name: str = "net") -> DeepSpeedTrainable:
         t = DeepSpeedTrainable(module, optimizer, self.config, name, self.dtype)

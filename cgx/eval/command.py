@@ -3,30 +3,27 @@ under torchrun (every rank takes its share of the images)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from ..distributed import DDPStrategy, world_info_from_env
 from ..infer import load_generators
+from ..run_dir import RunDir
 from ..train.checkpoint import resolve
 from .evaluate import directions_of, evaluate, report, summary, table, write_json
-from .images import ImageSet
+from .image_set import ImageSet
 from .inception import InceptionFeatures, resolve_weights
-
-
-def run_folder(checkpoint: Path) -> Path:
-    """``RUN/checkpoints/step_N`` or ``RUN/best/step_N`` -> ``RUN``; any other checkpoint folder: its parent."""
-    return checkpoint.parent.parent if checkpoint.parent.name in ("checkpoints", "best") else checkpoint.parent
 
 
 def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both", inception: str | None = None,
              batch_size: int = 16, max_images: int | None = None, output: str | None = None,
-             progress: bool = True, command: str = "cgx eval") -> tuple[dict, Path | None]:
+             progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = ()) -> tuple[dict, Path | None]:
     """Scores per direction (see ``cgx.eval.evaluate``) and the JSON file written (rank 0; else None)."""
     strategy = DDPStrategy(world_info_from_env())
     try:
         ckpt = resolve(checkpoint)
         weights = resolve_weights(inception, "--inception")
         features = InceptionFeatures(weights.path).to(strategy.device)
-        gens = load_generators(ckpt, strategy.device)
+        gens = load_generators(ckpt, strategy.device, plugins=plugins)
         set_a, set_b = ImageSet(a, "--a", max_images), ImageSet(b, "--b", max_images)
         results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction), features, strategy,
                            batch_size=batch_size, progress=progress)
@@ -34,7 +31,7 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
         if strategy.is_main:
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b, weights=weights,
                             world_size=strategy.world_size, command=command)
-            target = Path(output) if output else run_folder(ckpt) / "eval" / f"step_{gens.step:08d}.json"
+            target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(gens.step)
             written = write_json(record, target)
         return results, written
     finally:

@@ -14,15 +14,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..choices import DIRECTIONS, METRICS  # noqa: F401 -- METRICS: what a best checkpoint is chosen by
 from ..errors import DataError
 from ..infer import translate_batch
-from .images import ImageSet
+from .image_set import ImageSet
 from .inception import FEATURES, RESIZE_MODE, InceptionFeatures, InceptionWeights
-from .scores import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, kid, kid_subset_size
-
-DIRECTIONS = ("AtoB", "BtoA")
-METRICS = ("FID_AtoB", "FID_BtoA", "KID_AtoB", "KID_BtoA", "FID_mean", "KID_mean")
-"""Names a best checkpoint can be chosen by (lower is better)."""
+from .fid_kid import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, kid, kid_subset_size
 
 
 def directions_of(choice: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -50,14 +51,14 @@ def sizes_for(net: nn.Module) -> tuple[int, list[tuple[int, int]]]:
 
 
 def export_generator(run: str | Path, fmt: str, *, direction: str = "AtoB", out: str | Path | None = None,
-                     force: bool = False) -> Exported:
+                     force: bool = False, plugins: Sequence[str] = ()) -> Exported:
     """Export the ``direction`` generator of ``run`` (a run or checkpoint folder, train.pt, or the
     authors' generator files) as ``fmt``; default file RUN/export/generator_AtoB.onnx (or .pt)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; accepted: authors, {', '.join(FORMATS)}")
     if fmt == "onnx":
         _require_onnx()
-    gens = load_generators(run, "cpu")
+    gens = load_generators(run, "cpu", plugins=plugins)
     net = gens.net(direction).float().eval()
     base = Path(run) if Path(run).is_dir() else Path(run).parent
     path = Path(out) if out is not None else base / "export" / f"generator_{direction}{SUFFIX[fmt]}"

@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from ..config import config_from_dict
-from ..train.checkpoint import SHARED_FILE, load_file, resolve
+from ..errors import CheckpointError
+from ..train.checkpoint import SHARED_FILE, read_generators
 from . import authors
 from .files import check_free, write_atomic
 from .sources import CGX_TO_AUTHORS
@@ -20,14 +21,15 @@ from .sources import CGX_TO_AUTHORS
 
 def run_weights(path: str | Path) -> tuple[Path, dict, dict[str, dict[str, torch.Tensor]]]:
     """(checkpoint folder, its recipe as a dict, {G, F, D_A, D_B: state dict}) of a run's newest checkpoint."""
-    ckpt = resolve(path)
-    shared = load_file(ckpt / SHARED_FILE)
+    weights = read_generators(path)
+    if weights.discriminators is None:
+        raise CheckpointError(f"{weights.checkpoint / SHARED_FILE}: no discriminator weights in it (discriminators.module)")
     nets: dict[str, dict] = {n: {} for n in ("G", "F", "D_A", "D_B")}
-    for pair in ("generators", "discriminators"):
-        for key, value in shared[pair]["module"].items():
+    for pair in (weights.state, weights.discriminators):
+        for key, value in pair.items():
             name, _, rest = key.partition(".")
             nets[name][rest] = value
-    return ckpt, shared["config"], nets
+    return weights.checkpoint, weights.config, nets
 
 
 def export_authors(run: str | Path, out: str | Path | None = None, *, epoch: str = "latest",

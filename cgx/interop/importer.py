@@ -16,19 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
-from ..config import Config, config_from_dict, load_config
+from ..config import Config, config_from_dict, dump_config, load_config
 from ..errors import CheckpointError
 from ..plugins import default_registry
+from ..run_dir import RunDir
 from ..train import components
-from ..train.checkpoint import SHARED_FILE
+from ..train.checkpoint import shared_meta, write_checkpoint
 from ..train.optim import build_optimizer
 from ..train.rng import seed_everything
 from ..train.schedule import linear_decay
 from .sources import Imported, read_paths
-
-STEP0 = "step_00000000"
 
 
 @dataclass
@@ -78,34 +76,31 @@ def import_run(paths: list[str | Path], out: str | Path, *, base_recipe: str | P
     state = step0_state(cfg, gens, discs)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = RunDir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        ckpt = tmp / "checkpoints" / STEP0
-        ckpt.mkdir(parents=True)
-        torch.save(state, ckpt / SHARED_FILE)
-        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        write_checkpoint(tmp.checkpoint(0), state)
+        dump_config(cfg, tmp.config)
         if out.exists():
             out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
+        os.replace(tmp.root, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp.root, ignore_errors=True)
         raise
-    return ImportResult(out, out / "config.yaml", out / "checkpoints" / STEP0, dict(imported.files),
+    run = RunDir(out)
+    return ImportResult(out, run.config, run.checkpoint(0), dict(imported.files),
                         [n for n in parts if n not in imported.nets], sum(len(n.dropped) for n in imported.nets.values()))
 
 
 def step0_state(cfg: Config, gens, discs) -> dict:
     """``train.pt`` of a run at step 0, as ``Trainer.save`` writes it (DDP strategy, one rank):
     the networks, fresh optimizers and lr schedules, the recipe."""
-    from ..train.trainer import FORMAT
-
     opt_g = build_optimizer(gens.parameters(), cfg.optim)
     opt_d = build_optimizer(discs.parameters(), cfg.optim)
     factor = linear_decay(1, 0)  # the schedule's state holds no lambda; the trainer sets its own
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
     return {
-        "format": FORMAT, "step": 0, "world_size": 1, "strategy": "ddp", "config": cfg.to_dict(),
+        **shared_meta(0, 1, "ddp", cfg.to_dict()),
         "generators": {"module": gens.state_dict(), "optimizer": opt_g.state_dict()},
         "discriminators": {"module": discs.state_dict(), "optimizer": opt_d.state_dict()},
         "schedule": {"generators": sched_g.state_dict(), "discriminators": sched_d.state_dict()},

@@ -12,7 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import CheckpointError
-from ..train.checkpoint import SHARED_FILE, load_file, resolve
+from ..train.checkpoint import SHARED_FILE, read_generators
 from .sources import is_authors_folder, read_paths
 
 
@@ -35,11 +35,13 @@ def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
 
 
 def _from_cgx(path: Path, gens: nn.Module, discs: nn.Module) -> str:
-    ckpt = resolve(path)
-    shared = load_file(ckpt / SHARED_FILE)
-    for name, pair in (("generators", gens), ("discriminators", discs)):
+    weights = read_generators(path)
+    ckpt = weights.checkpoint
+    for name, pair, state in (("generators", gens, weights.state), ("discriminators", discs, weights.discriminators)):
         try:
-            pair.load_state_dict(shared[name]["module"])
+            if state is None:
+                raise KeyError(f"no {name} in it")
+            pair.load_state_dict(state)
         except (RuntimeError, KeyError) as e:
             raise CheckpointError(f"train.init_from: {ckpt / SHARED_FILE}: its {name} do not fit the recipe's: "
                                   f"{str(e).splitlines()[0] if str(e) else repr(e)} (use the model section of "

@@ -146,6 +146,16 @@ def _save_file(obj: dict, path: Path) -> None:
     os.replace(part, path)
 
 
+def clean_leftovers(folder: Path) -> None:
+    """Rank 0, before the first save: drop what an interrupted save left in a checkpoints folder
+    (never a finished checkpoint)."""
+    if not folder.is_dir():
+        return
+    for p in folder.iterdir():
+        if p.name.startswith(".step_") and (p.name.endswith(".tmp") or p.name.endswith(".old")):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def _tmp_folder(final: Path) -> Path:
     return final.with_name(f".{final.name}.tmp")
 
@@ -272,14 +282,6 @@ class CheckpointStore:
     def latest(self) -> Path | None:
         found = list_checkpoints(self.folder)
         return found[-1] if found else None
-
-    def clean_leftovers(self) -> None:
-        """Rank 0, before the first save: drop what an interrupted save left (never a finished checkpoint)."""
-        if not self.folder.is_dir():
-            return
-        for p in self.folder.iterdir():
-            if p.name.startswith(".step_") and (p.name.endswith(".tmp") or p.name.endswith(".old")):
-                shutil.rmtree(p, ignore_errors=True)
 
     def save(self, step: int, meta: dict, rank_meta: dict) -> Path:
         """Collective: every rank writes its ``per_rank`` parts, rank 0 the ``shared`` ones, each file

@@ -39,19 +39,24 @@ def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
         registry.load_module(spec, base)
 
 
-def create(cfg: Config, registry: Registry, key: str):
+def create(cfg: Config, registry: Registry, key: str, where: str | None = None):
     """Build the component of recipe section ``key`` (``model.generator``, ``buffer`` ...); a plugin
-    that refuses its arguments is a ConfigError naming the recipe file and the key."""
+    that refuses its arguments is a ConfigError naming ``where`` (default: the recipe file) and the key."""
     kind, section = component_sections(cfg)[key]
     try:
         return registry.create(kind, section.name, **section.args)
     except PluginError as e:
-        raise ConfigError(f"{cfg.recipe or '<recipe>'}: {key}: {e}") from e.__cause__
+        raise ConfigError(f"{where or cfg.recipe or '<recipe>'}: {key}: {e}") from e.__cause__
+
+
+def build_generators(cfg: Config, registry: Registry, where: str | None = None) -> GeneratorPair:
+    """G: A -> B and F: B -> A from the recipe's ``model.generator`` section."""
+    return GeneratorPair(create(cfg, registry, "model.generator", where), create(cfg, registry, "model.generator", where))
 
 
 def build_networks(cfg: Config, registry: Registry) -> tuple[GeneratorPair, DiscriminatorPair]:
     """Build both pairs from the recipe's plugin sections (each component sees only its section)."""
-    gens = GeneratorPair(create(cfg, registry, "model.generator"), create(cfg, registry, "model.generator"))
+    gens = build_generators(cfg, registry)  # first: the seeded initial weights depend on the order
     discs = DiscriminatorPair(create(cfg, registry, "model.discriminator"),
                               create(cfg, registry, "model.discriminator"))
     return gens, discs

@@ -1,4 +1,5 @@
-"""One run per run folder: rank 0 holds an exclusive lock on ``RUN_DIR/LOCK`` while it trains.
+"""One run per run folder: rank 0 holds an exclusive lock on the run's ``LOCK`` file (``RunDir.lock``)
+while it trains.
 
 The lock is an ``flock`` on the file, so the kernel releases it when the holder dies, however it
 dies (SIGKILL included); the file names the holder (host, pid, start time) for the error a second
@@ -15,12 +16,10 @@ from pathlib import Path
 
 from ..errors import SetupError
 
-LOCK_FILE = "LOCK"
-
 
 class RunLock:
-    def __init__(self, run_dir: str | Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
         self.fd: int | None = None
 
     def acquire(self) -> None:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid
+
+from ..run_dir import RunDir
 
 
 class NullLogger:
@@ -17,11 +18,11 @@ class NullLogger:
 
 
 class Logger(NullLogger):
-    def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool = True) -> None:
+    def __init__(self, run: RunDir, start_step: int, total_steps: int, progress: bool = True) -> None:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        self.writer = SummaryWriter(str(run.tensorboard), purge_step=start_step or None)
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                         disable=not progress, file=sys.stderr, desc="train")
 

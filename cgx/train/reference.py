@@ -59,8 +59,8 @@ class ReferenceCycleGAN:
         rec_a, rec_b = F(fake_b), G(fake_a)
         idt_b, idt_a = G(b), F(a)
         losses = {
-            "G/gan_A2B": self.lsgan(D_B(fake_b), 1.0),
-            "G/gan_B2A": self.lsgan(D_A(fake_a), 1.0),
+            "G/gan_AtoB": self.lsgan(D_B(fake_b), 1.0),
+            "G/gan_BtoA": self.lsgan(D_A(fake_a), 1.0),
             "G/cycle_A": self.cycle_weight * nnf.l1_loss(rec_a, a),
             "G/cycle_B": self.cycle_weight * nnf.l1_loss(rec_b, b),
             "G/identity_A": self.identity_weight * nnf.l1_loss(idt_a, a),

@@ -44,8 +44,8 @@ class CycleGANStep:
             t = self.gens(real_a, real_b, identity=obj.identity_weight > 0)
             score_a, score_b = self.discs.module(t.fake_a, t.fake_b)
         losses = {
-            "G/gan_A2B": obj.gan.generator_loss(score_b),
-            "G/gan_B2A": obj.gan.generator_loss(score_a),
+            "G/gan_AtoB": obj.gan.generator_loss(score_b),
+            "G/gan_BtoA": obj.gan.generator_loss(score_a),
             "G/cycle_A": obj.cycle_weight * obj.reconstruction(t.rec_a, real_a),
             "G/cycle_B": obj.cycle_weight * obj.reconstruction(t.rec_b, real_b),
         }

@@ -1,7 +1,7 @@
 """A request to write a checkpoint and stop at the next step boundary.
 
 Made by SIGUSR1 or SIGTERM to a training process (SLURM's warning before a time limit or
-preemption, ``torchrun`` shutting down) or by creating the file ``RUN_DIR/STOP`` (what
+preemption, ``torchrun`` shutting down) or by creating the run's ``STOP`` file (``RunDir.stop``) (what
 ``cluster/slurm/train.sbatch`` does: one file reaches every rank on every node). The trainer
 agrees every rank's request over a host-side channel (``Strategy.stop_vote``), so all ranks stop at the same step.
 """
@@ -11,23 +11,24 @@ import signal
 import threading
 from pathlib import Path
 
+from ..run_dir import RunDir
+
 SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
-STOPPED_FILE = "STOPPED"
-"""Written into the run folder by rank 0 when a run stops on request (and removed by the next
-launch): under torchrun, whose own exit code is 1 for any worker failure, it tells a batch script
-that the run stopped to be resumed (cluster/slurm/train.sbatch requeues on it), and it keeps
-torchrun from restarting workers that were asked to stop."""
 
 
-def mark_stopped(run_dir: Path, step: int, reason: str) -> None:
-    path = Path(run_dir) / STOPPED_FILE
+def mark_stopped(run: RunDir, step: int, reason: str) -> None:
+    """Write the run's ``STOPPED`` file (rank 0, when a run stops on request; removed by the next
+    launch): under torchrun, whose own exit code is 1 for any worker failure, it tells a batch script
+    that the run stopped to be resumed (cluster/slurm/train.sbatch requeues on it), and it keeps
+    torchrun from restarting workers that were asked to stop."""
+    path = run.stopped
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(f"stopped at step {step} on request ({reason}); run the same command again to resume\n")
     tmp.replace(path)
 
 
-def stopped_marker(run_dir: Path) -> Path | None:
-    path = Path(run_dir) / STOPPED_FILE
+def stopped_marker(run: RunDir) -> Path | None:
+    path = run.stopped
     return path if path.is_file() else None
 
 

@@ -7,7 +7,6 @@ before every checkpoint; stop requests are agreed over a host-side channel (one 
 there are several ranks: ``StopVote``)."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,19 +20,16 @@ from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError,
 from ..interop.init_from import load_initial_weights
 from ..plugins import Registry, default_registry
 from ..precision import describe as describe_precision
+from ..run_dir import RunDir
 from . import components
-from .checkpoint import CheckpointStore, Group, list_checkpoints, newest_good
+from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoints, newest_good, shared_meta, step_of
 from .lock import RunLock
 from .logger import Logger, NullLogger
 from .metrics import LossMeter
-from .optim import build_optimizer
-from .rng import RNGState, seed_everything
+from .rng import RNGState
 from .schedule import linear_decay
-from .step import CycleGANStep, Objective
-from .stop import STOPPED_FILE, StopRequest, mark_stopped
-
-FORMAT = 1
-"""Checkpoint format this code writes and reads (``train.pt``'s "format")."""
+from .wiring import wire_step
+from .stop import StopRequest, mark_stopped
 
 
 class Trainer:
@@ -43,10 +39,11 @@ class Trainer:
         components.load_recipe_plugins(cfg, self.registry)
         components.check_components(cfg, self.registry)
         self.run_dir = Path(cfg.train.run_dir)
+        self.folder = RunDir(self.run_dir)
         self.strategy = strategy or build_strategy(cfg.distributed, cfg.train)
         s = self.strategy
         self.device = s.device
-        self.lock = RunLock(self.run_dir) if s.is_main else None
+        self.lock = RunLock(self.folder.lock) if s.is_main else None
         self._on_main(lambda: self.lock.acquire())
         try:
             self._build(cfg)
@@ -56,36 +53,19 @@ class Trainer:
 
     def _build(self, cfg: Config) -> None:
         s = self.strategy
+        # Resume or not, decided once, before anything is built: the step to resume from (-1: step 0).
+        start = self._on_main(self._choose_start)
 
-        # The same initial weights on every rank (DDP also broadcasts rank 0's).
-        seed_everything(cfg.train.seed)
-        gens, discs = components.build_networks(cfg, self.registry)
         self.initialised_from = None
-        if cfg.train.init_from and (cfg.train.start_over
-                                     or not (cfg.train.resume and list_checkpoints(self.run_dir / "checkpoints"))):
+
+        def initialise(gens, discs) -> None:  # train.init_from, for a run that starts at step 0
             self.initialised_from = load_initial_weights(cfg.train.init_from, gens, discs)
             if s.is_main:
                 print(f"cgx: train.init_from: {self.initialised_from}")
-        memory_format = torch.channels_last if cfg.train.channels_last else torch.preserve_format
-        gens.to(self.device, memory_format=memory_format)
-        discs.to(self.device, memory_format=memory_format)
-        if cfg.train.compile:
-            for net in (gens.G, gens.F, discs.D_A, discs.D_B):
-                net.compile()
-        offload = cfg.distributed.offload_optimizer
-        self.gens = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
-        self.discs = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
 
-        # From here on every rank draws different randomness (buffers, augmentation).
-        seed_everything(cfg.train.seed + 1_000_003 * s.rank)
-        self.pool_a = components.build_buffer(cfg, self.registry)
-        self.pool_b = components.build_buffer(cfg, self.registry)
-        objective = Objective(
-            components.build_adversarial_loss(cfg, self.registry),
-            components.build_reconstruction_loss(cfg, self.registry),
-            cfg.loss.cycle_weight, cfg.loss.identity_weight,
-        )
-        self.cycle_step = CycleGANStep(self.gens, self.discs, objective, self.pool_a, self.pool_b, s.autocast)
+        wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
+        self.gens, self.discs, self.cycle_step = wired.gens, wired.discs, wired.step
+        self.pool_a, self.pool_b = wired.pool_a, wired.pool_b
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
                                    seed=cfg.train.seed)
@@ -100,21 +80,20 @@ class Trainer:
         self.meter = LossMeter(self.device)
 
         self.store = CheckpointStore(
-            self.run_dir / "checkpoints", s, keep=cfg.train.keep, every=cfg.train.ckpt_every,
+            self.folder.checkpoints, s, keep=cfg.train.keep, every=cfg.train.ckpt_every,
             last_step=self.total_steps,
             shared={"generators": self.gens, "discriminators": self.discs,
                     "schedule": Group(generators=self.sched_g, discriminators=self.sched_d)},
             per_rank={"buffers": Group(A=self.pool_a, B=self.pool_b), "rng": RNGState()},
         )
         self.resumed_from: Path | None = None
-        start = self._on_main(self._choose_start)
         if start >= 0:
-            self.resumed_from = self.store.folder / f"step_{start:08d}"
+            self.resumed_from = self.folder.checkpoint(start)
             self.load(self.resumed_from)
-        self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.during_training)
+        self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.periodic)
         if cfg.eval.every:
-            from ..eval.during_training import DuringTraining
-            self.evaluation = DuringTraining(cfg, s, self.run_dir)
+            from ..eval.periodic import PeriodicEvaluation
+            self.evaluation = PeriodicEvaluation(cfg, s, self.folder)
 
     def _choose_start(self) -> int:
         """Rank 0: the step of the checkpoint to resume from (-1: start at 0), after making the run
@@ -122,7 +101,7 @@ class Trainer:
         leftovers of interrupted saves removed, damaged checkpoints moved aside."""
         t = self.cfg.train
         where = self.cfg.recipe or "<recipe>"
-        existing = list_checkpoints(self.store.folder)
+        existing = list_checkpoints(self.folder.checkpoints)
         if existing and not t.resume and not t.start_over:
             raise ConfigError(
                 f"{where}: train.resume=false, but {self.run_dir} holds another run's checkpoints (newest "
@@ -131,30 +110,20 @@ class Trainer:
         if t.start_over:
             self._move_run_aside()
             return -1
-        self.store.clean_leftovers()
+        clean_leftovers(self.folder.checkpoints)
         if not t.resume:
             return -1
-        good = newest_good(self.store.folder, move_damaged=True)
+        good = newest_good(self.folder.checkpoints, move_damaged=True)
         if good is None and existing:
-            raise CheckpointError(f"every checkpoint in {self.store.folder} is damaged (see the warnings above); "
+            raise CheckpointError(f"every checkpoint in {self.folder.checkpoints} is damaged (see the warnings above); "
                                   f"they are kept there as damaged_step_*; set train.start_over=true to start at 0")
-        return int(good.name.split("_")[1]) if good is not None else -1
+        return step_of(good) if good is not None else -1
 
     def _move_run_aside(self) -> None:
-        parts = [self.run_dir / n for n in ("checkpoints", "tb", "config.yaml", STOPPED_FILE)]
-        parts = [p for p in parts if p.exists()]
-        if not parts:
-            return
-        target = self.run_dir / time.strftime("replaced-%Y%m%d-%H%M%S")
-        n = 1
-        while target.exists():
-            n += 1
-            target = target.with_name(f"{target.name.split('.')[0]}.{n}")
-        target.mkdir(parents=True)
-        for p in parts:
-            os.replace(p, target / p.name)
-        print(f"cgx: train.start_over: moved the previous run's {', '.join(p.name for p in parts)} into {target}",
-              file=sys.stderr)
+        parts = [p.name for p in self.folder.parts()]
+        target = self.folder.move_aside()
+        if target is not None:
+            print(f"cgx: train.start_over: moved the previous run's {', '.join(parts)} into {target}", file=sys.stderr)
 
     def _on_main(self, fn) -> int:
         """Collective: run ``fn`` on rank 0 only and give every rank its integer result; a CgxError
@@ -184,15 +153,14 @@ class Trainer:
         """Collective: a checkpoint of this step, after checking that nothing in it is NaN/inf."""
         self._check_finite_state()
         s = self.strategy
-        meta = {"format": FORMAT, "step": self.step, "world_size": s.world_size, "strategy": s.name,
-                "config": self.cfg.to_dict()}
+        meta = shared_meta(self.step, s.world_size, s.name, self.cfg.to_dict())
         rank_meta = {"step": self.step,
                      "data": {"step": self.step, "world_size": s.world_size, "batch_size": self.cfg.train.batch_size}}
         return self.store.save(self.step, meta, rank_meta)
 
     def load(self, path: Path) -> None:
         s = self.strategy
-        shared, own = self.store.read(path, FORMAT)
+        shared, own = self.store.read(path)
         self.store.load_shared(path, shared)
         self.step = int(shared["step"])
         if own is None or own["data"]["world_size"] != s.world_size:
@@ -227,15 +195,15 @@ class Trainer:
         self.store.last_step = stop
         if s.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            dump_config(self.cfg, self.run_dir / "config.yaml")
-            (self.run_dir / STOPPED_FILE).unlink(missing_ok=True)  # this launch trains on
-        log = Logger(self.run_dir, self.step, self.total_steps, cfg.progress) if s.is_main else NullLogger()
+            dump_config(self.cfg, self.folder.config)
+            self.folder.stopped.unlink(missing_ok=True)  # this launch trains on
+        log = Logger(self.folder, self.step, self.total_steps, cfg.progress) if s.is_main else NullLogger()
         log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}, "
                   f"{describe_precision(cfg.precision, s.device)}), step {self.step} of "
                   f"{self.total_steps}, run folder {self.run_dir}")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
-        request = StopRequest(self.run_dir / "STOP")
+        request = StopRequest(self.folder.stop)
         self.stopped_early = False
         timer = StepTimer()
         skipped = None  # corrupt samples the source skipped on this rank since (re)start (None: not counted)
@@ -270,7 +238,7 @@ class Trainer:
                 if stop_now and self.step < stop:
                     if s.is_main:
                         request.clear()
-                        mark_stopped(self.run_dir, self.step, request.reason())
+                        mark_stopped(self.folder, self.step, request.reason())
                     log.print(f"cgx: stopped at step {self.step} on request ({request.reason()}); "
                               f"running the same command again resumes from {path}")
                     self.stopped_early = True

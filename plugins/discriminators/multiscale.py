@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgx.nn.init import init_normal
+from cgx.nn.norm import NORMS
 from cgx.plugins import hookimpl
 from cgx.plugins.args import at_least
 
@@ -61,7 +62,7 @@ def build_multiscale(
     in_channels: int = 3,
     ndf: int = 64,
     n_layers: int = 3,
-    norm: Literal["instance", "batch", "none"] = "instance",
+    norm: Literal[NORMS] = "instance",
     num_scales: int = 2,
     init_std: float = 0.02,
     spectral_norm: bool = False,

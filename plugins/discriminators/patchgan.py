@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from cgx.nn.init import init_normal
-from cgx.nn.norm import norm_layer
+from cgx.nn.norm import NORMS, norm_layer
 from cgx.plugins import hookimpl
 from cgx.plugins.args import at_least
 
@@ -63,7 +63,7 @@ def build_patchgan(
     in_channels: int = 3,
     ndf: int = 64,
     n_layers: int = 3,
-    norm: Literal["instance", "batch", "none"] = "instance",
+    norm: Literal[NORMS] = "instance",
     init_std: float = 0.02,
     spectral_norm: bool = False,
 ) -> PatchDiscriminator:

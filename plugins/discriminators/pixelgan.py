@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cgx.nn.init import init_normal
-from cgx.nn.norm import norm_layer
+from cgx.nn.norm import NORMS, norm_layer
 from cgx.plugins import hookimpl
 from cgx.plugins.args import at_least
 
@@ -34,7 +34,7 @@ class PixelDiscriminator(nn.Module):
 def build_pixelgan(
     in_channels: int = 3,
     ndf: int = 64,
-    norm: Literal["instance", "batch", "none"] = "instance",
+    norm: Literal[NORMS] = "instance",
     init_std: float = 0.02,
     spectral_norm: bool = False,
 ) -> PixelDiscriminator:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cgx.nn.init import init_normal
-from cgx.nn.norm import norm_layer
+from cgx.nn.norm import NORMS, norm_layer
 from cgx.plugins import hookimpl
 from cgx.plugins.args import at_least
 
@@ -77,7 +77,7 @@ def build_unet(
     out_channels: int = 3,
     ngf: int = 64,
     num_downs: int = 8,
-    norm: Literal["instance", "batch", "none"] = "instance",
+    norm: Literal[NORMS] = "instance",
     dropout: bool = False,
     init_std: float = 0.02,
 ) -> UnetGenerator:

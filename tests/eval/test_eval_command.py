@@ -14,7 +14,7 @@ from eval_fixtures import tiny_run, use_weights, weights  # noqa: F401 -- fixtur
 
 from cgx.cli import main as cli_main
 from cgx.distributed import WorldInfo
-from cgx.eval.images import ImageSet
+from cgx.eval.image_set import ImageSet
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import torch
 from eval_fixtures import no_network, weights  # noqa: F401 -- fixtures
 from PIL import Image
 
-from cgx.eval.images import ImageSet
+from cgx.eval.image_set import ImageSet
 from cgx.eval.inception import HUB_NAMES, InceptionFeatures
-from cgx.eval.scores import fid
+from cgx.eval.fid_kid import fid
 
 
 def write_images(folder, n: int, seed: int, size: int = 299):

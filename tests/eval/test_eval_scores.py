@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from cgx.eval.scores import kid, kid_subset_size, fid
+from cgx.eval.fid_kid import kid, kid_subset_size, fid
 
 
 def features(n: int, d: int, seed: int, shift: float = 0.0) -> torch.Tensor:

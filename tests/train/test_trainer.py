@@ -45,7 +45,7 @@ def test_tensorboard_has_every_loss_term_and_perf(make_recipe, tmp_path):
     acc = EventAccumulator(str(tmp_path / "run" / "tb"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    for term in ("G/gan_A2B", "G/gan_B2A", "G/cycle_A", "G/cycle_B", "G/identity_A", "G/identity_B", "D/A", "D/B"):
+    for term in ("G/gan_AtoB", "G/gan_BtoA", "G/cycle_A", "G/cycle_B", "G/identity_A", "G/identity_B", "D/A", "D/B"):
         assert f"loss/{term}" in tags
     assert {"lr/generators", "perf/images_per_s", "perf/step_time_s", "perf/data_wait_s"} <= tags
     assert len(acc.Tags()["images"]) == 2

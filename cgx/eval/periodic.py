@@ -1,10 +1,10 @@
 """Evaluation during training (the recipe's ``eval`` section), called by ``Trainer.fit`` right after
 a checkpoint is written at an evaluation step.
 
-Every rank takes part (``cgx.eval.evaluate``); rank 0 writes ``run_dir/eval/step_NNNNNNNN.json``,
+Every rank takes part (``cgx.eval.evaluate``); rank 0 writes ``RUN/eval/step_NNNNNNNN.json``,
 logs ``eval/FID_AtoB``, ``eval/KID_AtoB``, ``eval/KID_std_AtoB``, ``eval/cycle_L1_AtoB`` (and
 ``BtoA``) to TensorBoard, and keeps the best checkpoint by ``eval.metric`` (lower is better) in
-``run_dir/best/``: the checkpoint just written (complete: the store renames it into place only when
+``RUN/best/``: the checkpoint just written (complete: the store renames it into place only when
 every rank has finished) is hard-linked (copied across file systems) into ``best/.step_N.tmp`` and
 renamed to ``best/step_N``; then ``best/best.json`` (metric, value, step, scores) is replaced
 atomically, then the older ``best/step_*`` is removed. ``best.json`` is what a resumed run reads,
@@ -17,12 +17,12 @@ import shutil
 from pathlib import Path
 
 from ..config import Config
-from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
-from .images import ImageSet
-from .inception import InceptionFeatures, resolve_weights
+from ..run_dir import RunDir
 from ..train.checkpoint import swap_into_place
+from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
+from .image_set import ImageSet
+from .inception import InceptionFeatures, resolve_weights
 
-BEST = "best"
 BEST_FILE = "best.json"
 
 
@@ -33,9 +33,9 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def keep_best(run_dir: Path, checkpoint: Path, record: dict) -> Path:
-    """``checkpoint`` as ``run_dir/best/<its name>``, and ``record`` as ``best/best.json``, atomically."""
-    best = run_dir / BEST
+def keep_best(run: RunDir, checkpoint: Path, record: dict) -> Path:
+    """``checkpoint`` as ``RUN/best/<its name>``, and ``record`` as ``best/best.json``, atomically."""
+    best = run.best
     best.mkdir(parents=True, exist_ok=True)
     final, tmp = best / checkpoint.name, best / f".{checkpoint.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -48,8 +48,8 @@ def keep_best(run_dir: Path, checkpoint: Path, record: dict) -> Path:
     return final
 
 
-def read_best(run_dir: Path) -> dict | None:
-    path = run_dir / BEST / BEST_FILE
+def read_best(run: RunDir | Path) -> dict | None:
+    path = RunDir(run.root if isinstance(run, RunDir) else run).best / BEST_FILE
     if not path.is_file():
         return None
     try:
@@ -58,12 +58,13 @@ def read_best(run_dir: Path) -> dict | None:
         return None
 
 
-class DuringTraining:
-    """Built once per run (loads the Inception network and finds the test images before step 1)."""
+class PeriodicEvaluation:
+    """Evaluation every ``eval.every`` steps of training. Built once per run (loads the Inception
+    network and finds the test images before step 1)."""
 
-    def __init__(self, cfg: Config, strategy, run_dir: Path) -> None:
+    def __init__(self, cfg: Config, strategy, run: RunDir) -> None:
         e = cfg.eval
-        self.cfg, self.strategy, self.run_dir = e, strategy, Path(run_dir)
+        self.cfg, self.strategy, self.run = e, strategy, run
         self.directions = directions_of(e.directions)
         self.weights = resolve_weights(e.inception, "eval.inception")
         self.features = InceptionFeatures(self.weights.path).to(strategy.device)
@@ -71,7 +72,7 @@ class DuringTraining:
         self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images)
         self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images)
         self.command = f"training: {cfg.recipe or '<recipe>'} (eval section)"
-        previous = read_best(self.run_dir)
+        previous = read_best(self.run)
         self.best = previous["value"] if previous and previous.get("metric") == e.metric else None
         self.best_step = previous["step"] if self.best is not None else None
 
@@ -89,14 +90,14 @@ class DuringTraining:
         if s.is_main:
             record = report(results, step=step, checkpoint=str(checkpoint), set_a=self.set_a, set_b=self.set_b,
                             weights=self.weights, world_size=s.world_size, command=self.command)
-            write_json(record, self.run_dir / "eval" / f"step_{step:08d}.json")
+            write_json(record, self.run.eval_record(step))
             scalars = {}
             for d, r in results.items():
                 scalars.update({f"eval/FID_{d}": r["FID"], f"eval/KID_{d}": r["KID_mean"],
                                 f"eval/KID_std_{d}": r["KID_std"], f"eval/cycle_L1_{d}": r["cycle_L1"]})
             log.scalars(step, scalars)
             if better:
-                keep_best(self.run_dir, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
+                keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
                                                      "scores": results})
             note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
             log.print(f"cgx: step {step}: eval {summary(results)} ({note})")

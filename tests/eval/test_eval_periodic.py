@@ -8,7 +8,7 @@ import pytest
 from eval_fixtures import use_weights, weights  # noqa: F401 -- fixtures
 
 from cgx.config import ConfigError, load_config
-from cgx.eval.during_training import read_best
+from cgx.eval.periodic import read_best
 from cgx.plugins import Registry
 from cgx.train.trainer import Trainer
 

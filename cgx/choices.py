@@ -1,0 +1,12 @@
+"""The values users choose from, listed once (and importable without torch, for the CLI and the
+recipe loader): precisions, translation directions, evaluation metrics.
+
+AtoB is G (domain A to domain B), BtoA is F. Everything a user reads (commands, recipe keys, loss
+tags, eval records) spells them this way."""
+from __future__ import annotations
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""train.precision and --precision (cgx.precision resolves auto)."""
+DIRECTIONS = ("AtoB", "BtoA")
+METRICS = tuple(f"{score}_{d}" for score in ("FID", "KID") for d in (*DIRECTIONS, "mean"))
+"""What ``eval.metric`` may pick the best checkpoint by: FID_AtoB, FID_BtoA, FID_mean, KID_AtoB, ..."""

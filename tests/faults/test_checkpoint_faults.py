@@ -87,7 +87,7 @@ def test_unreadable_checkpoint_without_manifest_gives_no_unsafe_advice(make_reci
     capsys.readouterr()
     assert cli_main(["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(demo_data / "testA"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("cgx: error: checkpoint file") and "is damaged or not a cgx checkpoint" in err
+    assert err.startswith("cgx: error: cannot load checkpoint file") and "damaged or not a PyTorch weights file" in err
     assert "weights_only" not in err and "\n" not in err
 
 

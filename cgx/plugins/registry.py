@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pluggy
 
-from ..coerce import CoercionError, coerce, describe
+from ..coerce import CoercionError, coerce, describe, shown
 from ..errors import PluginError
 from . import hookspecs
 from .types import INTERFACES, missing
@@ -216,7 +216,7 @@ class Registry:
         try:
             obj = entry.factory(**kwargs)
         except Exception as e:  # noqa: BLE001 -- whatever a factory raises names the plugin and its arguments
-            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+            given = ", ".join(f"{k}={shown(v)}" for k, v in kwargs.items()) or "no arguments"
             why = str(e).splitlines()[0] if str(e) else ""
             raise PluginError(f"{kind} {name!r} from {entry.source} cannot be built with {given}: "
                               f"{type(e).__name__}: {why}") from e

@@ -74,7 +74,7 @@ def cmd_export(args) -> int:
 def cmd_grid(args) -> int:
     from .grid import cycle_grid
 
-    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size)
+    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size, overwrite=args.overwrite)
     print(f"cgx: grid written to {out}")
     return 0
 
@@ -239,7 +239,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")
     t.add_argument("--a", required=True, help="folder of domain-A images (e.g. data/demo/testA)")
     t.add_argument("--b", required=True, help="folder of domain-B images")
-    t.add_argument("--output", "-o", required=True, help="PNG file to write")
+    t.add_argument("--output", "-o", required=True, help="image file to write (.png, .jpg, .webp)")
+    t.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (never an input)")
     t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")
     t.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE first")
     t.set_defaults(fn=cmd_grid)

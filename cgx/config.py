@@ -484,4 +484,7 @@ def _to_plain(obj):
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    """The run's resolved recipe, marked as cgx's (``cgx.outputs.check_run_config``)."""
+    from .outputs import CONFIG_MARK
+
+    Path(path).write_text(f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -26,6 +26,7 @@ from .data.transforms import to_image, to_tensor
 from .errors import DataError, UsageError
 from .infer import autocast, load_generators, resolve_device, translate_batch
 from .interop.sources import is_authors_folder
+from .outputs import check_apart, check_targets
 from .train.checkpoint import resolve as resolve_checkpoint
 
 log = logging.getLogger("cgx.translate")
@@ -61,12 +62,9 @@ def output_names(src: Path, files: list[Path]) -> dict[Path, Path]:
 
 
 def check_folders(src: Path, out: Path) -> None:
-    """The output folder may be neither the input folder nor inside it (nor a file)."""
-    s, o = src.resolve(), out.resolve()
-    if o == s or s in o.parents:
-        raise DataError(f"output folder {out} is {'the input folder' if o == s else f'inside the input folder {src}'}: "
-                        f"choose a folder outside it, so that no source image can be replaced")
-    if o.exists() and not o.is_dir():
+    """The output folder may be neither the input folder, nor inside it, nor contain it (nor be a file)."""
+    check_apart(out, src)
+    if out.exists() and not out.is_dir():
         raise DataError(f"output {out} exists and is not a folder")
 
 
@@ -98,12 +96,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
         resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
     files = list_images(src)
     names = output_names(src, files)
-    if not overwrite:
-        existing = [out / names[f] for f in files if (out / names[f]).exists()]
-        if existing:
-            shown = ", ".join(str(p) for p in existing[:3]) + (" ..." if len(existing) > 3 else "")
-            raise DataError(f"{out} already holds {len(existing)} of the {len(files)} output files ({shown}); "
-                            f"pass --overwrite to replace them, or choose another output folder")
+    check_targets([out / names[f] for f in files], inputs=files, input_folders=[src], overwrite=overwrite)
     gens = load_generators(checkpoint, dev)
     net = gens.net(direction)
     result = Translated()

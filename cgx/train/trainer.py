@@ -19,6 +19,7 @@ from ..data import build_source
 from ..distributed import build_strategy
 from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError, SetupError
 from ..interop.init_from import load_initial_weights
+from ..outputs import check_run_config
 from ..plugins import Registry, default_registry
 from ..precision import describe as describe_precision
 from . import components
@@ -131,6 +132,7 @@ class Trainer:
         if t.start_over:
             self._move_run_aside()
             return -1
+        check_run_config(self.run_dir / "config.yaml", bool(existing))  # never a user's own config.yaml
         self.store.clean_leftovers()
         if not t.resume:
             return -1

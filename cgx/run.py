@@ -23,6 +23,7 @@ import sys
 
 from .config import load_config
 from .distributed import world_info_from_env
+from .distributed.failure import end_rank
 from .errors import CgxError, NonFiniteLossError
 from .train.stop import stopped_marker
 
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .train.trainer import Trainer
 
-    main_rank = world_info_from_env().is_main
+    world = world_info_from_env()
+    main_rank = world.is_main
     trainer = None
     try:
         cfg = load_config(args.recipe, args.overrides)
@@ -68,17 +70,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cgx: trained {trainer.step} steps\n"
                   f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {run / 'tb'}")
         return 0
-    except NonFiniteLossError as e:
+    except BaseException as e:
+        if trainer is not None and world.distributed:
+            # No collective on the way out (cgx.distributed.failure): this rank says why and exits now.
+            failed, trainer = trainer, None
+            end_rank(e, world.rank, main_rank, exit_code(e), failed._release_lock)
+        if not isinstance(e, USER_ERRORS):
+            raise
         if main_rank:
             print(f"cgx: error: {e}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except USER_ERRORS as e:
-        if main_rank:
-            print(f"cgx: error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exit_code(e)
     finally:
         if trainer is not None:
             trainer.close()
+
+
+def exit_code(error: BaseException) -> int:
+    if isinstance(error, NonFiniteLossError):
+        return EXIT_DIVERGED
+    if isinstance(error, USER_ERRORS):
+        return EXIT_USER_ERROR
+    return 130 if isinstance(error, KeyboardInterrupt) else 1
 
 
 if __name__ == "__main__":

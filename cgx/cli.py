@@ -294,12 +294,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by cgx eval
-    from .run import USER_ERRORS
+    from .errors import user_message
 
     try:
         return args.fn(args)
-    except USER_ERRORS as e:
-        print(f"cgx: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 -- a user's problem is one line; anything else (a bug) a traceback
+        message = user_message(e)
+        if message is None:
+            raise
+        print(f"cgx: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -24,7 +24,7 @@ import sys
 from .config import load_config
 from .distributed import world_info_from_env
 from .distributed.failure import end_rank
-from .errors import CgxError, NonFiniteLossError
+from .errors import CgxError, NonFiniteLossError, user_message
 from .train.stop import stopped_marker
 
 USER_ERRORS = (CgxError,)
@@ -75,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             # No collective on the way out (cgx.distributed.failure): this rank says why and exits now.
             failed, trainer = trainer, None
             end_rank(e, world.rank, main_rank, exit_code(e), failed._release_lock)
-        if not isinstance(e, USER_ERRORS):
+        message = user_message(e) if isinstance(e, Exception) else None
+        if message is None:
             raise
         if main_rank:
-            print(f"cgx: error: {e}", file=sys.stderr)
+            print(f"cgx: error: {message}", file=sys.stderr)
         return exit_code(e)
     finally:
         if trainer is not None:
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 def exit_code(error: BaseException) -> int:
     if isinstance(error, NonFiniteLossError):
         return EXIT_DIVERGED
-    if isinstance(error, USER_ERRORS):
+    if isinstance(error, USER_ERRORS) or user_message(error) is not None:
         return EXIT_USER_ERROR
     return 130 if isinstance(error, KeyboardInterrupt) else 1
 

@@ -193,6 +193,7 @@ def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Ite
 
     i = 0
     stream = None
+    check_present(url)
     try:
         stream = gopen(url, "rb")
         files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
@@ -215,6 +216,7 @@ def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Ite
     except StaleIndexError:
         raise
     except Exception as e:  # noqa: BLE001 -- any read failure becomes broken positions
+        check_present(url)  # unless the shard is gone: named, not counted as corrupt
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         for j in range(max(i, start), stop):
             yield Broken(url, j, reason)
@@ -224,6 +226,14 @@ def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Ite
                 stream.close()
             except Exception:  # noqa: BLE001 -- a pipe closed early may exit non-zero
                 pass
+
+
+def check_present(url: str) -> None:
+    """A local shard that is gone (deleted or moved while training) is a DataError naming it, whatever
+    ``data.on_corrupt`` says: its samples are not corrupt, and skipping them all would train on less."""
+    if is_local(url) and not os.path.exists(local_path(url)):
+        raise DataError(f"shard {local_path(url)} is missing (deleted or moved while training?); "
+                        f"restore it, or re-run `cgx shards` and start again")
 
 
 def _check_ends(url: str, count: int, rest: Iterator[dict]) -> None:

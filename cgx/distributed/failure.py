@@ -16,7 +16,7 @@ from typing import Callable, NoReturn
 
 import torch.distributed as dist
 
-from ..errors import CgxError, CheckpointError, NonFiniteLossError
+from ..errors import CheckpointError, NonFiniteLossError, user_message
 
 AGREED = (NonFiniteLossError, CheckpointError)
 """Errors every rank raises together during training, after agreeing on them (NaN checks, a
@@ -33,8 +33,9 @@ def peer_failed(error: BaseException) -> bool:
 
 def reason(error: BaseException) -> str:
     """``error`` in one line: a CgxError's own message; anything else its type, first line and where."""
-    if isinstance(error, CgxError):
-        return str(error)
+    message = user_message(error)
+    if message is not None:
+        return message
     first = next((ln.strip() for ln in str(error).splitlines() if ln.strip()), "")
     where = ""
     tb = traceback.extract_tb(error.__traceback__)

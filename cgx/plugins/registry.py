@@ -79,7 +79,7 @@ class Registry:
                 source = f"{dist_name} {dist.version} (entry point {ep.name} = {ep.value})"
                 try:
                     module = ep.load()
-                except Exception as e:  # a broken third-party plugin must name itself
+                except (Exception, SystemExit) as e:  # a broken third-party plugin (even sys.exit) names itself
                     raise PluginError(
                         f"plugin {ep.name!r} from {source} failed to import: {type(e).__name__}: {e}. "
                         f"Skip it with {LOAD_ENV}=<comma-separated plugins to load>."
@@ -103,13 +103,13 @@ class Registry:
             try:
                 sys.modules[mod_name] = module
                 spec_obj.loader.exec_module(module)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 sys.modules.pop(mod_name, None)
                 raise PluginError(f"plugin module {path} failed to import: {type(e).__name__}: {e}") from e
         else:
             try:
                 module = importlib.import_module(spec)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 raise PluginError(f"plugin module {spec!r} failed to import: {type(e).__name__}: {e}") from e
             source = f"module {spec}"
         if self.pm.is_registered(module):

@@ -95,6 +95,9 @@ class DataConfig:
     """Domain B's shard index, as index_a."""
     shuffle_buffer: int = 1000
     """Shard source: samples per shuffle window of each loader stream (0 or 1: shard order shuffled only)."""
+    max_sample_bytes: int = 256 * 2**20
+    """Shard source: the largest file of a sample read (bytes, default 256 MiB); a larger one is a corrupt sample
+    (see on_corrupt), never read into memory."""
     on_corrupt: Literal["skip", "raise"] = "skip"
     """Skip unreadable images or corrupt shard samples (warned, counted as data/skipped; the next readable one
     stands in) or stop with an error naming the file or sample. Both sources."""
@@ -395,6 +398,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
     ("data.crop_size", 0, None, False),
     ("data.workers", 0, None, True),
     ("data.shuffle_buffer", 0, None, True),
+    ("data.max_sample_bytes", 0, None, False),
     ("train.epochs", 0, None, False),
     ("train.steps", 0, None, False),
     ("train.batch_size", 0, None, False),

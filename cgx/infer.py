@@ -49,6 +49,7 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
     cfg = config_from_dict(shared["config"], where=str(ckpt / SHARED_FILE))
     registry = registry or default_registry()
     components.load_recipe_plugins(cfg, registry)
+    check_network_size(cfg, registry, ckpt / SHARED_FILE)
     gens, _ = components.build_networks(cfg, registry)
     try:
         gens.load_state_dict(shared["generators"]["module"])  # plain weights, whatever the strategy
@@ -56,6 +57,25 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
         raise CheckpointError(f"{ckpt}: generator weights do not match their recorded config: {e}") from None
     gens.to(device).eval()
     return Generators(gens.G, gens.F, cfg, ckpt, int(shared["step"]))
+
+
+MAX_GENERATOR_PARAMETERS = 2**30
+"""The most parameters a checkpoint's generators may ask for (4 GiB in fp32; CycleGAN's are 11 M)."""
+
+
+def check_network_size(cfg: Config, registry: Registry, where: Path) -> None:
+    """Refuse a recipe (from a checkpoint: its author's) whose generators would be absurdly large
+    (``ngf: 8192``), before allocating them: they are built on the meta device and counted."""
+    try:
+        with torch.device("meta"):
+            gens, _ = components.build_networks(cfg, registry)
+        n = sum(p.numel() for p in gens.parameters())
+    except Exception:  # noqa: BLE001 -- a network that cannot be built so is checked by the real build
+        return
+    if n > MAX_GENERATOR_PARAMETERS:
+        raise CheckpointError(f"{where}: its recipe asks for generators of {n / 1e6:,.0f} M parameters "
+                              f"(model.generator: {cfg.model.generator.to_dict()}); more than "
+                              f"{MAX_GENERATOR_PARAMETERS / 1e6:,.0f} M are refused before allocating them")
 
 
 def resolve_device(text: str, option: str = "--device") -> torch.device:

@@ -78,7 +78,8 @@ def cmd_export(args) -> int:
 def cmd_grid(args) -> int:
     from .grid import cycle_grid
 
-    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size, plugins=args.plugins)
+    out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size,
+                     overwrite=args.overwrite, plugins=args.plugins)
     print(f"cgx: grid written to {out}")
     return 0
 
@@ -253,7 +254,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")
     t.add_argument("--a", required=True, help="folder of domain-A images (e.g. data/demo/testA)")
     t.add_argument("--b", required=True, help="folder of domain-B images")
-    t.add_argument("--output", "-o", required=True, help="PNG file to write")
+    t.add_argument("--output", "-o", required=True, help="image file to write (.png, .jpg, .webp)")
+    t.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (never an input)")
     t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")
     t.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE first")
     add_plugins_option(t)
@@ -309,12 +311,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by cgx eval
-    from .run import USER_ERRORS
+    from .errors import user_message
 
     try:
         return args.fn(args)
-    except USER_ERRORS as e:
-        print(f"cgx: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 -- a user's problem is one line; anything else (a bug) a traceback
+        message = user_message(e)
+        if message is None:
+            raise
+        print(f"cgx: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -17,8 +17,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from .coerce import CoercionError, coerce
 from .choices import DIRECTIONS, METRICS, PRECISIONS
+from .coerce import CoercionError, coerce, shown
 from .errors import ConfigError
 
 
@@ -96,6 +96,9 @@ class DataConfig:
     """Domain B's shard index, as index_a."""
     shuffle_buffer: int = 1000
     """Shard source: samples per shuffle window of each loader stream (0 or 1: shard order shuffled only)."""
+    max_sample_bytes: int = 256 * 2**20
+    """Shard source: the largest file of a sample read (bytes, default 256 MiB); a larger one is a corrupt sample
+    (see on_corrupt), never read into memory."""
     on_corrupt: Literal["skip", "raise"] = "skip"
     """Skip unreadable images or corrupt shard samples (warned, counted as data/skipped; the next readable one
     stands in) or stop with an error naming the file or sample. Both sources."""
@@ -204,6 +207,61 @@ RENAMED = {"dist": "distributed"}
 """Recipe keys that were renamed: old dotted key -> new one (named in the error)."""
 
 
+MAX_DEPTH = 32
+"""Deepest nesting a recipe may have (a recipe is 3-4 levels deep; PyYAML itself recurses per level)."""
+MAX_VALUES = 100_000
+"""Most values a recipe may expand to, counting every use of a YAML alias (a recipe holds a few hundred)."""
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses nesting deeper than MAX_DEPTH while composing, before PyYAML's
+    recursion does (a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def parse_yaml(text: str, where: str, hint: str = ""):
+    """A recipe's YAML (safe: no tags that build objects), bounded in depth and expanded size;
+    ConfigError naming ``where`` and the line otherwise. The YAMLError message is kept to one line."""
+    try:
+        data = yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 -- _RecipeLoader is a SafeLoader
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML: {_one_line(e)}{hint}") from None
+    _check_size(data, where)
+    return data
+
+
+def _one_line(e: yaml.YAMLError, limit: int = 300) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _check_size(data, where: str) -> None:
+    """ConfigError if ``data`` expands to more than MAX_VALUES values (aliases counted at every use)."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(f"{where}: the recipe expands to more than {MAX_VALUES} values (YAML aliases "
+                              f"repeating a large section?); a recipe holds a few hundred")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Read a recipe file, apply ``key=value`` overrides, and validate everything."""
     raw: dict = {}
@@ -214,9 +272,10 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not p.is_file():
             raise ConfigError(f"recipe file not found: {p}")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+            text = p.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read the recipe ({type(e).__name__}: {e})") from None
+        raw = parse_yaml(text, where) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: a recipe must be a mapping of sections, got {type(raw).__name__}")
     for item in overrides:
@@ -231,17 +290,20 @@ def config_from_dict(raw: dict, where: str = "<dict>") -> Config:
 
 
 def apply_override(raw: dict, item: str) -> None:
-    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``[1, 2]``, ``true``)."""
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``[1, 2]``, ``true``).
+    A value that is not valid YAML, or carries a YAML tag (``!!python/...``), is refused: quote a string
+    that YAML cannot read as one (``key='{a: b'``)."""
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=200)")
     key, _, text = item.partition("=")
     parts = key.strip().split(".")
     if not all(parts):
         raise ConfigError(f"override {item!r}: empty part in key {key!r}")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
+    where = f"override {item!r}"
+    quoted = f"a string in YAML quotes, e.g. \"{key}='{text}'\""
+    if text.strip() and _has_tag(text):
+        raise ConfigError(f"{where}: YAML tags (!!python/..., !tag) are not accepted in a value; give {quoted}")
+    value = parse_yaml(text, where, f"; give {quoted}") if text.strip() else None
     node = raw
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -255,13 +317,21 @@ def apply_override(raw: dict, item: str) -> None:
     node[parts[-1]] = value
 
 
+def _has_tag(text: str) -> bool:
+    """Does the YAML ``text`` carry a tag (``!!str``, ``!!python/name:os.system``, ``!x``)?"""
+    try:
+        return any(isinstance(t, yaml.TagToken) for t in yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False  # parse_yaml names the problem
+
+
 def from_dict(cls, data: Any, where: str, path: str = ""):
     """Build dataclass ``cls`` from ``data``, naming file and dotted key in every error."""
     label = path or "the recipe"
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {label} must be a section (mapping), got {data!r}")
+        raise ConfigError(f"{where}: {label} must be a section (mapping), got {shown(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     for key in unknown:
@@ -297,10 +367,10 @@ def _component(data: Any, where: str, path: str, default: ComponentConfig) -> Co
     if isinstance(data, str):
         data = {"name": data}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {path} must be a plugin name or a section with 'name', got {data!r}")
+        raise ConfigError(f"{where}: {path} must be a plugin name or a section with 'name', got {shown(data)}")
     name = data.get("name", default.name)
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: {path}.name must be the name of a registered plugin, got {name!r}")
+        raise ConfigError(f"{where}: {path}.name must be the name of a registered plugin, got {shown(name)}")
     args = {k: v for k, v in data.items() if k != "name"}
     if name == default.name:
         args = {**default.args, **args}
@@ -329,6 +399,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
     ("data.crop_size", 0, None, False),
     ("data.workers", 0, None, True),
     ("data.shuffle_buffer", 0, None, True),
+    ("data.max_sample_bytes", 0, None, False),
     ("train.epochs", 0, None, False),
     ("train.steps", 0, None, False),
     ("train.batch_size", 0, None, False),
@@ -418,4 +489,7 @@ def _to_plain(obj):
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    """The run's resolved recipe, marked as cgx's (``cgx.outputs.check_run_config``)."""
+    from .outputs import CONFIG_MARK
+
+    Path(path).write_text(f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))

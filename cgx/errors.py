@@ -46,3 +46,17 @@ class NonFiniteLossError(CgxError, RuntimeError):
 
 class ExportError(CgxError, RuntimeError):
     """An export that cannot be written as asked, or whose result does not match PyTorch; names the file."""
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one line the command line prints for ``error``, or None for a bug (a traceback is kept).
+
+    Besides every CgxError, an OSError about a named file (permission denied, a read-only or full
+    disk, a path through a file, a file deleted meanwhile) is the user's to fix: it is named, never
+    a traceback, wherever in cgx it is raised."""
+    if isinstance(error, CgxError):
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        names = f"{error.filename}" + (f" -> {error.filename2}" if error.filename2 is not None else "")
+        return f"{names}: {error.strerror or type(error).__name__}"
+    return None

@@ -1,6 +1,7 @@
 """``cgx grid``: a PNG of input | translated | reconstructed, for A->B->A and B->A->B."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -11,18 +12,31 @@ from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
 from .errors import UsageError
 from .infer import load_generators, translate_batch
+from .outputs import check_targets
+
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
 def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out: str | Path, *,
-               n: int = 6, size: int | None = None, device: str = "cpu", plugins: Sequence[str] = ()) -> Path:
-    """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B."""
+               n: int = 6, size: int | None = None, device: str = "cpu", overwrite: bool = False,
+               plugins: Sequence[str] = ()) -> Path:
+    """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B. ``out`` (a .png,
+    .jpg or .webp file) is never an input, and an existing file is replaced only with ``overwrite``."""
     if n < 1 or (size is not None and size < 1):
         raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
+    out = Path(out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"--output {out}: the grid is an image; name a {', '.join(FORMATS)} file")
+    inputs = {folder: list_images(folder)[:n] for folder in (dir_a, dir_b)}
+    check_targets([out], inputs=[f for fs in inputs.values() for f in fs], input_folders=[dir_a, dir_b],
+                  overwrite=overwrite)
     gens = load_generators(checkpoint, device, plugins=plugins)
     rows = []
     for folder, first, second, label in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A"),
                                         (dir_b, gens.net("BtoA"), gens.net("AtoB"), "B -> A -> B")):
-        for f in list_images(folder)[:n]:
+        for f in inputs[folder]:
             img = load_rgb(f)
             if size:
                 img = img.resize((size, size), Image.BICUBIC)
@@ -43,7 +57,11 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
             sheet.paste(im.resize((w, h)), (pad + j * (w + pad), y0 + pad))
         y0 += h + pad
     sheet = sheet.crop((0, 0, sheet.width, y0 + pad))
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        sheet.save(tmp, format=fmt)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

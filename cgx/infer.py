@@ -65,6 +65,7 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
             f"{where}: its generator {name!r} (model.generator.name) is not a built-in or installed plugin{stored}. "
             f"A checkpoint runs no code of its own: name the module that registers {name!r} with --plugins "
             f"MODULE_OR_FILE.py if you trust it (generators available: {', '.join(registry.available('generator'))})")
+    check_network_size(cfg, registry, where)
     gens = components.build_generators(cfg, registry, where=where)
     try:
         gens.load_state_dict(weights.state)  # plain weights, whatever the strategy
@@ -73,6 +74,25 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
                               f"{str(e).splitlines()[0]}") from None
     gens.to(device).eval()
     return Generators(gens.G, gens.F, cfg, weights.checkpoint, weights.step)
+
+
+MAX_GENERATOR_PARAMETERS = 2**30
+"""The most parameters a checkpoint's generators may ask for (4 GiB in fp32; CycleGAN's are 11 M)."""
+
+
+def check_network_size(cfg: Config, registry: Registry, where: str) -> None:
+    """Refuse a recipe (from a checkpoint: its author's) whose generators would be absurdly large
+    (``ngf: 8192``), before allocating them: they are built on the meta device and counted."""
+    try:
+        with torch.device("meta"):
+            gens = components.build_generators(cfg, registry, where=where)
+        n = sum(p.numel() for p in gens.parameters())
+    except Exception:  # noqa: BLE001 -- a network that cannot be built so is checked by the real build
+        return
+    if n > MAX_GENERATOR_PARAMETERS:
+        raise CheckpointError(f"{where}: its recipe asks for generators of {n / 1e6:,.0f} M parameters "
+                              f"(model.generator: {cfg.model.generator.to_dict()}); more than "
+                              f"{MAX_GENERATOR_PARAMETERS / 1e6:,.0f} M are refused before allocating them")
 
 
 def resolve_device(text: str, option: str = "--device") -> torch.device:

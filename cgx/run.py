@@ -23,7 +23,8 @@ import sys
 
 from .config import load_config
 from .distributed import world_info_from_env
-from .errors import CgxError, NonFiniteLossError
+from .distributed.failure import end_rank
+from .errors import CgxError, NonFiniteLossError, user_message
 from .run_dir import RunDir
 from .train.stop import stopped_marker
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .train.trainer import Trainer
 
-    main_rank = world_info_from_env().is_main
+    world = world_info_from_env()
+    main_rank = world.is_main
     trainer = None
     try:
         cfg = load_config(args.recipe, args.overrides)
@@ -69,17 +71,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cgx: trained {trainer.step} steps\n"
                   f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {RunDir(run).tensorboard}")
         return 0
-    except NonFiniteLossError as e:
+    except BaseException as e:
+        if trainer is not None and world.distributed:
+            # No collective on the way out (cgx.distributed.failure): this rank says why and exits now.
+            failed, trainer = trainer, None
+            end_rank(e, world.rank, main_rank, exit_code(e), failed._release_lock)
+        message = user_message(e) if isinstance(e, Exception) else None
+        if message is None:
+            raise
         if main_rank:
-            print(f"cgx: error: {e}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except USER_ERRORS as e:
-        if main_rank:
-            print(f"cgx: error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
+            print(f"cgx: error: {message}", file=sys.stderr)
+        return exit_code(e)
     finally:
         if trainer is not None:
             trainer.close()
+
+
+def exit_code(error: BaseException) -> int:
+    if isinstance(error, NonFiniteLossError):
+        return EXIT_DIVERGED
+    if isinstance(error, USER_ERRORS) or user_message(error) is not None:
+        return EXIT_USER_ERROR
+    return 130 if isinstance(error, KeyboardInterrupt) else 1
 
 
 if __name__ == "__main__":

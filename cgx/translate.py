@@ -11,6 +11,7 @@ be read (empty, truncated) is skipped with a warning naming it, and reported; on
 actually written are counted."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import defaultdict
@@ -28,6 +29,7 @@ from .errors import DataError, UsageError
 from .infer import load_generators, resolve_device, translate_batch
 from .precision import autocast
 from .interop.sources import is_authors_folder
+from .outputs import check_apart, check_targets
 from .train.checkpoint import resolve as resolve_checkpoint
 
 log = logging.getLogger("cgx.translate")
@@ -63,12 +65,9 @@ def output_names(src: Path, files: list[Path]) -> dict[Path, Path]:
 
 
 def check_folders(src: Path, out: Path) -> None:
-    """The output folder may be neither the input folder nor inside it (nor a file)."""
-    s, o = src.resolve(), out.resolve()
-    if o == s or s in o.parents:
-        raise DataError(f"output folder {out} is {'the input folder' if o == s else f'inside the input folder {src}'}: "
-                        f"choose a folder outside it, so that no source image can be replaced")
-    if o.exists() and not o.is_dir():
+    """The output folder may be neither the input folder, nor inside it, nor contain it (nor be a file)."""
+    check_apart(out, src)
+    if out.exists() and not out.is_dir():
         raise DataError(f"output {out} exists and is not a folder")
 
 
@@ -100,12 +99,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
         resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
     files = list_images(src)
     names = output_names(src, files)
-    if not overwrite:
-        existing = [out / names[f] for f in files if (out / names[f]).exists()]
-        if existing:
-            shown = ", ".join(str(p) for p in existing[:3]) + (" ..." if len(existing) > 3 else "")
-            raise DataError(f"{out} already holds {len(existing)} of the {len(files)} output files ({shown}); "
-                            f"pass --overwrite to replace them, or choose another output folder")
+    check_targets([out / names[f] for f in files], inputs=files, input_folders=[src], overwrite=overwrite)
     gens = load_generators(checkpoint, dev, plugins=plugins)
     net = gens.net(direction)
     result = Translated()
@@ -117,10 +111,11 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
             skip(result, f, str(e))
     bar = tqdm(total=len(files), unit="img", desc=f"translate {direction}", disable=not progress)
     bar.update(len(result.skipped))
-    for group in by_size.values():
-        for i in range(0, len(group), batch_size):
+    for (w, h), group in by_size.items():
+        per_batch = images_per_batch(w, h, batch_size)
+        for i in range(0, len(group), per_batch):
             chunk, images = [], []
-            for f in group[i: i + batch_size]:
+            for f in group[i: i + per_batch]:
                 try:
                     images.append(to_tensor(load_rgb(f)))
                     chunk.append(f)
@@ -128,17 +123,43 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
                     skip(result, f, str(e))
             if chunk:
                 x = torch.stack(images).to(dev)
-                with autocast(precision, dev):
+                with autocast(precision, dev), out_of_memory_named(w, h, len(chunk), dev):
                     y = translate_batch(net, x)
                 for f, img in zip(chunk, y):
                     target = out / names[f]
                     save_atomic(to_image(img), target, overwrite)
                     result.written.append(target)
-            bar.update(len(group[i: i + batch_size]))
+            bar.update(len(group[i: i + per_batch]))
     bar.close()
     if not result.written:
         raise DataError(f"none of the {len(files)} images under {src} could be read ({result.skipped[0][1]})")
     return result
+
+
+BATCH_PIXELS = 8 * 512 * 512
+"""Pixels per forward pass at most: --batch-size images of 512 x 512, one 12-MP photo at a time (a
+ResNet generator needs about 5 KB of activations per pixel, so a batch of 8 such photos ~60 GB)."""
+
+
+def images_per_batch(width: int, height: int, batch_size: int) -> int:
+    """How many ``width`` x ``height`` images go through the network at once: ``batch_size`` at most,
+    fewer so that a batch holds at most BATCH_PIXELS pixels (and at least one image)."""
+    return max(1, min(batch_size, BATCH_PIXELS // max(1, width * height)))
+
+
+@contextlib.contextmanager
+def out_of_memory_named(width: int, height: int, n: int, device: torch.device):
+    """An allocation failure as one line saying what to lower, not the allocator's traceback."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        text = str(e)
+        if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in text \
+                and "out of memory" not in text.lower():
+            raise
+        raise UsageError(f"out of memory translating {n} image(s) of {width}x{height} at once on {device}: "
+                         f"lower --batch-size (1 translates one image at a time), resize the images, or use "
+                         f"another --device") from None
 
 
 def image_size(path: Path) -> tuple[int, int]:

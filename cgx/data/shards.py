@@ -111,8 +111,12 @@ def read_index(path: str | Path, key: str) -> dict:
     try:
         index = json.loads(path.read_text())
         shards = {s["name"]: s for s in index["shards"]}
-    except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{key}: {path} is not a shard index written by `cgx shards` ({e})") from None
+        bad = next((n for n, s in shards.items() if not isinstance(n, str) or not n or not isinstance(s, dict)), None)
+        if bad is not None:
+            raise TypeError(f"shard name {str(bad)[:40]!r} is not a file name with an entry")
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else str(e)[:200]
+        raise DataError(f"{key}: {path} is not a shard index written by `cgx shards` ({what})") from None
     return shards
 
 
@@ -154,14 +158,45 @@ def load_domain(name: str, pattern: str | None, index: str | None, key: str, ind
             path = Path(local_path(url))
             if not path.is_file():
                 raise DataError(f"{key}: shard not found: {path}")
-            if "bytes" in entry and path.stat().st_size != entry["bytes"]:
+            if "bytes" in entry and path.stat().st_size != entry["bytes"]:  # a malformed value differs too
                 raise DataError(f"{key}: {path} has {path.stat().st_size} bytes, the index {index} says "
                                 f"{entry['bytes']}: the index is stale (re-run `cgx shards`)")
-        counts.append(int(entry["count"]))
+        count = index_count(entry, index, url, key)
+        if is_local(url):
+            check_count_fits(Path(local_path(url)), count, index, key)
+        counts.append(count)
     domain = Domain(name, tuple(urls), tuple(counts))
     if domain.total == 0:
         raise DataError(f"{key}: domain {name} is empty (0 samples in {len(urls)} shards per {index})")
     return domain
+
+
+def index_count(entry, index: str, url: str, key: str) -> int:
+    """The sample count of ``url``'s index entry: a non-negative integer, or a DataError naming both."""
+    count = entry.get("count") if isinstance(entry, dict) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        got = "no count" if count is None else f"count {str(count)[:40]!r}"
+        raise DataError(f"{key}: the index {index} gives shard {url!r} {got}; a count must be an integer >= 0 "
+                        f"(re-run `cgx shards`)")
+    return count
+
+
+TAR_BLOCK = 512
+GZIP_MAX_RATIO = 1032
+"""deflate's largest expansion: no gzip file of n bytes decompresses to more than about 1032 n."""
+
+
+def check_count_fits(path: Path, count: int, index: str, key: str) -> None:
+    """An index count the shard cannot hold is refused before it is trusted: every sample takes at
+    least one 512-byte tar header (and a gzipped tar decompresses to at most 1032 times its size)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    most = size * (GZIP_MAX_RATIO if gzipped else 1) // TAR_BLOCK
+    if count > most:
+        raise DataError(f"{key}: the index {index} says {path} holds {count} samples, but a "
+                        f"{'gzipped ' if gzipped else ''}tar of {size} bytes holds at most {most}: the index is "
+                        f"wrong or stale (re-run `cgx shards`)")
 
 
 # --- reading shards --------------------------------------------------------------------------------
@@ -180,22 +215,56 @@ class StaleIndexError(DataError):
     """A shard holds more samples than its index says: reading on would silently drop the rest."""
 
 
-def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Iterator[dict | Broken]:
+@dataclass(frozen=True)
+class Oversize:
+    """A sample's file larger than ``data.max_sample_bytes``: skipped over in the tar, never read."""
+
+    name: str
+    size: int
+    limit: int
+
+    def error(self) -> DataError:
+        return DataError(f"{self.name} is {self.size} bytes, above data.max_sample_bytes={self.limit}")
+
+
+def tar_members(fileobj, max_bytes: int | None) -> Iterator[dict]:
+    """The regular files of a tar stream as ``{"fname", "data"}`` (WebDataset's tar_file_iterator, less
+    its error handler), a file over ``max_bytes`` as ``data=Oversize(...)`` without reading it."""
+    import tarfile
+
+    stream = tarfile.open(fileobj=fileobj, mode="r|*")
+    for info in stream:
+        name = info.name
+        if not info.isreg() or not name or re.match(r"__[^/]*__($|/)", name):
+            continue
+        if "/" not in name and name.startswith("__") and name.endswith("__"):
+            continue
+        if max_bytes is not None and info.size > max_bytes:
+            yield {"fname": name, "data": Oversize(name, info.size, max_bytes)}
+        else:
+            yield {"fname": name, "data": stream.extractfile(info).read()}
+        stream.members = []
+
+
+def read_shard(url: str, start: int, stop: int, count: int | None = None,
+               max_bytes: int | None = DataConfig.max_sample_bytes) -> Iterator[dict | Broken]:
     """Samples ``start..stop-1`` of one shard as WebDataset groups them ({"__key__", "jpg": bytes, ...}).
 
     Earlier samples are read past without decoding. Whatever cannot be read (a shard that does not
     open, a truncated tar, fewer samples than the index says) comes out as ``Broken`` positions, so
     that the caller always gets ``stop - start`` items. ``count`` is the shard's sample count in the
     index: a read that reaches it checks that the tar ends there, and raises StaleIndexError (whatever
-    ``data.on_corrupt`` says: no sample is corrupt, the index is wrong) if it holds more."""
+    ``data.on_corrupt`` says: no sample is corrupt, the index is wrong) if it holds more. A file over
+    ``max_bytes`` is skipped over unread and comes out as ``Oversize`` (a corrupt sample to the caller)."""
     from webdataset.gopen import gopen
-    from webdataset.tariterators import group_by_keys, tar_file_iterator
+    from webdataset.tariterators import group_by_keys
 
     i = 0
     stream = None
+    check_present(url)
     try:
         stream = gopen(url, "rb")
-        files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
+        files = ({**f, "__url__": url} for f in tar_members(stream, max_bytes))
         samples = group_by_keys(files)
         for sample in samples:
             if i >= stop:
@@ -215,6 +284,7 @@ def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Ite
     except StaleIndexError:
         raise
     except Exception as e:  # noqa: BLE001 -- any read failure becomes broken positions
+        check_present(url)  # unless the shard is gone: named, not counted as corrupt
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         for j in range(max(i, start), stop):
             yield Broken(url, j, reason)
@@ -224,6 +294,14 @@ def read_shard(url: str, start: int, stop: int, count: int | None = None) -> Ite
                 stream.close()
             except Exception:  # noqa: BLE001 -- a pipe closed early may exit non-zero
                 pass
+
+
+def check_present(url: str) -> None:
+    """A local shard that is gone (deleted or moved while training) is a DataError naming it, whatever
+    ``data.on_corrupt`` says: its samples are not corrupt, and skipping them all would train on less."""
+    if is_local(url) and not os.path.exists(local_path(url)):
+        raise DataError(f"shard {local_path(url)} is missing (deleted or moved while training?); "
+                        f"restore it, or re-run `cgx shards` and start again")
 
 
 def _check_ends(url: str, count: int, rest: Iterator[dict]) -> None:
@@ -242,6 +320,8 @@ def sample_rgb(sample: dict) -> Image.Image:
     ext = next((k for k in IMAGE_KEYS if k in sample), None)
     if ext is None:
         raise ValueError(f"no image in the sample (it has {', '.join(k for k in sample if not k.startswith('__'))})")
+    if isinstance(sample[ext], Oversize):
+        raise sample[ext].error()
     return decode_rgb(sample[ext], f"{sample['__key__']}.{ext}")
 
 
@@ -249,8 +329,9 @@ class _Stream:
     """One domain's stream for one (rank, worker) in one epoch, from a position on: decoded images."""
 
     def __init__(self, domain: Domain, plan: DomainPlan, epoch: int, stream: int, start: int,
-                 augment: Augment, on_corrupt: str) -> None:
+                 augment: Augment, on_corrupt: str, max_bytes: int | None = DataConfig.max_sample_bytes) -> None:
         self.domain, self.plan, self.epoch, self.stream = domain, plan, epoch, stream
+        self.max_bytes = max_bytes
         self.augment, self.on_corrupt = augment, on_corrupt
         self.pos = start
         self.raw = self._raw(start)
@@ -287,7 +368,7 @@ class _Stream:
                 skip -= len(part)
                 continue
             yield from read_shard(self.domain.urls[part.shard], part.start + skip, part.stop,
-                                  self.domain.counts[part.shard])
+                                  self.domain.counts[part.shard], self.max_bytes)
             skip = 0
 
     def _entry(self, k: int) -> list:
@@ -363,7 +444,7 @@ class ShardBatches(IterableDataset):
                         if s is not None:
                             s.close()
                         s = streams[name] = _Stream(src.domains[name], src.plans[name], epoch, u, first,
-                                                    src.augment, src.on_corrupt)
+                                                    src.augment, src.on_corrupt, src.max_sample_bytes)
                     images, keys = [], []
                     for _ in range(src.batch):
                         x, key, corrupt = s.take()
@@ -399,6 +480,7 @@ class ShardSource:
         }
         self.augment = Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
         self.on_corrupt = cfg.on_corrupt
+        self.max_sample_bytes = cfg.max_sample_bytes
         self.epoch_length = max(d.total for d in self.domains.values())
         self.steps_per_epoch = max(1, self.epoch_length // (world * batch))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..distributed import DDPStrategy, world_info_from_env
+from ..errors import SetupError
 from ..infer import load_generators
 from ..run_dir import RunDir
 from ..train.checkpoint import resolve
@@ -32,7 +33,12 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b, weights=weights,
                             world_size=strategy.world_size, command=command)
             target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(gens.step)
-            written = write_json(record, target)
+            try:
+                written = write_json(record, target)
+            except OSError as e:  # the scores took long to compute: show them before failing
+                print(table(results))
+                raise SetupError(f"cannot write the scores to {target} ({e.strerror}); they are printed above; "
+                                 f"--output names another file") from None
         return results, written
     finally:
         strategy.close()

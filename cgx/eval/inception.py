@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import SetupError
+from ..untrusted import load_weights_file
 
 ENV_VAR = "CGX_INCEPTION_WEIGHTS"
 HUB_NAMES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
@@ -222,15 +223,8 @@ class InceptionFeatures(nn.Module):
         except ImportError as e:
             raise SetupError(f"FID/KID need the package torch-fidelity ({e}); pip install torch-fidelity") from None
         weights = Path(weights)
-        try:  # refuse anything but plain tensors before torch-fidelity unpickles the file (mmap: keys only)
-            try:
-                state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as e:
-                if "mmap" not in str(e):
-                    raise
-                state = torch.load(weights, map_location="cpu", weights_only=True)  # the legacy format
-        except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
-            raise SetupError(f"{weights}: not a readable weights file ({type(e).__name__}: {e})") from None
+        # refuse anything but plain tensors before torch-fidelity unpickles the file (mmap: keys only)
+        state = load_weights_file(weights, what="Inception weights", error=SetupError, mmap=True)
         required = {k for k in target_layout() if not k.endswith("num_batches_tracked")}
         if not isinstance(state, dict) or not required <= set(state):
             raise SetupError(f"{weights}: not Inception-v3 2015-12-05 weights in the torch-fidelity/pytorch-fid "

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..config import ComponentConfig
 from ..errors import CheckpointError
+from ..untrusted import load_weights_file
 
 STALE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 GENERATORS = ("resnet", "unet")
@@ -51,12 +52,7 @@ class Network:
 def read_file(path: str | Path) -> dict[str, torch.Tensor]:
     """An authors' ``.pth`` file as a state dict (loaded with ``weights_only=True``)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no such file: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"cannot load {path}: {e}") from e
+    state = load_weights_file(path, what="the authors' network file", error=CheckpointError)
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"{path}: not a network state dict (a mapping of names to tensors), "
                               f"as the authors' latest_net_G_A.pth files are")

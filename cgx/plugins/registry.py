@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pluggy
 
-from ..coerce import CoercionError, coerce, describe
+from ..coerce import CoercionError, coerce, describe, shown
 from ..errors import PluginError
 from . import hookspecs
 from .kinds import KINDS
@@ -66,7 +66,7 @@ class Registry:
                 source = f"{dist_name} {dist.version} (entry point {ep.name} = {ep.value})"
                 try:
                     module = ep.load()
-                except Exception as e:  # a broken third-party plugin must name itself
+                except (Exception, SystemExit) as e:  # a broken third-party plugin (even sys.exit) names itself
                     raise PluginError(
                         f"plugin {ep.name!r} from {source} failed to import: {type(e).__name__}: {e}. "
                         f"Skip it with {LOAD_ENV}=<comma-separated plugins to load>."
@@ -90,13 +90,13 @@ class Registry:
             try:
                 sys.modules[mod_name] = module
                 spec_obj.loader.exec_module(module)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 sys.modules.pop(mod_name, None)
                 raise PluginError(f"plugin module {path} failed to import: {type(e).__name__}: {e}") from e
         else:
             try:
                 module = importlib.import_module(spec)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 raise PluginError(f"plugin module {spec!r} failed to import: {type(e).__name__}: {e}") from e
             source = f"module {spec}"
         if self.pm.is_registered(module):
@@ -205,7 +205,7 @@ class Registry:
         try:
             obj = entry.factory(**kwargs)
         except Exception as e:  # noqa: BLE001 -- whatever a factory raises names the plugin and its arguments
-            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+            given = ", ".join(f"{k}={shown(v)}" for k, v in kwargs.items()) or "no arguments"
             why = str(e).splitlines()[0] if str(e) else ""
             raise PluginError(f"{kind} {name!r} from {entry.source} cannot be built with {given}: "
                               f"{type(e).__name__}: {why}") from e

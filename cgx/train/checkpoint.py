@@ -29,7 +29,8 @@ from typing import Mapping, Protocol
 import torch
 
 from ..errors import CheckpointError
-from ..run_dir import CHECKPOINTS, RunDir, step_name
+from ..run_dir import RunDir, step_name
+from ..untrusted import load_weights_file
 from .manifest import problem, size_of, write_manifest
 
 FORMAT = 1
@@ -119,16 +120,8 @@ def resolve(path: str | Path) -> Path:
 
 
 def load_file(path: Path, map_location="cpu") -> dict:
-    if not Path(path).is_file():
-        raise CheckpointError(f"checkpoint file {path} is missing")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        # torch's own message advises weights_only=False: wrong (and unsafe) for a damaged file.
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        core = next((ln for ln in reversed(lines) if "weights_only" not in ln and "documentation" not in ln),
-                    type(e).__name__)
-        raise CheckpointError(f"checkpoint file {path} is damaged or not a cgx checkpoint ({core[:200]})") from None
+    """A checkpoint file, tensors, numbers and strings only (``cgx.untrusted``: no code is run)."""
+    return load_weights_file(path, what="checkpoint file", error=CheckpointError)
 
 
 def _save_file(obj: dict, path: Path) -> None:

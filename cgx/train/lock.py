@@ -23,10 +23,9 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise SetupError naming its holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Take the lock or raise SetupError naming its holder (or why the folder cannot be used)."""
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -53,6 +52,14 @@ class RunLock:
                                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}).encode())
         os.fsync(fd)
         self.fd = fd
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise SetupError(f"cannot use {self.path.parent} as the run folder (train.run_dir): cannot create "
+                             f"{e.filename or self.path}: {e.strerror}; choose a folder this user can write") from None
 
     def release(self) -> None:
         """Remove the file while still holding it (see acquire), then unlock."""

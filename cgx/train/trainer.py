@@ -18,6 +18,7 @@ from ..data import build_source
 from ..distributed import build_strategy
 from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError, SetupError
 from ..interop.init_from import load_initial_weights
+from ..outputs import check_run_config
 from ..plugins import Registry, default_registry
 from ..precision import describe as describe_precision
 from ..run_dir import RunDir
@@ -110,6 +111,7 @@ class Trainer:
         if t.start_over:
             self._move_run_aside()
             return -1
+        check_run_config(self.folder.config, bool(existing))  # never a user's own config.yaml
         clean_leftovers(self.folder.checkpoints)
         if not t.resume:
             return -1

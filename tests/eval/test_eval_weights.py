@@ -118,5 +118,5 @@ def test_bad_weights_files_are_refused(tmp_path, clean_sources):
         InceptionFeatures(junk)
     text = tmp_path / "text.pth"
     text.write_text("not a weights file")
-    with pytest.raises(SetupError, match="not a readable weights file"):
+    with pytest.raises(SetupError, match="damaged or not a PyTorch weights file"):
         InceptionFeatures(text)

@@ -75,19 +75,37 @@ def test_every_checkpoint_damaged_is_a_named_error(make_recipe, tmp_path, capsys
         "damaged_step_00000003", "damaged_step_00000006"]
 
 
-def test_unreadable_checkpoint_without_manifest_gives_no_unsafe_advice(make_recipe, tmp_path, capsys, demo_data):
-    """A checkpoint from before manifests (or translate given a damaged train.pt directly): one line,
-    naming the file, without torch's advice to load it with weights_only=False."""
+def test_a_checkpoint_without_its_manifest_is_not_trusted(make_recipe, tmp_path, capsys, demo_data):
+    """Every checkpoint cgx writes has a manifest: one without it (a copy cut short, not cgx's) is
+    refused in one line naming it, whoever reads it."""
     recipe = make_recipe()
     assert run_main([str(recipe)]) == 0
     (ckpt(tmp_path, 6) / MANIFEST).unlink()
-    (ckpt(tmp_path, 6) / "train.pt").write_bytes(os.urandom(4096))
     from cgx.cli import main as cli_main
 
     capsys.readouterr()
     assert cli_main(["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(demo_data / "testA"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("cgx: error: checkpoint file") and "is damaged or not a cgx checkpoint" in err
+    assert err.startswith(f"cgx: error: checkpoint {ckpt(tmp_path, 6)} is damaged") and "MANIFEST.json is missing" in err
+    assert "\n" not in err
+    assert resolve(tmp_path / "run") == ckpt(tmp_path, 3)  # a run folder falls back to the one before
+
+
+def test_unreadable_checkpoint_gives_no_unsafe_advice(make_recipe, tmp_path, capsys, demo_data):
+    """A damaged train.pt that its manifest vouches for (damaged before the manifest was written): one
+    line, naming the file, without torch's advice to load it with weights_only=False."""
+    from cgx.train.manifest import write_manifest
+
+    recipe = make_recipe()
+    assert run_main([str(recipe)]) == 0
+    (ckpt(tmp_path, 6) / "train.pt").write_bytes(os.urandom(4096))
+    write_manifest(ckpt(tmp_path, 6))
+    from cgx.cli import main as cli_main
+
+    capsys.readouterr()
+    assert cli_main(["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(demo_data / "testA"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cgx: error: cannot load checkpoint file") and "damaged or not a PyTorch weights file" in err
     assert "weights_only" not in err and "\n" not in err
 
 

@@ -34,7 +34,7 @@ def test_existing_outputs_are_not_overwritten_without_the_flag(tiny_run, tmp_pat
     (tmp_path / "out").mkdir()
     mine = write(tmp_path / "out" / "a.png", 2)  # the user's own file, in the way
     assert translate(tiny_run, tmp_path / "in", tmp_path / "out") == 2
-    one_line_error(capsys, "already holds 1 of the 2 output files", "a.png", "--overwrite")
+    one_line_error(capsys, "1 of the 2 output files exist already", "a.png", "--overwrite")
     assert (tmp_path / "out" / "a.png").read_bytes() == mine
     assert not (tmp_path / "out" / "b.png").exists()  # refused before anything was translated
     assert translate(tiny_run, tmp_path / "in", tmp_path / "out", "--overwrite") == 0

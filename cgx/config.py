@@ -1,7 +1,7 @@
 """Recipes: nested dataclasses loaded from YAML, with dotted ``key=value`` overrides.
 
 Loading rejects unknown keys and wrong types with the dotted key's name, the recipe file and the
-accepted values. Plugin sections (``model.generator``, ``model.discriminator``, ``loss.gan``,
+accepted values. Plugin sections (``method``, ``model.generator``, ``model.discriminator``, ``loss.gan``,
 ``loss.cycle``, ``buffer``) hold a ``name`` plus that component's own arguments; those arguments
 are checked against the component's factory once plugins are loaded (see ``cgx.plugins``).
 """
@@ -46,11 +46,7 @@ class LossConfig:
     gan: ComponentConfig = field(default_factory=lambda: ComponentConfig("lsgan"))
     """Adversarial loss plugin."""
     cycle: ComponentConfig = field(default_factory=lambda: ComponentConfig("l1"))
-    """Reconstruction loss plugin used by the cycle and identity terms."""
-    cycle_weight: float = 10.0
-    """Weight of each cycle term, ||F(G(a)) - a|| and ||G(F(b)) - b|| (lambda_A = lambda_B = 10)."""
-    identity_weight: float = 5.0
-    """Weight of each identity term, ||G(b) - b|| and ||F(a) - a|| (authors: 0.5 x cycle weight). 0 skips it."""
+    """Reconstruction loss plugin (CycleGAN's cycle and identity terms)."""
 
 
 @dataclass
@@ -183,6 +179,8 @@ class EvalConfig:
 
 @dataclass
 class Config:
+    method: ComponentConfig = field(default_factory=lambda: ComponentConfig("cyclegan"))
+    """Training method plugin (what a step is): cyclegan (default; cycle_weight, identity_weight), ..."""
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     buffer: ComponentConfig = field(default_factory=lambda: ComponentConfig("image_pool", {"size": 50}))
@@ -202,10 +200,6 @@ class Config:
 
 # ---------------------------------------------------------------------------------------------
 # loading
-
-RENAMED = {"dist": "distributed"}
-"""Recipe keys that were renamed: old dotted key -> new one (named in the error)."""
-
 
 MAX_DEPTH = 32
 """Deepest nesting a recipe may have (a recipe is 3-4 levels deep; PyYAML itself recurses per level)."""
@@ -334,10 +328,6 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
         raise ConfigError(f"{where}: {label} must be a section (mapping), got {shown(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
-    for key in unknown:
-        new = RENAMED.get(_join(path, key))
-        if new:
-            raise ConfigError(f"{where}: recipe key '{_join(path, key)}' was renamed to '{new}'")
     if unknown:
         section = f"section '{path}'" if path else "the top level"
         raise ConfigError(
@@ -389,8 +379,6 @@ def _coerce(tp, value, where: str, key: str):
 
 # (dotted key, lowest, highest, lowest included): every numeric recipe key with a range. None: no bound.
 RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
-    ("loss.cycle_weight", 0, None, True),
-    ("loss.identity_weight", 0, None, True),
     ("optim.lr", 0, None, False),
     ("optim.momentum", 0, 1, True),
     ("optim.decay_epochs", 0, None, True),

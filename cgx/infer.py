@@ -33,7 +33,8 @@ class Generators:
         net = self.G if direction == "AtoB" else self.F
         if net is None:
             has = "AtoB" if self.F is None else "BtoA"
-            raise CheckpointError(f"{self.checkpoint} holds no {direction} generator, only {has}; use --direction {has}")
+            raise CheckpointError(f"{self.checkpoint} holds no {direction} generator (method "
+                                  f"{self.config.method.name}), only {has}; use --direction {has}")
         return net
 
 
@@ -58,22 +59,24 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
             registry.load_module(spec)
         except PluginError as e:
             raise PluginError(f"--plugins {spec}: {e}") from None
-    name = cfg.model.generator.name
-    if name not in registry.available("generator"):
-        stored = f"; the run loaded plugin modules {', '.join(cfg.plugins)}" if cfg.plugins else ""
-        raise PluginError(
-            f"{where}: its generator {name!r} (model.generator.name) is not a built-in or installed plugin{stored}. "
-            f"A checkpoint runs no code of its own: name the module that registers {name!r} with --plugins "
-            f"MODULE_OR_FILE.py if you trust it (generators available: {', '.join(registry.available('generator'))})")
+    for key, kind, name in (("method", "method", cfg.method.name), ("model.generator", "generator", cfg.model.generator.name)):
+        if name not in registry.available(kind):
+            stored = f"; the run loaded plugin modules {', '.join(cfg.plugins)}" if cfg.plugins else ""
+            raise PluginError(
+                f"{where}: its {kind} {name!r} ({key}.name) is not a built-in or installed plugin{stored}. "
+                f"A checkpoint runs no code of its own: name the module that registers {name!r} with --plugins "
+                f"MODULE_OR_FILE.py if you trust it ({kind}s available: {', '.join(registry.available(kind))})")
     check_network_size(cfg, registry, where)
-    gens = components.build_generators(cfg, registry, where=where)
+    method = components.build_method(cfg, registry, where)
+    gens = method.build_generators(components.RecipeComponents(cfg, registry, where))
     try:
         gens.load_state_dict(weights.state)  # plain weights, whatever the strategy
     except RuntimeError as e:
         raise CheckpointError(f"{where}: generator weights do not match their recorded config: "
                               f"{str(e).splitlines()[0]}") from None
     gens.to(device).eval()
-    return Generators(gens.G, gens.F, cfg, weights.checkpoint, weights.step)
+    nets = method.translators(gens)
+    return Generators(nets.get("AtoB"), nets.get("BtoA"), cfg, weights.checkpoint, weights.step)
 
 
 MAX_GENERATOR_PARAMETERS = 2**30

@@ -109,7 +109,7 @@ def assert_same_run_state(run_a: Path, run_b: Path, step: int, ranks: int = 1) -
         a = torch.load(Path(run_a) / ckpt / f"rank_{rank:05d}.pt", weights_only=True)
         b = torch.load(Path(run_b) / ckpt / f"rank_{rank:05d}.pt", weights_only=True)
         for d in "AB":
-            assert torch.equal(a["buffers"][d]["images"], b["buffers"][d]["images"]), f"rank {rank} pool {d}"
+            assert torch.equal(a["method"]["buffers"][d]["images"], b["method"]["buffers"][d]["images"]), f"rank {rank} pool {d}"
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import dataclasses
 import pytest
 import yaml
 
+from cgx import plugins
 from cgx.config import (
     ComponentConfig,
     Config,
@@ -31,8 +32,9 @@ def test_defaults_are_the_papers():
     assert cfg.optim.name == "adam"
     assert cfg.optim.lr == 2e-4
     assert cfg.optim.betas == [0.5, 0.999]
-    assert cfg.loss.cycle_weight == 10.0
-    assert cfg.loss.identity_weight == 5.0
+    assert cfg.method == ComponentConfig("cyclegan", {})
+    method = plugins.create("method", cfg.method.name)
+    assert (method.cycle_weight, method.identity_weight) == (10.0, 5.0)
     assert cfg.loss.gan.name == "lsgan"
     assert cfg.loss.cycle.name == "l1"
     assert cfg.buffer == ComponentConfig("image_pool", {"size": 50})
@@ -57,7 +59,7 @@ def test_default_instances_do_not_share_mutable_fields():
 def test_load_recipe_file(tmp_path):
     path = write(tmp_path, {
         "model": {"generator": {"name": "resnet", "ngf": 32, "n_blocks": 6}, "discriminator": "patchgan"},
-        "loss": {"cycle_weight": 5, "identity_weight": 0},
+        "method": {"name": "cyclegan", "cycle_weight": 5, "identity_weight": 0},
         "optim": {"lr": 0.001, "betas": [0.9, 0.99]},
         "data": {"root": "somewhere", "load_size": 143, "crop_size": 128, "flip": False},
         "train": {"steps": 10, "batch_size": 4, "precision": "bf16"},
@@ -66,8 +68,7 @@ def test_load_recipe_file(tmp_path):
     cfg = load_config(path)
     assert cfg.model.generator == ComponentConfig("resnet", {"ngf": 32, "n_blocks": 6})
     assert cfg.model.discriminator == ComponentConfig("patchgan", {})
-    assert cfg.loss.cycle_weight == 5.0 and isinstance(cfg.loss.cycle_weight, float)
-    assert cfg.loss.identity_weight == 0.0
+    assert cfg.method == ComponentConfig("cyclegan", {"cycle_weight": 5, "identity_weight": 0})
     assert cfg.optim.lr == 0.001 and cfg.optim.betas == [0.9, 0.99]
     assert (cfg.data.root, cfg.data.load_size, cfg.data.crop_size, cfg.data.flip) == ("somewhere", 143, 128, False)
     assert (cfg.train.steps, cfg.train.batch_size, cfg.train.precision) == (10, 4, "bf16")

@@ -79,11 +79,11 @@ class PeriodicEvaluation:
     def due(self, step: int, last: bool) -> bool:
         return step % self.cfg.every == 0 or last
 
-    def __call__(self, step: int, checkpoint: Path, generators, log) -> dict:
-        """Collective: evaluate ``generators`` (the bare pair, ``.G`` and ``.F``) at ``step``, whose
-        checkpoint was just written to ``checkpoint``."""
+    def __call__(self, step: int, checkpoint: Path, translators: dict, log) -> dict:
+        """Collective: evaluate the method's ``translators`` (direction -> bare network) at ``step``,
+        whose checkpoint was just written to ``checkpoint``."""
         s = self.strategy
-        results = evaluate(generators.G, generators.F, self.set_a, self.set_b, self.directions, self.features, s,
+        results = evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions, self.features, s,
                            batch_size=self.cfg.batch_size, progress=False)
         value = metric_value(results, self.cfg.metric)
         better = self.best is None or value < self.best

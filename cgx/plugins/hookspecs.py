@@ -6,7 +6,8 @@ component from its recipe section (every key but ``name``); its keyword argument
 defaults and annotations are what a recipe may set. Registering a name twice is an error.
 What each kind must be is defined, as Protocols, in ``cgx.plugins.types``.
 
-    cgx_register_generators(register)             cgx_register_discriminators(register)
+    cgx_register_methods(register)                cgx_register_generators(register)
+    cgx_register_discriminators(register)
     cgx_register_adversarial_losses(register)     cgx_register_reconstruction_losses(register)
     cgx_register_buffers(register)
 """

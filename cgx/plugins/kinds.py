@@ -5,7 +5,7 @@ Protocol in ``cgx.plugins.types``).
     >>> KINDS["generator"].hook
     'cgx_register_generators'
     >>> [k for k in KINDS]            # iterating gives the kind names
-    ['generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer']
+    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer']
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, Generic, Mapping, Protocol
 
 from torch import nn
 
-from .types import AdversarialLoss, Buffer, Discriminator, Generator, ReconstructionLoss
+from .types import AdversarialLoss, Buffer, Discriminator, Generator, Method, ReconstructionLoss
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ def _kinds(*records: Kind) -> Mapping[str, Kind]:
 
 
 KINDS: Mapping[str, Kind] = _kinds(
+    Kind("method", "cgx_register_methods", Method, False, ("method",),
+         "training method factories (what a step is: networks, phases, losses, which network translates which way)"),
     Kind("generator", "cgx_register_generators", Generator, True, ("model.generator",),
          "generator factories (both G: A->B and F: B->A)"),
     Kind("discriminator", "cgx_register_discriminators", Discriminator, True, ("model.discriminator",),

@@ -108,5 +108,92 @@ class Buffer(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-__all__ = ["AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "ReconstructionLoss",
-           "Scores"]
+# --- methods ---------------------------------------------------------------------------------------
+
+@runtime_checkable
+class Trainable(Protocol):
+    """A network group as the engine handed it to a method's step: wrapped (DDP or a DeepSpeed engine)
+    with its optimizer. Named the way PyTorch names a wrapped model."""
+
+    module: nn.Module
+    """The bare group: call it for forward passes that must not synchronise ranks (a frozen
+    discriminator in the generator phase, a gradient penalty's extra pass)."""
+    optimizer: torch.optim.Optimizer
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """A forward pass that trains, through the wrapper (gradients synchronised across ranks)."""
+
+    def backward(self, loss: torch.Tensor) -> None: ...
+
+    def step(self) -> None:
+        """Optimizer step, then zero the gradients."""
+
+
+class Components(Protocol):
+    """What a method builds its parts from: each call builds a new component from the recipe's section
+    for it (``model.generator``, ``model.discriminator``, ``loss.gan``, ``loss.cycle``, ``buffer``).
+    ``overrides`` are arguments the method fixes (a conditional discriminator's ``in_channels``); a
+    recipe that sets one of them to another value is refused, naming the key."""
+
+    def generator(self, **overrides: Any) -> Generator: ...
+    def discriminator(self, **overrides: Any) -> Discriminator: ...
+    def adversarial_loss(self) -> AdversarialLoss: ...
+    def reconstruction_loss(self) -> ReconstructionLoss: ...
+    def buffer(self) -> Buffer: ...
+
+
+@dataclass
+class StepResult:
+    """What one training step reports. ``losses, images = step(real_a, real_b)`` unpacks it."""
+
+    losses: dict[str, torch.Tensor]
+    """Detached scalar tensors by tag (``G/gan_AtoB``, ``D/A``): kept on the device, logged as
+    ``loss/<tag>``; tags starting ``G/`` and ``D/`` add up to the progress bar's G and D."""
+    images: dict[str, list[torch.Tensor]]
+    """Grid title -> rows of image batches in [-1, 1], logged every ``train.image_every`` steps."""
+
+    def __iter__(self):
+        return iter((self.losses, self.images))
+
+
+@runtime_checkable
+class MethodStep(Protocol):
+    """One training step of a method, with the method's own per-rank state (history buffers, ...),
+    which is saved with every checkpoint (``weights_only``: tensors, numbers, strings) and restored
+    on resume."""
+
+    def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor) -> StepResult: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A training method (``method``): CycleGAN, CUT, ... It declares its networks, its step and which
+    network translates which way; the engine does everything else for every method alike: seeding,
+    placement, precision (the step gets the run's ``autocast``), compilation, distribution (each of
+    the two groups wrapped once, with one optimizer, by DDP or DeepSpeed), data, the lr schedule,
+    checkpoints and exact resume, stop requests, logging and evaluation.
+
+    Both groups must hold every parameter they will ever train when they are built (DDP and
+    DeepSpeed register parameters once): build lazily created layers up front."""
+
+    def build_generators(self, make: Components) -> nn.Module:
+        """The generator group, bare: every network the generator phase trains. Called with the same
+        seed on every rank, before ``build_discriminators``; also used alone for inference."""
+
+    def build_discriminators(self, make: Components) -> nn.Module:
+        """The discriminator group, bare."""
+
+    def build_step(self, generators: Trainable, discriminators: Trainable, make: Components,
+                   autocast: Callable[[], ContextManager]) -> MethodStep:
+        """The step over the wrapped groups. Called after every rank is seeded differently (history
+        buffers and other randomness differ by rank)."""
+
+    def translators(self, generators: nn.Module) -> dict[str, nn.Module]:
+        """Direction (``AtoB``, ``BtoA``) -> the bare network of the group that translates it; a
+        direction the method does not learn is absent (translate, eval and export name it)."""
+
+
+__all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "Generator", "Method",
+           "MethodStep", "ReconstructionLoss", "Scores", "StepResult", "Trainable"]

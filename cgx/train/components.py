@@ -1,11 +1,19 @@
-"""Building the recipe's plugin components, after checking every section against its factory."""
+"""Building the recipe's plugin components, after checking every section against its factory.
+
+The method (``method``) builds its networks and step from ``RecipeComponents``: each call makes a
+new component from the recipe's section for it, so a method never sees the rest of the recipe."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
 
 from ..config import ComponentConfig, Config
 from ..errors import ConfigError, PluginError
 from ..plugins import Registry
 from ..plugins.kinds import recipe_sections
-from .networks import DiscriminatorPair, GeneratorPair
+from ..plugins.types import Method
 
 
 def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
@@ -31,44 +39,68 @@ def check_components(cfg: Config, registry: Registry) -> None:
 
 
 def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
-    """Load the extra plugin modules a recipe names (paths relative to the recipe's folder)."""
-    from pathlib import Path
-
+    """Load the extra plugin modules a recipe names (paths relative to the recipe's folder). Training
+    only: a checkpoint's recipe never loads code (cgx.infer)."""
     base = Path(cfg.recipe).parent if cfg.recipe else None
     for spec in cfg.plugins:
         registry.load_module(spec, base)
 
 
-def create(cfg: Config, registry: Registry, key: str, where: str | None = None):
+def create(cfg: Config, registry: Registry, key: str, where: str | None = None, overrides: dict | None = None):
     """Build the component of recipe section ``key`` (``model.generator``, ``buffer`` ...); a plugin
-    that refuses its arguments is a ConfigError naming ``where`` (default: the recipe file) and the key."""
+    that refuses its arguments is a ConfigError naming ``where`` (default: the recipe file) and the key.
+    ``overrides`` are arguments the method fixes; the recipe may not set them to something else."""
     kind, section = component_sections(cfg)[key]
+    where = where or cfg.recipe or "<recipe>"
+    args = dict(section.args)
+    for name, value in (overrides or {}).items():
+        if name in args and args[name] != value:
+            raise ConfigError(f"{where}: {key}.{name}={args[name]!r}, but the method ({cfg.method.name}) "
+                              f"needs {value!r} there; remove {key}.{name} from the recipe")
+        args[name] = value
     try:
-        return registry.create(kind, section.name, **section.args)
+        return registry.create(kind, section.name, **args)
     except PluginError as e:
-        raise ConfigError(f"{where or cfg.recipe or '<recipe>'}: {key}: {e}") from e.__cause__
+        raise ConfigError(f"{where}: {key}: {e}") from e.__cause__
 
 
-def build_generators(cfg: Config, registry: Registry, where: str | None = None) -> GeneratorPair:
-    """G: A -> B and F: B -> A from the recipe's ``model.generator`` section."""
-    return GeneratorPair(create(cfg, registry, "model.generator", where), create(cfg, registry, "model.generator", where))
+class RecipeComponents:
+    """``cgx.plugins.types.Components`` over a recipe: what a method builds its parts from."""
+
+    def __init__(self, cfg: Config, registry: Registry, where: str | None = None) -> None:
+        self.cfg, self.registry, self.where = cfg, registry, where
+
+    def _create(self, key: str, overrides: dict | None = None) -> Any:
+        return create(self.cfg, self.registry, key, self.where, overrides)
+
+    def generator(self, **overrides: Any):
+        return self._create("model.generator", overrides)
+
+    def discriminator(self, **overrides: Any):
+        return self._create("model.discriminator", overrides)
+
+    def adversarial_loss(self):
+        return self._create("loss.gan")
+
+    def reconstruction_loss(self):
+        return self._create("loss.cycle")
+
+    def buffer(self):
+        return self._create("buffer")
 
 
-def build_networks(cfg: Config, registry: Registry) -> tuple[GeneratorPair, DiscriminatorPair]:
-    """Build both pairs from the recipe's plugin sections (each component sees only its section)."""
-    gens = build_generators(cfg, registry)  # first: the seeded initial weights depend on the order
-    discs = DiscriminatorPair(create(cfg, registry, "model.discriminator"),
-                              create(cfg, registry, "model.discriminator"))
-    return gens, discs
+def build_method(cfg: Config, registry: Registry, where: str | None = None) -> Method:
+    return create(cfg, registry, "method", where)
 
 
-def build_adversarial_loss(cfg: Config, registry: Registry):
-    return create(cfg, registry, "loss.gan")
+def build_generators(cfg: Config, registry: Registry, where: str | None = None) -> nn.Module:
+    """The method's generator group, bare (also what inference loads a checkpoint's weights into)."""
+    return build_method(cfg, registry, where).build_generators(RecipeComponents(cfg, registry, where))
 
 
-def build_reconstruction_loss(cfg: Config, registry: Registry):
-    return create(cfg, registry, "loss.cycle")
-
-
-def build_buffer(cfg: Config, registry: Registry):
-    return create(cfg, registry, "buffer")
+def build_networks(cfg: Config, registry: Registry) -> tuple[nn.Module, nn.Module]:
+    """The method's generator and discriminator groups, bare, in that order (the seeded initial
+    weights depend on it)."""
+    method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
+    gens = method.build_generators(make)
+    return gens, method.build_discriminators(make)

@@ -65,8 +65,7 @@ class Trainer:
                 print(f"cgx: train.init_from: {self.initialised_from}")
 
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
-        self.gens, self.discs, self.cycle_step = wired.gens, wired.discs, wired.step
-        self.pool_a, self.pool_b = wired.pool_a, wired.pool_b
+        self.method, self.gens, self.discs, self.method_step = wired.method, wired.gens, wired.discs, wired.step
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
                                    seed=cfg.train.seed)
@@ -85,7 +84,7 @@ class Trainer:
             last_step=self.total_steps,
             shared={"generators": self.gens, "discriminators": self.discs,
                     "schedule": Group(generators=self.sched_g, discriminators=self.sched_d)},
-            per_rank={"buffers": Group(A=self.pool_a, B=self.pool_b), "rng": RNGState()},
+            per_rank={"method": self.method_step, "rng": RNGState()},
         )
         self.resumed_from: Path | None = None
         if start >= 0:
@@ -218,7 +217,7 @@ class Trainer:
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
                     skipped = (skipped or 0) + int(batch["skipped"])
 
-                losses, t = self.cycle_step(real_a, real_b)
+                losses, images = self.method_step(real_a, real_b)
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
@@ -230,13 +229,13 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == stop:
                     self._log_scalars(log, timer, skipped)
                 if cfg.image_every and self.step % cfg.image_every == 0:
-                    log.images(self.step, "A->B->A (real, fake, reconstructed)", [real_a, t.fake_b, t.rec_a])
-                    log.images(self.step, "B->A->B (real, fake, reconstructed)", [real_b, t.fake_a, t.rec_b])
+                    for title, rows in images.items():
+                        log.images(self.step, title, rows)
                 if self.store.due(self.step) or stop_now:
                     path = self.save()
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
                     if self.evaluation is not None and self.evaluation.due(self.step, self.step == stop):
-                        self.evaluation(self.step, path, self.gens.module, log)
+                        self.evaluation(self.step, path, self.method.translators(self.gens.module), log)
                 if stop_now and self.step < stop:
                     if s.is_main:
                         request.clear()
@@ -276,7 +275,7 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
     def close(self) -> None:
-        self.cycle_step = self.evaluation = None
+        self.method_step = self.evaluation = None
         self.gens = self.discs = None
         try:
             self.strategy.close()

@@ -1,50 +1,50 @@
-"""One wiring of the training step from a recipe: the networks (built, initialised, placed, compiled,
-wrapped by the strategy with their optimizers), the image buffers, the objective and the step.
-``Trainer`` trains with it and ``benchmarks/bench_step.py`` measures it, so the benchmark times
-exactly what trains."""
+"""One wiring of the training step from a recipe: the method's networks (built, initialised,
+placed, compiled, wrapped by the strategy with their optimizers) and its step. ``Trainer`` trains
+with it and ``benchmarks/bench_step.py`` measures it, so the benchmark times exactly what trains.
+Nothing here names a method: each is a plugin (``method`` in the recipe)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch import nn
 
 from ..config import Config
 from ..plugins import Registry
-from ..plugins.types import Buffer
-from . import components
-from .networks import DiscriminatorPair, GeneratorPair
+from ..plugins.types import Method, MethodStep, Trainable
+from .components import RecipeComponents, build_method
 from .optim import build_optimizer
 from .rng import seed_everything
-from .step import CycleGANStep, Objective
 
 
 @dataclass
 class Wired:
-    gens: object
-    """The generator pair and its optimizer, wrapped by the strategy (a Trainable: ``.module`` is the bare pair)."""
-    discs: object
-    """The discriminator pair and its optimizer, wrapped likewise."""
-    pool_a: Buffer
-    pool_b: Buffer
-    step: CycleGANStep
+    method: Method
+    gens: Trainable
+    """The generator group and its optimizer, wrapped by the strategy (``.module`` is the bare group)."""
+    discs: Trainable
+    """The discriminator group and its optimizer, wrapped likewise."""
+    step: MethodStep
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
-              initialise: Callable[[GeneratorPair, DiscriminatorPair], None] | None = None) -> Wired:
+              initialise: Callable[[nn.Module, nn.Module], None] | None = None) -> Wired:
     """Build everything a training step needs from ``cfg``. ``initialise(gens, discs)`` may load
-    weights into the bare networks before they are placed and wrapped (``train.init_from``)."""
+    weights into the bare groups before they are placed and wrapped (``train.init_from``)."""
     s, t = strategy, cfg.train
+    method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)
-    gens, discs = components.build_networks(cfg, registry)
+    gens = method.build_generators(make)
+    discs = method.build_discriminators(make)
     if initialise is not None:
         initialise(gens, discs)
     memory_format = torch.channels_last if t.channels_last else torch.preserve_format
     gens.to(s.device, memory_format=memory_format)
     discs.to(s.device, memory_format=memory_format)
-    if t.compile:
-        for net in (gens.G, gens.F, discs.D_A, discs.D_B):
+    if t.compile:  # each network of a group (the groups' own forwards are Python glue)
+        for net in (*gens.children(), *discs.children()):
             net.compile()
     offload = cfg.distributed.offload_optimizer
     gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
@@ -52,10 +52,5 @@ def wire_step(cfg: Config, registry: Registry, strategy,
 
     # From here on every rank draws different randomness (buffers, augmentation).
     seed_everything(t.seed + 1_000_003 * s.rank)
-    pool_a = components.build_buffer(cfg, registry)
-    pool_b = components.build_buffer(cfg, registry)
-    objective = Objective(components.build_adversarial_loss(cfg, registry),
-                          components.build_reconstruction_loss(cfg, registry),
-                          cfg.loss.cycle_weight, cfg.loss.identity_weight)
-    step = CycleGANStep(gens_t, discs_t, objective, pool_a, pool_b, s.autocast)
-    return Wired(gens_t, discs_t, pool_a, pool_b, step)
+    step = method.build_step(gens_t, discs_t, make, s.autocast)
+    return Wired(method, gens_t, discs_t, step)

@@ -45,4 +45,4 @@ def test_resume_parity_two_ranks(make_recipe, tmp_path):
     # Ranks drew different data, so their image pools differ.
     r0 = torch.load(tmp_path / "straight/checkpoints/step_00000006/rank_00000.pt", weights_only=True)
     r1 = torch.load(tmp_path / "straight/checkpoints/step_00000006/rank_00001.pt", weights_only=True)
-    assert not torch.equal(r0["buffers"]["A"]["images"], r1["buffers"]["A"]["images"])
+    assert not torch.equal(r0["method"]["buffers"]["A"]["images"], r1["method"]["buffers"]["A"]["images"])

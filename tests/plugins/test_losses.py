@@ -1,5 +1,5 @@
 """Every adversarial loss with every discriminator (parametrized over the registry), called exactly as
-the trainer calls them (cgx/train/step.py), in fp32 and under bf16 autocast; then each loss's values."""
+the CycleGAN method calls them (plugins/methods/cyclegan.py), in fp32 and under bf16 autocast; then each loss's values."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,7 @@ from torch import nn
 
 import cgx.plugins
 from cgx.nn.scores import as_list, split
-from cgx.train.networks import set_requires_grad
+from cgx.nn.freeze import set_requires_grad
 from cgx.plugins.types import DiscriminatorBatch
 from test_components import TINY_KWARGS
 

@@ -14,6 +14,7 @@ from cgx.plugins.kinds import KINDS
 from cgx.plugins.registry import LOAD_ENV
 
 BUILTINS = {
+    "method": {"cyclegan"},
     "generator": {"resnet", "unet"},
     "discriminator": {"patchgan", "multiscale", "pixelgan", "timm"},
     "adversarial_loss": {"lsgan", "vanilla", "hinge", "wgangp"},
@@ -111,8 +112,18 @@ def build_tiny_buffer(size: int = 2) -> TinyBuffer:
     return TinyBuffer(size)
 
 
+def build_tiny_method():
+    from cgx_plugins.methods.cyclegan import CycleGAN
+
+    return CycleGAN(cycle_weight=1.0, identity_weight=0.0)
+
+
 class TinyPlugin:
     """Implements every cgx hook; test_every_hookspec_is_tested checks that it keeps doing so."""
+
+    @hookimpl
+    def cgx_register_methods(self, register):
+        register("tiny_method", build_tiny_method)
 
     @hookimpl
     def cgx_register_generators(self, register):
@@ -135,7 +146,7 @@ class TinyPlugin:
         register("tiny_buffer", build_tiny_buffer)
 
 
-TINY = {"generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
+TINY = {"method": "tiny_method", "generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
         "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer"}
 
 
@@ -476,13 +487,13 @@ def loaded(registry: Registry) -> dict[str, set[str]]:
 
 def test_load_plugins_env_limits_entry_points(only):
     only("resnet,lsgan")
-    assert loaded(Registry()) == {"generator": {"resnet"}, "discriminator": set(), "adversarial_loss": {"lsgan"},
+    assert loaded(Registry()) == {"method": set(), "generator": {"resnet"}, "discriminator": set(), "adversarial_loss": {"lsgan"},
                                   "reconstruction_loss": set(), "buffer": set()}
 
 
 def test_load_plugins_env_ignores_spaces(only):
     only(" patchgan , image_pool ,")
-    assert loaded(Registry()) == {"generator": set(), "discriminator": {"patchgan"}, "adversarial_loss": set(),
+    assert loaded(Registry()) == {"method": set(), "generator": set(), "discriminator": {"patchgan"}, "adversarial_loss": set(),
                                   "reconstruction_loss": set(), "buffer": {"image_pool"}}
 
 

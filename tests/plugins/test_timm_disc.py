@@ -10,7 +10,7 @@ from torch import nn
 import cgx.plugins
 from cgx.config import load_config
 from cgx.plugins import PluginError
-from cgx.train.networks import set_requires_grad
+from cgx.nn.freeze import set_requires_grad
 from cgx.train.trainer import Trainer
 
 timm = pytest.importorskip("timm")

@@ -10,7 +10,7 @@ import torch
 from cgx import plugins
 from conftest import float64_error
 
-from cgx.train.networks import GeneratorPair
+from cgx_plugins.methods.cyclegan import GeneratorPair
 
 GENERATORS = [("resnet", {"ngf": 8, "n_blocks": 2}), ("unet", {"ngf": 8, "num_downs": 5})]
 

@@ -43,12 +43,12 @@ def test_trainer_step_equals_the_plain_algorithm(make_recipe):
         gens, discs = trainer.gens.module, trainer.discs.module
         ref = ReferenceCycleGAN(*(copy.deepcopy(n) for n in (gens.G, gens.F, discs.D_A, discs.D_B)),
                                 lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), pool_size=2,
-                                pool_generators=(clone_generator(trainer.pool_a.generator),
-                                                 clone_generator(trainer.pool_b.generator)))
+                                pool_generators=(clone_generator(trainer.method_step.pool_a.generator),
+                                                 clone_generator(trainer.method_step.pool_b.generator)))
         data = torch.Generator().manual_seed(7)
         for step in range(STEPS):
             a, b = (torch.rand(1, 3, 32, 32, generator=data) * 2 - 1 for _ in range(2))
-            ours, _ = trainer.cycle_step(a, b)
+            ours, _ = trainer.method_step(a, b)
             theirs = ref.iteration(a, b)
             assert ours.keys() == theirs.keys()
             for k in ours:
@@ -66,7 +66,7 @@ def test_trainer_step_equals_the_plain_algorithm(make_recipe):
             probe = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
             with torch.no_grad():  # ... and the networks compute the same function, those biases included
                 torch.testing.assert_close(mine(probe), plain(probe), rtol=1e-4, atol=1e-5)
-        for pool, plain in ((trainer.pool_a, ref.pool_a), (trainer.pool_b, ref.pool_b)):
+        for pool, plain in ((trainer.method_step.pool_a, ref.pool_a), (trainer.method_step.pool_b, ref.pool_b)):
             assert len(pool.images) == len(plain.images) == 2
             for x, y in zip(pool.images, plain.images):
                 torch.testing.assert_close(x.squeeze(0), y, rtol=1e-4, atol=1e-6)
@@ -84,7 +84,7 @@ def test_the_comparison_can_fail(make_recipe):
                                 pool_size=2, cycle_weight=9.0)  # a slightly different objective
         data = torch.Generator().manual_seed(7)
         a, b = (torch.rand(1, 3, 32, 32, generator=data) * 2 - 1 for _ in range(2))
-        ours, _ = trainer.cycle_step(a, b)
+        ours, _ = trainer.method_step(a, b)
         theirs = ref.iteration(a, b)
         assert ours["G/cycle_A"].item() != pytest.approx(theirs["G/cycle_A"].item(), rel=1e-5)
         assert any(not torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(gens.G.parameters(), ref.G.parameters()))

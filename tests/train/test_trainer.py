@@ -35,7 +35,7 @@ def test_run_leaves_config_checkpoints_and_tensorboard(make_recipe, tmp_path):
     state = torch.load(run / "checkpoints/step_00000006/train.pt", weights_only=True)
     assert state["step"] == 6 and state["config"]["model"]["generator"]["ngf"] == 4
     rank = torch.load(run / "checkpoints/step_00000006/rank_00000.pt", weights_only=True)
-    assert rank["buffers"]["A"]["images"].shape == (4, 3, 32, 32)  # the pool filled to its size
+    assert rank["method"]["buffers"]["A"]["images"].shape == (4, 3, 32, 32)  # the pool filled to its size
 
 
 def test_tensorboard_has_every_loss_term_and_perf(make_recipe, tmp_path):

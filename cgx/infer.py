@@ -88,10 +88,11 @@ def _authors_generators(path: Path, device: str | torch.device) -> Generators:
     nets = {}
     for name in ("G", "F"):
         if name in imported.nets:
-            net = build_authors_network(section)
+            net = build_authors_network(imported.nets[name].section)  # its own channels (input_nc, output_nc)
             net.load_state_dict(imported.nets[name].state)
             nets[name] = net.to(device).eval()
-    cfg = config_from_dict({"model": {"generator": section.to_dict()}}, where=str(path))
+    cfg = config_from_dict({"model": {"generator": imported.generator_section().to_dict()},
+                            "data": imported.data_channels(), "loss": imported.loss_settings()}, where=str(path))
     return Generators(nets.get("G"), nets.get("F"), cfg, path, 0)
 
 

@@ -1,6 +1,7 @@
 """Building the recipe's plugin components, after checking every section against its factory."""
 from __future__ import annotations
 
+from ..channels import channel_args
 from ..config import ComponentConfig, Config
 from ..errors import ConfigError, PluginError
 from ..plugins import Registry
@@ -38,21 +39,23 @@ def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
         registry.load_module(spec, base)
 
 
-def create(cfg: Config, registry: Registry, key: str):
-    """Build the component of recipe section ``key`` (``model.generator``, ``buffer`` ...); a plugin
-    that refuses its arguments is a ConfigError naming the recipe file and the key."""
+def create(cfg: Config, registry: Registry, key: str, **extra):
+    """Build the component of recipe section ``key`` (``model.generator``, ``buffer`` ...), with ``extra``
+    arguments over the section's; a plugin that refuses its arguments is a ConfigError naming the recipe
+    file and the key."""
     kind, section = component_sections(cfg)[key]
     try:
-        return registry.create(kind, section.name, **section.args)
+        return registry.create(kind, section.name, **{**section.args, **extra})
     except PluginError as e:
         raise ConfigError(f"{cfg.recipe or '<recipe>'}: {key}: {e}") from e.__cause__
 
 
 def build_networks(cfg: Config, registry: Registry) -> tuple[GeneratorPair, DiscriminatorPair]:
     """Build both pairs from the recipe's plugin sections (each component sees only its section)."""
-    gens = GeneratorPair(create(cfg, registry, "model.generator"), create(cfg, registry, "model.generator"))
-    discs = DiscriminatorPair(create(cfg, registry, "model.discriminator"),
-                              create(cfg, registry, "model.discriminator"))
+    gens = GeneratorPair(create(cfg, registry, "model.generator", **channel_args(cfg, "G")),
+                         create(cfg, registry, "model.generator", **channel_args(cfg, "F")))
+    discs = DiscriminatorPair(create(cfg, registry, "model.discriminator", **channel_args(cfg, "D_A")),
+                              create(cfg, registry, "model.discriminator", **channel_args(cfg, "D_B")))
     return gens, discs
 
 

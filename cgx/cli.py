@@ -85,7 +85,8 @@ def cmd_eval(args) -> int:
 
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
-                                progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]))
+                                progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
+                                bands=args.bands)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -124,6 +125,13 @@ def _depth(text: str):
     if text == "float":
         return text
     raise argparse.ArgumentTypeError(f"must be 8, 16 or float, got {text!r}")
+
+
+def _bands(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be three band numbers like 3,2,1, got {text!r}") from None
 
 
 def _channels(text: str) -> int:
@@ -311,6 +319,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
     t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json)")
+    t.add_argument("--bands", type=_bands, default=None, metavar="R,G,B",
+                   help="N-channel domains: the three bands (0-based) Inception sees as R, G, B (default: the run's "
+                        "eval.bands; unset: FID/KID skipped for directions into such a domain, cycle L1 still reported)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_eval)
 

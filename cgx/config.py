@@ -456,6 +456,22 @@ def _check_images(cfg: Config, where: str) -> None:
             n = getattr(cfg.data, d).channels
             if n not in (1, 3) and not all(0 <= i < n for i in bands):
                 raise ConfigError(f"{where}: eval.bands {bands}: data.{d} has {n} channels, so bands must be 0..{n - 1}")
+    _check_eval_bands(cfg, where)
+
+
+def _check_eval_bands(cfg: Config, where: str) -> None:
+    """An evaluation during training must be able to compute the metric that picks the best checkpoint."""
+    e = cfg.eval
+    if not e.every or e.bands is not None:
+        return
+    _, _, which = e.metric.partition("_")
+    targets = {"AtoB": ("b",), "BtoA": ("a",), "mean": ("a", "b")}[which]
+    for d in targets:
+        n = getattr(cfg.data, d).channels
+        if n not in (1, 3):
+            raise ConfigError(f"{where}: eval.metric={e.metric} needs FID/KID of images of data.{d} ({n} channels), "
+                              f"which Inception cannot see without eval.bands (three of its bands as R, G, B): set "
+                              f"eval.bands, or an eval.metric of the other direction")
 
 
 def _join(path: str, name: str) -> str:

@@ -210,7 +210,7 @@ def fit(array: np.ndarray, depth: int | str, spec: ImageSpec, name: str) -> torc
 
 
 def _describe(channels: int, depth) -> str:
-    kind = {1: "grey", 2: "grey+alpha", 3: "RGB", 4: "4-channel (RGBA)"}.get(channels, f"{channels}-channel")
+    kind = {1: "grey", 3: "RGB"}.get(channels, f"{channels}-channel")
     return f"{kind} {depth}-bit" if depth != "float" else f"{kind} float"
 
 

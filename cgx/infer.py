@@ -68,7 +68,8 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
                 f"MODULE_OR_FILE.py if you trust it ({kind}s available: {', '.join(registry.available(kind))})")
     check_network_size(cfg, registry, where)
     method = components.build_method(cfg, registry, where)
-    gens = method.build_generators(components.RecipeComponents(cfg, registry, where))
+    gens = components.method_call(cfg, method.build_generators, components.RecipeComponents(cfg, registry, where),
+                                  where=where)
     try:
         gens.load_state_dict(weights.state)  # plain weights, whatever the strategy
     except RuntimeError as e:
@@ -128,10 +129,11 @@ def _authors_generators(path: Path, device: str | torch.device) -> Generators:
     nets = {}
     for name in ("G", "F"):
         if name in imported.nets:
-            net = build_authors_network(section)
+            net = build_authors_network(imported.nets[name].section)  # its own channels (input_nc, output_nc)
             net.load_state_dict(imported.nets[name].state)
             nets[name] = net.to(device).eval()
-    cfg = config_from_dict({"model": {"generator": section.to_dict()}}, where=str(path))
+    cfg = config_from_dict({"model": {"generator": imported.generator_section().to_dict()},
+                            "data": imported.data_channels(), "method": {"name": "cyclegan", **imported.method_settings()}}, where=str(path))
     return Generators(nets.get("G"), nets.get("F"), cfg, path, 0)
 
 

@@ -4,7 +4,12 @@ A user's images are never touched: the output folder may not be the input folder
 existing files are never replaced without ``overwrite``, and each output is written under a
 temporary name and renamed into place once complete.
 
-Output names: ``IN/sub/x.jpg`` -> ``OUT/sub/x.png``. When several inputs of one folder share a
+Each output is written in its domain's format and depth (``data.b`` for AtoB, ``data.a`` for BtoA;
+``cgx.data.decode.encode``): PNG for 8-bit grey or RGB (as always), 16-bit PNG for 16-bit grey or
+RGB (every value of 0..65535 kept), TIFF for other channel counts and float. Inputs are read as
+their domain's spec says, turned upright by their EXIF orientation (the output has none).
+
+Output names: ``IN/sub/x.jpg`` -> ``OUT/sub/x.png`` (``x.tif`` for a TIFF domain). When several inputs of one folder share a
 name up to the extension (``x.jpg`` and ``x.png``), each of them keeps its extension in the name
 instead (``x_jpg.png``, ``x_png.png``), so every input gets its own output. An image that cannot
 be read (empty, truncated) is skipped with a warning naming it, and reported; only images
@@ -23,8 +28,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .data.images import list_images, load_rgb
-from .data.transforms import to_image, to_tensor
+from .data.decode import encode, load_tensor, suffix
+from .data.decode import image_size as oriented_size
+from .data.images import list_images
 from .errors import DataError, UsageError
 from .infer import load_generators, resolve_device, translate_batch
 from .precision import autocast
@@ -43,7 +49,7 @@ class Translated:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def output_names(src: Path, files: list[Path]) -> dict[Path, Path]:
+def output_names(src: Path, files: list[Path], ext: str = ".png") -> dict[Path, Path]:
     """input -> output path relative to the output folder (see the module's docstring)."""
     stems: dict[tuple[Path, str], list[Path]] = defaultdict(list)
     for f in files:
@@ -53,9 +59,9 @@ def output_names(src: Path, files: list[Path]) -> dict[Path, Path]:
     for f in files:
         rel = f.relative_to(src)
         if len(stems[(rel.parent, rel.stem.casefold())]) > 1:
-            rel = rel.with_name(f"{rel.stem}_{rel.suffix.lstrip('.')}.png")
+            rel = rel.with_name(f"{rel.stem}_{rel.suffix.lstrip('.')}{ext}")
         else:
-            rel = rel.with_suffix(".png")
+            rel = rel.with_suffix(ext)
         key = rel.as_posix().casefold()  # two names that differ in case only collide on some file systems
         if key in taken:
             raise DataError(f"{taken[key]} and {f} would both be written to {rel}; rename one of them")
@@ -71,14 +77,17 @@ def check_folders(src: Path, out: Path) -> None:
         raise DataError(f"output {out} exists and is not a folder")
 
 
-def save_atomic(image: Image.Image, target: Path, overwrite: bool) -> None:
-    """Write ``target`` as PNG under a temporary name, then rename it into place."""
+def save_atomic(image: Image.Image | bytes, target: Path, overwrite: bool) -> None:
+    """Write ``target`` (a PIL image as PNG, or encoded bytes) under a temporary name, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not overwrite:
         raise DataError(f"{target} exists (written meanwhile by something else?); pass --overwrite to replace it")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        image.save(tmp, format="PNG")
+        if isinstance(image, bytes):
+            tmp.write_bytes(image)
+        else:
+            image.save(tmp, format="PNG")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -98,10 +107,11 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
     if not (Path(checkpoint).is_file() or is_authors_folder(Path(checkpoint))):
         resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
     files = list_images(src)
-    names = output_names(src, files)
-    check_targets([out / names[f] for f in files], inputs=files, input_folders=[src], overwrite=overwrite)
     gens = load_generators(checkpoint, dev, plugins=plugins)
     net = gens.net(direction)
+    spec_in, spec_out = (gens.config.data.a, gens.config.data.b)[:: 1 if direction == "AtoB" else -1]
+    names = output_names(src, files, suffix(spec_out))
+    check_targets([out / names[f] for f in files], inputs=files, input_folders=[src], overwrite=overwrite)
     result = Translated()
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
     for f in files:
@@ -117,7 +127,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
             chunk, images = [], []
             for f in group[i: i + per_batch]:
                 try:
-                    images.append(to_tensor(load_rgb(f)))
+                    images.append(load_tensor(f, spec_in))
                     chunk.append(f)
                 except DataError as e:
                     skip(result, f, str(e))
@@ -127,7 +137,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
                     y = translate_batch(net, x)
                 for f, img in zip(chunk, y):
                     target = out / names[f]
-                    save_atomic(to_image(img), target, overwrite)
+                    save_atomic(encode(img, spec_out), target, overwrite)
                     result.written.append(target)
             bar.update(len(group[i: i + per_batch]))
     bar.close()
@@ -163,16 +173,9 @@ def out_of_memory_named(width: int, height: int, n: int, device: torch.device):
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header; DataError naming the file if it is not an image."""
-    try:
-        if path.stat().st_size == 0:
-            raise DataError(f"cannot read image {path}: the file is empty (0 bytes)")
-        with Image.open(path) as im:
-            return im.size
-    except DataError:
-        raise
-    except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
-        raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
+    """(width, height) as shown (EXIF orientation applied) from the header; DataError naming the file
+    if it is not an image (``cgx.data.decode.image_size``)."""
+    return oriented_size(path)
 
 
 def skip(result: Translated, path: Path, error: str) -> None:

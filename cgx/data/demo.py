@@ -4,6 +4,12 @@ Domain A ("dusk"): warm red/orange/yellow shapes on dark blue backgrounds.
 Domain B ("paper"): cool teal/blue/green shapes on light cream backgrounds.
 Scenes are drawn independently per domain (unpaired); a CycleGAN learns the palette mapping
 (dark background <-> light, warm shapes <-> cool) in a few CPU minutes at 64 px.
+
+Either domain can be made grey, 16-bit, float or multi-band (``cgx demo-data --channels 1 --depth 16``,
+``--channels 8``): the scene is rendered in float, then written as the domain's spec says
+(``cgx.data.decode.encode``: 16-bit PNG for grey/RGB, TIFF for N bands or float). A grey domain is the
+scene's luminance with a faint texture below one 8-bit step (so a 16-bit domain really uses 16 bits);
+band k of an N-band domain is a fixed mix of the scene's R, G, B, as a multispectral sensor's bands.
 """
 from __future__ import annotations
 
@@ -11,7 +17,11 @@ import colorsys
 import random
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFilter
+
+from ..config import ImageSpec
 
 PALETTES = {
     # (hue range of shapes, background hue, background lightness range)
@@ -47,19 +57,47 @@ def render(domain: str, rng: random.Random, size: int = 64) -> Image.Image:
     return img.filter(ImageFilter.SMOOTH)
 
 
-def generate(out: str | Path, n_train: int = 200, n_test: int = 8, size: int = 64, seed: int = 0) -> Path:
-    """Write ``trainA/ trainB/ testA/ testB/`` under ``out``; skips files that already exist."""
+def as_spec(image: Image.Image, spec: ImageSpec, rng: random.Random) -> torch.Tensor:
+    """A rendered RGB scene as a float (C, H, W) image in [-1, 1] of ``spec``'s channels."""
+    rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    if spec.channels == 3:
+        x = rgb
+    elif spec.channels == 1:
+        h, w = rgb.shape[-2:]
+        yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+        texture = 0.0015 * torch.sin(xx * 0.7 + rng.uniform(0, 6.28)) * torch.cos(yy * 0.45)  # below 1/255
+        x = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] + texture).unsqueeze(0)
+    else:
+        mix = torch.Generator().manual_seed(1234)  # the same bands for every image of the set
+        weights = torch.rand(spec.channels, 3, generator=mix)
+        weights = weights / weights.sum(1, keepdim=True)
+        x = torch.einsum("kc,chw->khw", weights, rgb)
+    return (x.clamp(0, 1) * 2 - 1).contiguous()
+
+
+def generate(out: str | Path, n_train: int = 200, n_test: int = 8, size: int = 64, seed: int = 0,
+             a: ImageSpec | None = None, b: ImageSpec | None = None) -> Path:
+    """Write ``trainA/ trainB/ testA/ testB/`` under ``out``; skips files that already exist. ``a``, ``b``:
+    the domains' image specs (default 8-bit RGB PNG, the original demo set bit for bit)."""
+    from .decode import encode, suffix
+
     out = Path(out)
+    specs = {"A": a or ImageSpec(), "B": b or ImageSpec()}
     for split, n in (("train", n_train), ("test", n_test)):
         for domain in ("A", "B"):
             folder = out / f"{split}{domain}"
             folder.mkdir(parents=True, exist_ok=True)
+            spec = specs[domain]
             for i in range(n):
-                path = folder / f"{domain.lower()}_{i:05d}.png"
+                path = folder / f"{domain.lower()}_{i:05d}{suffix(spec)}"
                 if path.exists():
                     continue
                 rng = random.Random(f"{seed}-{split}-{domain}-{i}")
-                tmp = path.with_suffix(".tmp.png")
-                render(domain, rng, size).save(tmp)
+                tmp = path.with_name(f".{path.name}.tmp")
+                scene = render(domain, rng, size)
+                if spec.is_default:
+                    scene.save(tmp, format="PNG")
+                else:
+                    tmp.write_bytes(encode(as_spec(scene, spec, rng), spec))
                 tmp.replace(path)
     return out

@@ -53,13 +53,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def decode_rgb(data: bytes, name: str) -> Image.Image:
-    """Image file bytes as 8-bit RGB (``to_rgb``); DataError naming ``name`` if they do not decode."""
+    """Image file bytes as 8-bit RGB (``to_rgb``), turned upright as their EXIF orientation says;
+    DataError naming ``name`` if they do not decode. (The default domain spec's decode, ``cgx.data.decode``.)"""
+    from .decode import upright
+
     if not data:
         raise DataError(f"cannot read image {name}: the file is empty (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            return to_rgb(im)
+            return to_rgb(upright(im))
     except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
         raise DataError(f"cannot read image {name}: {type(e).__name__}: {e}") from None
 

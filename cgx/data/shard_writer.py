@@ -35,7 +35,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .images import DataError, decode_rgb, list_images
+from ..config import ImageSpec
+from .decode import DEFAULT, decode
+from .images import DataError, list_images
 from .shards import INDEX_FORMAT
 
 SPLIT_RE = re.compile(r"^(train|test|val)[AB]$")
@@ -102,10 +104,10 @@ def sample_keys(folder: Path, files: list[Path]) -> list[str]:
 
 def _prepare(job: tuple) -> tuple[str, str | None, bytes | str]:
     """(key, ext, bytes) of one image, or (key, None, error). Runs in the worker processes."""
-    path, key, resize, fmt, quality = job
+    path, key, resize, fmt, quality, spec = job
     try:
         data = Path(path).read_bytes()
-        image = decode_rgb(data, path)  # the loader's decode (every mode to 8-bit RGB): fails here, not in training
+        image = decode(data, path, spec)  # the loader's decode for the domain's spec: fails here, not in training
         if resize is None and fmt is None:
             ext = Path(path).suffix.lower().lstrip(".")
             return key, ext, data
@@ -155,13 +157,13 @@ class _AtomicShards:
 
 
 def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size: int | None, resize: int | None,
-                fmt: str | None, quality: int, pool, progress: bool) -> SplitResult:
+                fmt: str | None, quality: int, pool, progress: bool, spec: ImageSpec = DEFAULT) -> SplitResult:
     import webdataset as wds
     from tqdm import tqdm
 
     files = list_images(folder)
     keys = sample_keys(folder, files)
-    jobs = [(str(f), k, resize, fmt, quality) for f, k in zip(files, keys)]
+    jobs = [(str(f), k, resize, fmt, quality, spec) for f, k in zip(files, keys)]
     results = pool.imap(_prepare, jobs, chunksize=4) if pool is not None else map(_prepare, jobs)
     result = SplitResult(name)
     atomic = _AtomicShards()
@@ -205,6 +207,7 @@ def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size:
         "total": result.total,
         "shards": result.shards,
         "skipped": [p for p, _ in result.skipped],
+        "image": {"channels": spec.channels, "depth": spec.depth},
         "options": {"max_count": max_count, "max_size": max_size, "resize": resize,
                     "format": fmt if (fmt or resize) else "original", "quality": quality if (fmt or resize) else None},
     }
@@ -217,8 +220,11 @@ def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size:
 
 def write_shards(src: str | Path, out: str | Path, *, max_count: int | None = None, max_size: int | str | None = None,
                  resize: int | None = None, fmt: str | None = None, quality: int = 95, workers: int = 1,
-                 prefix: str | None = None, progress: bool = True) -> list[SplitResult]:
-    """Write one shard set (tar shards + index) per split of ``src`` into ``out``."""
+                 prefix: str | None = None, progress: bool = True,
+                 specs: dict[str, ImageSpec] | None = None) -> list[SplitResult]:
+    """Write one shard set (tar shards + index) per split of ``src`` into ``out``. ``specs``: the image
+    spec each domain's images are checked against and the index records: ``{"A": ..., "B": ...}`` for
+    the authors' layout, ``{"": ...}`` (or either) for a plain folder; default 8-bit RGB."""
     src, out = Path(src), Path(out)
     max_count = max_count or 10**12
     max_size = parse_size(max_size)
@@ -229,15 +235,30 @@ def write_shards(src: str | Path, out: str | Path, *, max_count: int | None = No
     if resize is not None and resize <= 0:
         raise DataError(f"--resize must be positive, got {resize}")
     splits = find_splits(src, prefix)
+    chosen = {name: split_spec(name, specs) for name, _ in splits}
+    if resize is not None or fmt is not None:
+        for name, spec in chosen.items():
+            if not spec.is_default:
+                raise DataError(f"--resize and --format re-encode to 8-bit RGB; {name} is {spec.describe()}: "
+                                f"keep its original bytes (no --resize/--format), training resizes as data.load_size says")
     out.mkdir(parents=True, exist_ok=True)
     pool = get_context("fork").Pool(workers) if workers > 1 else None
     try:
         return [write_split(name, folder, out, max_count=max_count, max_size=max_size, resize=resize, fmt=fmt,
-                            quality=quality, pool=pool, progress=progress) for name, folder in splits]
+                            quality=quality, pool=pool, progress=progress, spec=chosen[name])
+                for name, folder in splits]
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
+
+
+def split_spec(name: str, specs: dict[str, ImageSpec] | None) -> ImageSpec:
+    """The spec of split ``name`` (``trainA`` -> specs["A"]; a plain folder -> specs[""])."""
+    if not specs:
+        return DEFAULT
+    domain = name[-1] if SPLIT_RE.match(name) else ""
+    return specs.get(domain) or specs.get("") or DEFAULT
 
 
 def report(results: list[SplitResult], out: str | Path) -> str:

@@ -55,6 +55,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..config import DataConfig
+from ..config import ImageSpec
+from .decode import DEFAULT, decode
 from .images import DataError, decode_rgb
 from .loader import batches_of
 from .shard_plan import DomainPlan
@@ -325,11 +327,59 @@ def sample_rgb(sample: dict) -> Image.Image:
     return decode_rgb(sample[ext], f"{sample['__key__']}.{ext}")
 
 
+def sample_image(sample: dict, spec: ImageSpec = DEFAULT):
+    """The sample's image decoded for a domain of ``spec`` (``cgx.data.decode``: for the default spec
+    the same 8-bit RGB image as ``sample_rgb``, else a float tensor)."""
+    ext = next((k for k in IMAGE_KEYS if k in sample), None)
+    if ext is None:
+        raise ValueError(f"no image in the sample (it has {', '.join(k for k in sample if not k.startswith('__'))})")
+    return decode(sample[ext], f"{sample['__key__']}.{ext}", spec)
+
+
+def index_spec(index: dict) -> ImageSpec | None:
+    """The image spec an index records (``cgx shards --channels/--depth``); None for an index written
+    before specs were recorded (its images were checked as 8-bit RGB)."""
+    image = index.get("image")
+    if not isinstance(image, dict):
+        return None
+    return ImageSpec(channels=image.get("channels"), depth=image.get("depth"))
+
+
+def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, key: str, spec_key: str) -> None:
+    """A DataError naming the index and both specs when domain shards were written for another image spec
+    than the recipe's ``spec`` (data.a / data.b). Indexes without a spec pass for the default spec only."""
+    if not pattern:
+        return
+    path = Path(index) if index is not None else None
+    if path is None:
+        urls = expand_urls(pattern, key)
+        if not is_local(urls[0]):
+            return  # load_domain names the missing index
+        path = default_index(urls[0])
+    try:
+        recorded = index_spec(json.loads(path.read_text()))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return  # load_domain names a missing or malformed index
+    if recorded is None:
+        if not spec.is_default:
+            raise DataError(f"{key}: the index {path} records no image spec (written for 8-bit RGB), {spec_key} is "
+                            f"{spec.describe()} (channels {spec.channels}, depth {spec.depth}): re-run "
+                            f"`cgx shards ... --channels {spec.channels} --depth {spec.depth}`")
+        return
+    if (recorded.channels, recorded.depth) != (spec.channels, spec.depth):
+        raise DataError(f"{key}: the shards of {path} were written for {recorded.describe()} images (channels "
+                        f"{recorded.channels}, depth {recorded.depth}), {spec_key} is {spec.describe()} (channels "
+                        f"{spec.channels}, depth {spec.depth}): set {spec_key} to match, or re-run `cgx shards` "
+                        f"with --channels {spec.channels} --depth {spec.depth}")
+
+
 class _Stream:
     """One domain's stream for one (rank, worker) in one epoch, from a position on: decoded images."""
 
     def __init__(self, domain: Domain, plan: DomainPlan, epoch: int, stream: int, start: int,
-                 augment: Augment, on_corrupt: str, max_bytes: int | None = DataConfig.max_sample_bytes) -> None:
+                 augment: Augment, on_corrupt: str, max_bytes: int | None = DataConfig.max_sample_bytes,
+                 spec: ImageSpec = DEFAULT) -> None:
+        self.spec = spec
         self.domain, self.plan, self.epoch, self.stream = domain, plan, epoch, stream
         self.max_bytes = max_bytes
         self.augment, self.on_corrupt = augment, on_corrupt
@@ -383,7 +433,7 @@ class _Stream:
                 entry[3] = f"sample {raw.index} of {raw.url}: {raw.reason}"
             else:
                 try:
-                    entry[2] = sample_rgb(raw)
+                    entry[2] = sample_image(raw, self.spec)
                 except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
                     why = str(e) if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
                     entry[3] = f"sample {raw['__key__']!r} of {raw['__url__']}: {why}"
@@ -444,7 +494,7 @@ class ShardBatches(IterableDataset):
                         if s is not None:
                             s.close()
                         s = streams[name] = _Stream(src.domains[name], src.plans[name], epoch, u, first,
-                                                    src.augment, src.on_corrupt, src.max_sample_bytes)
+                                                    src.augment, src.on_corrupt, src.max_sample_bytes, src.specs[name])
                     images, keys = [], []
                     for _ in range(src.batch):
                         x, key, corrupt = s.take()
@@ -466,6 +516,9 @@ class ShardSource:
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
                  shuffle: bool = True) -> None:
+        self.specs = {"A": cfg.a, "B": cfg.b}
+        check_index_spec(cfg.shards_a, cfg.index_a, cfg.a, "data.shards_a", "data.a")
+        check_index_spec(cfg.shards_b, cfg.index_b, cfg.b, "data.shards_b", "data.b")
         self.domains = {
             "A": load_domain("A", cfg.shards_a, cfg.index_a, "data.shards_a", "data.index_a"),
             "B": load_domain("B", cfg.shards_b, cfg.index_b, "data.shards_b", "data.index_b"),

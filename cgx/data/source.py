@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..config import DataConfig
-from .images import DataError, list_images, load_rgb
+from .decode import DEFAULT, load
+from .images import DataError, list_images
 from .loader import batches_of
 from .plan import Plan
 from .transforms import Augment
@@ -40,8 +41,9 @@ class _PlannedImages(Dataset):
     its place. The stand-in depends only on the file list, so a resumed run sees the same one."""
 
     def __init__(self, files_a: list[Path], files_b: list[Path], plan: Plan, augment: Augment,
-                 on_corrupt: str = "skip") -> None:
+                 on_corrupt: str = "skip", specs: dict | None = None) -> None:
         self.files = {"A": files_a, "B": files_b}
+        self.specs = specs or {"A": DEFAULT, "B": DEFAULT}
         self.plan = plan
         self.augment = augment
         self.on_corrupt = on_corrupt
@@ -64,10 +66,11 @@ class _PlannedImages(Dataset):
         return out
 
     def _read(self, d: str, i: int):
-        """(path, RGB image) of file ``i`` of domain ``d``, or of its stand-in if it is unreadable."""
-        files = self.files[d]
+        """(path, image) of file ``i`` of domain ``d``, or of its stand-in if it is unreadable (or does
+        not fit the domain's spec, ``cgx.data.decode``)."""
+        files, spec = self.files[d], self.specs[d]
         try:
-            return files[i], load_rgb(files[i])
+            return files[i], load(files[i], spec)
         except DataError as e:
             if self.on_corrupt == "raise":
                 raise DataError(f"domain {d}: {e} (data.on_corrupt=raise; `skip` skips such images)") from None
@@ -75,7 +78,7 @@ class _PlannedImages(Dataset):
         for k in range(1, len(files)):
             path = files[(i + k) % len(files)]
             try:
-                return path, load_rgb(path)
+                return path, load(path, spec)
             except DataError:
                 continue
         raise DataError(f"domain {d}: none of its {len(files)} images can be read (data.on_corrupt=skip)")
@@ -115,11 +118,12 @@ class FolderSource:
         self.augment = Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
         self.rank, self.batch, self.workers = rank, batch, cfg.workers
         self.on_corrupt = cfg.on_corrupt
+        self.specs = {"A": cfg.a, "B": cfg.b}
         self.steps_per_epoch = self.plan.steps_per_epoch
         self.epoch_length = self.plan.epoch_length
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
-        dataset = _PlannedImages(self.files_a, self.files_b, self.plan, self.augment, self.on_corrupt)
+        dataset = _PlannedImages(self.files_a, self.files_b, self.plan, self.augment, self.on_corrupt, self.specs)
         loader = DataLoader(
             dataset,
             batch_size=self.batch,

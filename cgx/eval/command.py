@@ -17,7 +17,8 @@ from .inception import InceptionFeatures, resolve_weights
 
 def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both", inception: str | None = None,
              batch_size: int = 16, max_images: int | None = None, output: str | None = None,
-             progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = ()) -> tuple[dict, Path | None]:
+             progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
+             bands: list[int] | None = None) -> tuple[dict, Path | None]:
     """Scores per direction (see ``cgx.eval.evaluate``) and the JSON file written (rank 0; else None)."""
     strategy = DDPStrategy(world_info_from_env())
     try:
@@ -25,13 +26,16 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
         weights = resolve_weights(inception, "--inception")
         features = InceptionFeatures(weights.path).to(strategy.device)
         gens = load_generators(ckpt, strategy.device, plugins=plugins)
-        set_a, set_b = ImageSet(a, "--a", max_images), ImageSet(b, "--b", max_images)
+        data = gens.config.data
+        bands = bands if bands is not None else gens.config.eval.bands
+        check_bands(bands, data)
+        set_a, set_b = ImageSet(a, "--a", max_images, data.a), ImageSet(b, "--b", max_images, data.b)
         results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction), features, strategy,
-                           batch_size=batch_size, progress=progress)
+                           batch_size=batch_size, progress=progress, bands=bands)
         written = None
         if strategy.is_main:
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b, weights=weights,
-                            world_size=strategy.world_size, command=command)
+                            world_size=strategy.world_size, command=command, bands=bands)
             target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(gens.step)
             try:
                 written = write_json(record, target)
@@ -42,6 +46,20 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
         return results, written
     finally:
         strategy.close()
+
+
+def check_bands(bands, data) -> None:
+    """UsageError naming --bands when they are not three distinct bands of every N-channel domain."""
+    from ..errors import UsageError
+
+    if bands is None:
+        return
+    if len(bands) != 3 or len(set(bands)) != 3:
+        raise UsageError(f"--bands must be three different band numbers (0-based, shown as R, G, B), got {bands}")
+    for d in ("a", "b"):
+        n = getattr(data, d).channels
+        if n not in (1, 3) and not all(0 <= i < n for i in bands):
+            raise UsageError(f"--bands {bands}: domain {d.upper()} has {n} channels, so bands must be 0..{n - 1}")
 
 
 def print_results(results: dict, written: Path | None, checkpoint: str) -> None:

@@ -4,7 +4,12 @@ cycle reconstruction against the input (mean L1 in [-1, 1] units).
 
 Collective: every rank translates and embeds its contiguous share of each image set
 (``WorldInfo.share``), the features are gathered in rank order (so they are the whole set in order,
-none duplicated or dropped) and scored on rank 0; every rank gets the scores."""
+none duplicated or dropped) and scored on rank 0; every rank gets the scores.
+
+FID/KID are defined on RGB: a grey domain is scored with its channel repeated three times, an N-channel
+domain by the three ``bands`` given (``eval.bands``, ``--bands``), shown as R, G, B; without them the
+FID/KID of the direction into that domain are skipped (None, with the reason) while its cycle L1 is
+still computed. The JSON record says which (``images.{A,B}.scored_as``)."""
 from __future__ import annotations
 
 import json
@@ -15,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ..choices import DIRECTIONS, METRICS  # noqa: F401 -- METRICS: what a best checkpoint is chosen by
+from ..data.decode import rgb_view
 from ..errors import DataError
 from ..infer import translate_batch
 from .image_set import ImageSet
@@ -56,20 +62,43 @@ class _Side:
         self.count = 0
 
 
+def scored_as(channels: int, bands) -> str | None:
+    """How a domain of ``channels`` is shown to Inception, or None when it cannot be (FID/KID skipped)."""
+    if channels == 3:
+        return "RGB"
+    if channels == 1:
+        return "grey, the channel replicated to R, G, B"
+    if bands is None:
+        return None
+    return f"bands {list(bands)} as R, G, B"
+
+
+def skip_reason(channels: int, key: str) -> str:
+    return (f"{key} has {channels} channels: FID/KID need RGB; set eval.bands (cgx eval --bands) to three of "
+            f"its bands to score it")
+
+
 @torch.no_grad()
 def _embed_share(images: ImageSet, share: range, forward, backward, features: InceptionFeatures, device,
-                 batch_size: int, want_real: bool, want_fake: bool, bar) -> _Side:
+                 batch_size: int, want_real: bool, want_fake: bool, bar, bands=None) -> _Side:
     side = _Side()
     for start in range(share.start, share.stop, batch_size):
         chunk = images.load(range(start, min(start + batch_size, share.stop)))
         for run in _runs_of_equal_size(chunk):
-            u8 = torch.stack(run).to(device)
-            if want_real:
+            batch = torch.stack(run).to(device)
+            if batch.dtype == torch.uint8:  # 8-bit RGB, read as always
+                u8, x = batch, batch.float() / 127.5 - 1
+            else:
+                x = batch
+                shown = rgb_view(x, bands)
+                u8 = None if shown is None else to_uint8(shown)
+            if want_real and u8 is not None:
                 side.real.append(features(u8))
             if want_fake:
-                x = u8.float() / 127.5 - 1
                 fake = translate_batch(forward, x)
-                side.fake.append(features(to_uint8(fake)))
+                shown = rgb_view(fake, bands)
+                if shown is not None:
+                    side.fake.append(features(to_uint8(shown)))
                 rec = translate_batch(backward, fake)
                 side.l1_sum += float((rec - x).abs().mean(dim=(1, 2, 3)).double().sum())
                 side.count += len(run)
@@ -82,7 +111,8 @@ def _rows(parts: list[torch.Tensor], device) -> torch.Tensor:
 
 
 def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: ImageSet, directions: tuple[str, ...],
-             features: InceptionFeatures, collective, *, batch_size: int = 16, progress: bool = True) -> dict:
+             features: InceptionFeatures, collective, *, batch_size: int = 16, progress: bool = True,
+             bands=None) -> dict:
     """Collective. ``collective``: a ``cgx.distributed`` strategy (``world``, ``device``,
     ``all_gather_rows``, ``all_reduce``). Returns ``{direction: {FID, KID_mean, KID_std, cycle_L1,
     n_translated, n_real}}`` on every rank."""
@@ -98,16 +128,22 @@ def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: Ima
     try:
         with torch.random.fork_rng(devices=[]):
             a = _embed_share(set_a, share_a, G, F, features, device, batch_size,
-                             want_real="BtoA" in directions, want_fake="AtoB" in directions, bar=bar)
+                             want_real="BtoA" in directions, want_fake="AtoB" in directions, bar=bar, bands=bands)
             b = _embed_share(set_b, share_b, F, G, features, device, batch_size,
-                             want_real="AtoB" in directions, want_fake="BtoA" in directions, bar=bar)
+                             want_real="AtoB" in directions, want_fake="BtoA" in directions, bar=bar, bands=bands)
     finally:
         bar.close()
         for n, mode in nets:
             n.train(mode)
     out: dict[str, dict] = {}
-    for direction, src, tgt in (("AtoB", a, b), ("BtoA", b, a)):
+    for direction, src, tgt, target in (("AtoB", a, b, set_b), ("BtoA", b, a, set_a)):
         if direction not in directions:
+            continue
+        if scored_as(target.image.channels, bands) is None:  # the same on every rank: no collective skipped unevenly
+            l1 = collective.all_reduce(torch.tensor([src.l1_sum, float(src.count)], dtype=torch.float64, device=device), "sum")
+            out[direction] = {"FID": None, "KID_mean": None, "KID_std": None, "cycle_L1": float(l1[0] / l1[1]),
+                              "n_translated": int(l1[1]), "n_real": 0,
+                              "skipped": skip_reason(target.image.channels, target.key)}
             continue
         fake = collective.all_gather_rows(_rows(src.fake, device)).cpu()
         real = collective.all_gather_rows(_rows(tgt.real, device)).cpu()
@@ -126,19 +162,24 @@ def metric_value(results: dict, metric: str) -> float:
     """A best-checkpoint metric (``METRICS``) from ``evaluate``'s results."""
     kind, _, which = metric.partition("_")
     key = "FID" if kind == "FID" else "KID_mean"
-    if which == "mean":
-        return sum(results[d][key] for d in DIRECTIONS) / len(DIRECTIONS)
-    return results[which][key]
+    values = [results[d][key] for d in (DIRECTIONS if which == "mean" else (which,))]
+    if any(v is None for v in values):
+        raise DataError(f"eval.metric={metric}: {'; '.join(results[d]['skipped'] for d in results if 'skipped' in results[d])}")
+    return sum(values) / len(values)
 
 
 def report(results: dict, *, step: int, checkpoint: str, set_a: ImageSet, set_b: ImageSet,
-           weights: InceptionWeights, world_size: int, command: str) -> dict:
+           weights: InceptionWeights, world_size: int, command: str, bands=None) -> dict:
     """The JSON record of one evaluation."""
+    images = {}
+    for d, s in (("A", set_a), ("B", set_b)):
+        images[d] = {"source": s.spec, "count": len(s), "channels": s.image.channels, "depth": s.image.depth,
+                     "scored_as": scored_as(s.image.channels, bands) or "not scored (FID/KID need RGB; no eval.bands)"}
     return {
         "step": step,
         "checkpoint": str(checkpoint),
         "scores": results,
-        "images": {"A": {"source": set_a.spec, "count": len(set_a)}, "B": {"source": set_b.spec, "count": len(set_b)}},
+        "images": images,
         "inception": {"weights": str(weights.path), "sha256": weights.sha256, "source": weights.source,
                       "features": "2048-d pool3, TF-Inception 2015-12-05 (torch-fidelity FeatureExtractorInceptionV3)"},
         "resize": RESIZE_MODE,
@@ -162,11 +203,17 @@ def write_json(record: dict, path: str | Path) -> Path:
 
 def table(results: dict) -> str:
     lines = [f"{'direction':<10} {'FID':>10} {'KID mean ± std':>22} {'cycle L1':>9} {'images (translated / real)':>27}"]
+    notes = []
     for d, r in results.items():
+        if r["FID"] is None:
+            lines.append(f"{d:<10} {'-':>10} {'-':>12}   {'':<7} {r['cycle_L1']:>9.4f} {r['n_translated']:>14} / -")
+            notes.append(f"{d}: FID/KID skipped: {r['skipped']}")
+            continue
         lines.append(f"{d:<10} {r['FID']:>10.3f} {r['KID_mean']:>12.5f} ± {r['KID_std']:<7.5f} {r['cycle_L1']:>9.4f} "
                      f"{r['n_translated']:>14} / {r['n_real']}")
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
 
 
 def summary(results: dict) -> str:
-    return "; ".join(f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f} ± {r['KID_std']:.4f}" for d, r in results.items())
+    return "; ".join(f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f} ± {r['KID_std']:.4f}" if r["FID"] is not None
+                     else f"{d}: FID/KID skipped, cycle L1 {r['cycle_L1']:.4f}" for d, r in results.items())

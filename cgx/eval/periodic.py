@@ -69,8 +69,8 @@ class PeriodicEvaluation:
         self.weights = resolve_weights(e.inception, "eval.inception")
         self.features = InceptionFeatures(self.weights.path).to(strategy.device)
         root = Path(cfg.data.root)
-        self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images)
-        self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images)
+        self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images, cfg.data.a)
+        self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images, cfg.data.b)
         self.command = f"training: {cfg.recipe or '<recipe>'} (eval section)"
         previous = read_best(self.run)
         self.best = previous["value"] if previous and previous.get("metric") == e.metric else None
@@ -83,16 +83,19 @@ class PeriodicEvaluation:
         """Collective: evaluate the method's ``translators`` (direction -> bare network) at ``step``,
         whose checkpoint was just written to ``checkpoint``."""
         s = self.strategy
-        results = evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions, self.features, s,
-                           batch_size=self.cfg.batch_size, progress=False)
+        results = evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions,
+                           self.features, s, batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands)
         value = metric_value(results, self.cfg.metric)
         better = self.best is None or value < self.best
         if s.is_main:
             record = report(results, step=step, checkpoint=str(checkpoint), set_a=self.set_a, set_b=self.set_b,
-                            weights=self.weights, world_size=s.world_size, command=self.command)
+                            weights=self.weights, world_size=s.world_size, command=self.command, bands=self.cfg.bands)
             write_json(record, self.run.eval_record(step))
             scalars = {}
             for d, r in results.items():
+                if r["FID"] is None:
+                    scalars[f"eval/cycle_L1_{d}"] = r["cycle_L1"]
+                    continue
                 scalars.update({f"eval/FID_{d}": r["FID"], f"eval/KID_{d}": r["KID_mean"],
                                 f"eval/KID_std_{d}": r["KID_std"], f"eval/cycle_L1_{d}": r["cycle_L1"]})
             log.scalars(step, scalars)

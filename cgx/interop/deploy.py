@@ -1,7 +1,8 @@
 """``cgx export RUN --format onnx|torchscript``: one generator as a standalone file for a
 deployment runtime, with a JSON description beside it.
 
-The exported network takes a float32 NCHW batch of RGB images in [-1, 1] whose height and width
+The exported network takes a float32 NCHW batch of images in [-1, 1] (as many channels as its source
+domain has: ``data.a`` for AtoB; the JSON records channels and depth of input and output) whose height and width
 are multiples of the network's stride (4 for the ResNet generator, 2**num_downs for the U-Net) and
 at least its minimum size; batch size, height and width are dynamic. It returns the translated
 batch, the same shape, in [-1, 1]. Every export is checked against PyTorch on two image sizes
@@ -67,7 +68,8 @@ def export_generator(run: str | Path, fmt: str, *, direction: str = "AtoB", out:
 
     side, check_sizes = sizes_for(net)
     stride = int(getattr(net, "size_multiple", 1))
-    example = _images(2, side, side, seed=0)
+    spec_in, spec_out = (gens.config.data.a, gens.config.data.b)[:: 1 if direction == "AtoB" else -1]
+    example = _images(2, side, side, seed=0, channels=spec_in.channels)
     checked: dict[str, float] = {}
     if fmt == "onnx":
         write_atomic(path, lambda tmp: checked.update(diff=_write_onnx(net, example, stride, tmp, check_sizes)))
@@ -82,10 +84,10 @@ def export_generator(run: str | Path, fmt: str, *, direction: str = "AtoB", out:
         "network": gens.config.model.generator.to_dict(),
         "source": str(gens.checkpoint),
         "step": gens.step,
-        "input": {"name": "image", "layout": "NCHW", "dtype": "float32", "channel_order": "RGB",
-                  "range": [-1.0, 1.0], "to_input": "x / 127.5 - 1 for 8-bit RGB"},
-        "output": {"name": "translated", "layout": "NCHW", "dtype": "float32", "channel_order": "RGB",
-                   "range": [-1.0, 1.0], "to_8bit": "round((y + 1) * 127.5)"},
+        "input": {"name": "image", "layout": "NCHW", "dtype": "float32", **_channel_meta(spec_in),
+                  "range": [-1.0, 1.0], "to_input": _to_input(spec_in)},
+        "output": {"name": "translated", "layout": "NCHW", "dtype": "float32", **_channel_meta(spec_out),
+                   "range": [-1.0, 1.0], **_from_output(spec_out)},
         "stride": stride,
         "min_size": int(getattr(net, "min_size", stride)),
         "dynamic": "batch, height and width; height and width must be multiples of stride and at least min_size "
@@ -99,16 +101,34 @@ def export_generator(run: str | Path, fmt: str, *, direction: str = "AtoB", out:
     return Exported(path, meta_path, meta)
 
 
-def _images(n: int, h: int, w: int, seed: int) -> torch.Tensor:
+def _channel_meta(spec) -> dict:
+    order = {1: "grey", 3: "RGB"}.get(spec.channels, f"bands 0..{spec.channels - 1}")
+    return {"channels": spec.channels, "channel_order": order, "depth": spec.depth}
+
+
+def _to_input(spec) -> str:
+    return {8: "x / 127.5 - 1 for 8-bit samples", 16: "x / 32767.5 - 1 for 16-bit samples",
+            "float": "2 x - 1 for float samples in 0..1"}[spec.depth]
+
+
+def _from_output(spec) -> dict:
+    if spec.depth == 8:
+        return {"to_8bit": "round((y + 1) * 127.5)"}
+    if spec.depth == 16:
+        return {"to_16bit": "round((y + 1) * 32767.5)"}
+    return {"to_float": "(y + 1) / 2"}
+
+
+def _images(n: int, h: int, w: int, seed: int, channels: int = 3) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 3, h, w, generator=g) * 2 - 1
+    return torch.rand(n, channels, h, w, generator=g) * 2 - 1
 
 
-def _compare(where: Path, run, net: nn.Module, sizes: list[tuple[int, int]]) -> float:
+def _compare(where: Path, run, net: nn.Module, sizes: list[tuple[int, int]], channels: int = 3) -> float:
     """Max abs difference between ``run(x)`` (the exported file) and ``net(x)`` over the sizes."""
     worst = 0.0
     for i, (h, w) in enumerate(sizes):
-        x = _images(2, h, w, seed=1 + i)
+        x = _images(2, h, w, seed=1 + i, channels=channels)
         with torch.no_grad():
             ref = net(x)
         got = run(x)
@@ -137,7 +157,8 @@ def _write_onnx(net: nn.Module, example: torch.Tensor, stride: int, tmp: Path, s
     except Exception as e:
         raise ExportError(f"torch.onnx.export of {type(net).__name__} failed: {str(e).splitlines()[0]}") from e
     session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    return _compare(tmp, lambda x: torch.from_numpy(session.run(None, {"image": x.numpy()})[0]), net, sizes)
+    return _compare(tmp, lambda x: torch.from_numpy(session.run(None, {"image": x.numpy()})[0]), net, sizes,
+                    example.shape[1])
 
 
 def _write_torchscript(net: nn.Module, example: torch.Tensor, tmp: Path, sizes) -> float:
@@ -148,7 +169,7 @@ def _write_torchscript(net: nn.Module, example: torch.Tensor, tmp: Path, sizes) 
         traced = torch.jit.trace(net, example, check_trace=False)
         torch.jit.save(traced, str(tmp))
         loaded = torch.jit.load(str(tmp))
-    return _compare(tmp, lambda x: loaded(x).detach(), net, sizes)
+    return _compare(tmp, lambda x: loaded(x).detach(), net, sizes, example.shape[1])
 
 
 def _version(name: str) -> str:

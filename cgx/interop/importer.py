@@ -44,10 +44,12 @@ def recipe_for(imported: Imported, base: str | Path | None, run_dir: Path, overr
     cfg = load_config(base, list(overrides))
     raw = cfg.to_dict()
     raw["recipe"] = None
-    for role, key in (("G", "generator"), ("D", "discriminator")):
-        section = imported.section(role)
+    for key, section in (("generator", imported.generator_section()), ("discriminator", imported.discriminator_section())):
         if section is not None:
             raw["model"][key] = section.to_dict()
+    for d, spec in imported.data_channels().items():  # the authors' input_nc / output_nc
+        raw["data"][d]["channels"] = spec["channels"]
+    raw["method"].update(imported.method_settings())  # the authors' networks are CycleGAN's
     raw["train"]["run_dir"] = str(run_dir)
     return config_from_dict(raw, where=str(base) if base else "<imported>")
 

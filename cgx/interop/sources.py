@@ -40,11 +40,63 @@ class Imported:
             return None
         (n0, first), *rest = found
         for n, net in rest:
-            if net.section != first.section:
+            if _without_channels(net.section) != _without_channels(first.section):
                 raise CheckpointError(
                     f"{self.files[n]}: {n} is {net.section.to_dict()} but {n0} ({self.files[n0]}) is "
                     f"{first.section.to_dict()}; cgx builds both networks of a pair from one recipe section")
         return first.section
+
+
+    def channels(self) -> dict[str, int]:
+        """Domain A's and B's channel counts (the authors' input_nc, output_nc) as the networks read them:
+        G (their G_A) reads A and writes B, F (G_B) the reverse, D_A (their D_B) judges A, D_B judges B."""
+        found: dict[str, int] = {}
+        reads = {"G": ("A", "B"), "F": ("B", "A"), "D_A": ("A", None), "D_B": ("B", None)}
+        for name, net in self.nets.items():
+            src, dst = reads[name]
+            for domain, key in ((src, "in_channels"), (dst, "out_channels")):
+                if domain is None or key not in net.section.args:
+                    continue
+                value = int(net.section.args[key])
+                if found.setdefault(domain, value) != value:
+                    raise CheckpointError(f"{self.files[name]}: {name} has {key}={value}, but another network "
+                                          f"gives domain {domain} {found[domain]} channels")
+        return found
+
+    def data_channels(self) -> dict:
+        """The recipe's ``data.a`` / ``data.b`` channels the networks imply (8-bit: the authors' images)."""
+        return {d.lower(): {"channels": n} for d, n in self.channels().items()}
+
+    def method_settings(self) -> dict:
+        """``method.identity_weight=0`` when A and B have different channels (the authors require it too)."""
+        c = self.channels()
+        return {"identity_weight": 0.0} if c.get("A", 3) != c.get("B", 3) else {}
+
+    def generator_section(self):
+        """The generators' section with the channels of G (A -> B), whichever file it was read from."""
+        section = self.section("G")
+        if section is None:
+            return None
+        c = self.channels()
+        args = {k: v for k, v in section.args.items() if k not in ("in_channels", "out_channels")}
+        return type(section)(section.name, {"in_channels": c.get("A", 3), "out_channels": c.get("B", 3), **args})
+
+    def discriminator_section(self):
+        """The discriminators' section; its in_channels only when both domains have the same count."""
+        section = self.section("D")
+        if section is None:
+            return None
+        c = self.channels()
+        args = dict(section.args)
+        if c.get("A", 3) != c.get("B", 3):
+            args.pop("in_channels", None)
+        else:
+            args["in_channels"] = c.get("A", 3)
+        return type(section)(section.name, args)
+
+
+def _without_channels(section):
+    return (section.name, {k: v for k, v in section.args.items() if k not in ("in_channels", "out_channels")})
 
 
 def is_authors_folder(path: Path) -> bool:

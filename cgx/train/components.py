@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from ..channels import check_channels
 from ..config import ComponentConfig, Config
 from ..errors import ConfigError, PluginError
 from ..plugins import Registry
@@ -46,13 +47,16 @@ def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
         registry.load_module(spec, base)
 
 
-def create(cfg: Config, registry: Registry, key: str, where: str | None = None, overrides: dict | None = None):
+def create(cfg: Config, registry: Registry, key: str, where: str | None = None, overrides: dict | None = None,
+           data: dict | None = None):
     """Build the component of recipe section ``key`` (``model.generator``, ``buffer`` ...); a plugin
     that refuses its arguments is a ConfigError naming ``where`` (default: the recipe file) and the key.
-    ``overrides`` are arguments the method fixes; the recipe may not set them to something else."""
+    ``data``: arguments the data decides (channel counts, checked against the recipe by
+    ``cgx.channels.check_channels``); ``overrides``: arguments the method fixes, which the recipe may
+    not set to something else."""
     kind, section = component_sections(cfg)[key]
     where = where or cfg.recipe or "<recipe>"
-    args = dict(section.args)
+    args = {**section.args, **(data or {})}
     for name, value in (overrides or {}).items():
         if name in args and args[name] != value:
             raise ConfigError(f"{where}: {key}.{name}={args[name]!r}, but the method ({cfg.method.name}) "
@@ -65,19 +69,29 @@ def create(cfg: Config, registry: Registry, key: str, where: str | None = None, 
 
 
 class RecipeComponents:
-    """``cgx.plugins.types.Components`` over a recipe: what a method builds its parts from."""
+    """``cgx.plugins.types.Components`` over a recipe: what a method builds its parts from. Networks get
+    their channel counts from the data (``data.a``, ``data.b``): a generator from ``source`` to
+    ``target`` takes the source domain's channels and produces the target's, a discriminator judges its
+    ``domain``'s; for 8-bit RGB on both sides nothing is passed (any plugin works as it always has)."""
 
     def __init__(self, cfg: Config, registry: Registry, where: str | None = None) -> None:
         self.cfg, self.registry, self.where = cfg, registry, where
+        check_channels(cfg)
 
-    def _create(self, key: str, overrides: dict | None = None) -> Any:
-        return create(self.cfg, self.registry, key, self.where, overrides)
+    def channels(self, domain: str) -> int:
+        """The channel count of domain ``A`` or ``B`` (``data.a.channels``, ``data.b.channels``)."""
+        return {"A": self.cfg.data.a, "B": self.cfg.data.b}[domain].channels
 
-    def generator(self, **overrides: Any):
-        return self._create("model.generator", overrides)
+    def _create(self, key: str, overrides: dict | None = None, data: dict | None = None) -> Any:
+        rgb = self.channels("A") == 3 and self.channels("B") == 3
+        return create(self.cfg, self.registry, key, self.where, overrides, None if rgb else data)
 
-    def discriminator(self, **overrides: Any):
-        return self._create("model.discriminator", overrides)
+    def generator(self, source: str = "A", target: str = "B", **overrides: Any):
+        data = {"in_channels": self.channels(source), "out_channels": self.channels(target)}
+        return self._create("model.generator", overrides, data)
+
+    def discriminator(self, domain: str = "A", **overrides: Any):
+        return self._create("model.discriminator", overrides, {"in_channels": self.channels(domain)})
 
     def adversarial_loss(self):
         return self._create("loss.gan")
@@ -93,14 +107,24 @@ def build_method(cfg: Config, registry: Registry, where: str | None = None) -> M
     return create(cfg, registry, "method", where)
 
 
+def method_call(cfg: Config, fn, *args, where: str | None = None):
+    """``fn(*args)``, a method's build call: a value it refuses (ValueError: a weight that does not fit
+    the data) is a ConfigError naming the recipe and ``method``."""
+    try:
+        return fn(*args)
+    except ValueError as e:
+        raise ConfigError(f"{where or cfg.recipe or '<recipe>'}: method: {cfg.method.name}: {e}") from e
+
+
 def build_generators(cfg: Config, registry: Registry, where: str | None = None) -> nn.Module:
     """The method's generator group, bare (also what inference loads a checkpoint's weights into)."""
-    return build_method(cfg, registry, where).build_generators(RecipeComponents(cfg, registry, where))
+    method = build_method(cfg, registry, where)
+    return method_call(cfg, method.build_generators, RecipeComponents(cfg, registry, where), where=where)
 
 
 def build_networks(cfg: Config, registry: Registry) -> tuple[nn.Module, nn.Module]:
     """The method's generator and discriminator groups, bare, in that order (the seeded initial
     weights depend on it)."""
     method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
-    gens = method.build_generators(make)
-    return gens, method.build_discriminators(make)
+    gens = method_call(cfg, method.build_generators, make)
+    return gens, method_call(cfg, method.build_discriminators, make)

@@ -31,9 +31,13 @@ class Logger(NullLogger):
             self.writer.add_scalar(k, v, step)
 
     def images(self, step: int, tag: str, rows: list[torch.Tensor]) -> None:
-        """Each row a batch of images in [-1, 1]; shown as one grid, a row per tensor."""
+        """Each row a batch of images in [-1, 1] (any channel count); shown as one grid, a row per tensor."""
+        from ..data.decode import rgb_view
+
         n = min(r.shape[0] for r in rows)
-        stacked = torch.cat([r[:n].detach().float().cpu() for r in rows])
+        # grey and N-channel domains are shown as RGB: grey repeated, N bands by their first three
+        shown = [rgb_view(r[:n].detach().float().cpu(), [min(i, r.shape[1] - 1) for i in range(3)]) for r in rows]
+        stacked = torch.cat(shown)
         grid = make_grid(stacked, nrow=n, normalize=True, value_range=(-1, 1))
         self.writer.add_image(tag, grid, step)
 

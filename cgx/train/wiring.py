@@ -13,7 +13,7 @@ from torch import nn
 from ..config import Config
 from ..plugins import Registry
 from ..plugins.types import Method, MethodStep, Trainable
-from .components import RecipeComponents, build_method
+from .components import RecipeComponents, build_method, method_call
 from .optim import build_optimizer
 from .rng import seed_everything
 
@@ -36,8 +36,8 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)
-    gens = method.build_generators(make)
-    discs = method.build_discriminators(make)
+    gens = method_call(cfg, method.build_generators, make)
+    discs = method_call(cfg, method.build_discriminators, make)
     if initialise is not None:
         initialise(gens, discs)
     memory_format = torch.channels_last if t.channels_last else torch.preserve_format
@@ -52,5 +52,5 @@ def wire_step(cfg: Config, registry: Registry, strategy,
 
     # From here on every rank draws different randomness (buffers, augmentation).
     seed_everything(t.seed + 1_000_003 * s.rank)
-    step = method.build_step(gens_t, discs_t, make, s.autocast)
+    step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
     return Wired(method, gens_t, discs_t, step)

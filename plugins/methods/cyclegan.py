@@ -148,10 +148,15 @@ class CycleGAN:
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
 
     def build_generators(self, make: Components) -> GeneratorPair:
-        return GeneratorPair(make.generator(), make.generator())
+        if self.identity_weight > 0 and make.channels("A") != make.channels("B"):
+            raise ValueError(f"identity_weight={self.identity_weight} needs domains with the same channel count "
+                             f"(data.a.channels={make.channels('A')}, data.b.channels={make.channels('B')}): G(b) "
+                             f"cannot be compared with b (the authors' code asserts input_nc == output_nc for it "
+                             f"too); set method.identity_weight=0")
+        return GeneratorPair(make.generator("A", "B"), make.generator("B", "A"))
 
     def build_discriminators(self, make: Components) -> DiscriminatorPair:
-        return DiscriminatorPair(make.discriminator(), make.discriminator())
+        return DiscriminatorPair(make.discriminator("A"), make.discriminator("B"))
 
     def build_step(self, generators: Trainable, discriminators: Trainable, make: Components, autocast) -> CycleGANStep:
         pool_a, pool_b = make.buffer(), make.buffer()

@@ -54,7 +54,7 @@ def test_two_ranks_give_the_scores_of_one_process(tiny_run, odd_data, use_weight
         assert b[key] == pytest.approx(a[key], rel=1e-6, abs=1e-9), key
     assert a["FID"] > 0 and a["cycle_L1"] > 0
     # the record: what was scored, with what, how
-    assert one["step"] == 2 and one["images"]["A"] == {"source": str(odd_data / "testA"), "count": 3}
+    assert one["step"] == 2 and one["images"]["A"] == {"source": str(odd_data / "testA"), "count": 3, "channels": 3, "depth": 8, "scored_as": "RGB"}
     assert one["inception"]["sha256"] == use_weights.sha256 and "no antialias" in one["resize"]
     assert one["command"].startswith("cgx eval ") and one["kid"]["subset_size"] == {"AtoB": 3}
 

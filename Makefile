@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.cgx-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo test bench gpu-check clean
+.PHONY: install demo test test-fast bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The fast lane: everything but the tests that start processes (torchrun, subprocesses, SLURM, pip).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not multiprocess"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py

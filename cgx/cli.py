@@ -27,7 +27,8 @@ def cmd_translate(args) -> int:
 
     done = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
                             batch_size=args.batch_size, device=args.device, precision=args.precision,
-                            overwrite=args.overwrite, progress=not args.no_progress, plugins=args.plugins)
+                            overwrite=args.overwrite, progress=not args.no_progress, plugins=args.plugins,
+                            weights=args.weights)
     print(f"cgx: translated {len(done.written)} images {args.direction} into {args.output}")
     if done.skipped:
         print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
@@ -57,7 +58,7 @@ def cmd_export(args) -> int:
     if args.format == "authors":
         from .interop.export import export_authors
 
-        written = export_authors(args.run, args.out, epoch=args.epoch, force=args.force)
+        written = export_authors(args.run, args.out, epoch=args.epoch, force=args.force, weights=args.weights)
         print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
         for p in written:
             print(f"  {p}")
@@ -65,7 +66,7 @@ def cmd_export(args) -> int:
     from .interop.deploy import export_generator
 
     e = export_generator(args.run, args.format, direction=args.direction, out=args.out, force=args.force,
-                         plugins=args.plugins)
+                         plugins=args.plugins, weights=args.weights)
     c = e.check
     sizes = " and ".join(f"{h}x{w}" for h, w in c["sizes"])
     print(f"cgx: wrote {e.path} ({args.format}, {args.direction}; batch, height and width dynamic, "
@@ -79,7 +80,7 @@ def cmd_grid(args) -> int:
     from .grid import cycle_grid
 
     out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size,
-                     overwrite=args.overwrite, plugins=args.plugins)
+                     overwrite=args.overwrite, plugins=args.plugins, weights=args.weights)
     print(f"cgx: grid written to {out}")
     return 0
 
@@ -91,7 +92,7 @@ def cmd_eval(args) -> int:
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
-                                plugins=args.plugins, bands=args.bands)
+                                plugins=args.plugins, bands=args.bands, weights=args.weights)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -255,6 +256,13 @@ several processes (each takes its share of the images):
   torchrun --nproc_per_node=2 -m cgx.cli eval runs/demo --a data/demo/testA --b data/demo/testB"""
 
 
+def add_inference_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--weights", choices=("auto", "ema", "raw"), default="auto",
+                   help="the generators' trained (raw) weights or their moving average (ema, runs with train.ema); "
+                        "auto (default): ema where the run kept it")
+    add_plugins_option(t)
+
+
 def add_plugins_option(t: argparse.ArgumentParser) -> None:
     t.add_argument("--plugins", action="append", default=[], metavar="MODULE",
                    help="load this plugin module (importable name or .py file) for the run's generator (repeatable). "
@@ -285,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true",
                    help="replace output files that exist already (default: refuse, before translating anything)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_plugins_option(t)
+    add_inference_options(t)
     t.set_defaults(fn=cmd_translate)
 
     t = sub.add_parser("import", help="a cgx run folder from the CycleGAN authors' checkpoint folder or generator files",
@@ -310,7 +318,7 @@ def parser() -> argparse.ArgumentParser:
                                                "file (default RUN/export/generator_DIRECTION.onnx or .pt)")
     t.add_argument("--epoch", default="latest", help="authors: file name prefix, {EPOCH}_net_G_A.pth (default latest)")
     t.add_argument("--force", action="store_true", help="replace existing export files")
-    add_plugins_option(t)
+    add_inference_options(t)
     t.set_defaults(fn=cmd_export)
 
     t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
@@ -321,7 +329,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (never an input)")
     t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")
     t.add_argument("--size", type=int, default=None, help="resize inputs to SIZE x SIZE first")
-    add_plugins_option(t)
+    add_inference_options(t)
     t.set_defaults(fn=cmd_grid)
 
     t = sub.add_parser("eval", help="FID, KID and cycle L1 of a run's generators on test images",
@@ -339,7 +347,7 @@ def parser() -> argparse.ArgumentParser:
                    help="N-channel domains: the three bands (0-based) Inception sees as R, G, B (default: the run's "
                         "eval.bands; unset: FID/KID skipped for directions into such a domain, cycle L1 still reported)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_plugins_option(t)
+    add_inference_options(t)
     t.set_defaults(fn=cmd_eval)
 
     t = sub.add_parser("plugins", help="list registered generators, discriminators, losses and buffers")

@@ -142,6 +142,10 @@ class TrainConfig:
     AVX512-BF16), else fp32. bf16 works on CPU and CUDA; fp16 (with gradient scaling) on CUDA only."""
     compile: bool = False
     """torch.compile the networks."""
+    ema: Optional[float] = None
+    """Exponential moving average of the generator weights with this decay (e.g. 0.999; null: none),
+    updated after every generator step on every rank alike, saved in checkpoints; translate, eval and
+    export use it when present (--weights ema|raw), and evaluation during training scores both."""
     channels_last: bool = False
     """channels_last (NHWC) memory format for networks and images. Its gradients are as exact as the
     default layout's against float64, on CPU and CUDA (tests/train/test_fast_paths.py)."""
@@ -426,6 +430,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
     ("train.image_every", 0, None, True),
     ("train.ckpt_every", 0, None, False),
     ("train.keep", 0, None, False),
+    ("train.ema", 0, 1, False),
     ("distributed.timeout_min", 0, None, False),
 )
 """Upper bounds are exclusive (momentum and each Adam beta must be below 1)."""

@@ -22,7 +22,7 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out: str | Path, *,
                n: int = 6, size: int | None = None, device: str = "cpu", overwrite: bool = False,
-               plugins: Sequence[str] = ()) -> Path:
+               plugins: Sequence[str] = (), weights: str = "auto") -> Path:
     """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B. ``out`` (a .png,
     .jpg or .webp file) is never an input, and an existing file is replaced only with ``overwrite``."""
     if n < 1 or (size is not None and size < 1):
@@ -34,7 +34,7 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
     inputs = {folder: list_images(folder)[:n] for folder in (dir_a, dir_b)}
     check_targets([out], inputs=[f for fs in inputs.values() for f in fs], input_folders=[dir_a, dir_b],
                   overwrite=overwrite)
-    gens = load_generators(checkpoint, device, plugins=plugins)
+    gens = load_generators(checkpoint, device, plugins=plugins, weights=weights)
     rows = []
     data = gens.config.data
     for folder, first, second, label, spec in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A", data.a),

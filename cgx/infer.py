@@ -26,6 +26,8 @@ class Generators:
     config: Config
     checkpoint: Path
     step: int
+    weights: str = "raw"
+    """Which generator weights were loaded: raw or ema (``train.ema``)."""
 
     def net(self, direction: str) -> nn.Module:
         if direction not in DIRECTIONS:
@@ -39,18 +41,22 @@ class Generators:
 
 
 def load_generators(path: str | Path, device: str | torch.device = "cpu", registry: Registry | None = None,
-                    plugins: Sequence[str] = ()) -> Generators:
+                    plugins: Sequence[str] = (), weights: str = "auto") -> Generators:
     """Generators from a checkpoint folder, a run folder (newest checkpoint) or a ``train.pt``; or
     from the authors' files: a checkpoint folder (``latest_net_G_A.pth``: A -> B, ``latest_net_G_B.pth``:
     B -> A) or one generator file (A -> B, or B -> A if it is named ``*net_G_B.pth``).
 
     No code named by the checkpoint runs: its recipe's ``plugins`` (modules the training run loaded)
     are not imported. The generator must be a built-in or installed plugin, or come from one of the
-    modules the user names in ``plugins`` (``--plugins``: importable names or ``.py`` paths)."""
+    modules the user names in ``plugins`` (``--plugins``: importable names or ``.py`` paths).
+    ``weights``: ``auto`` (the run's EMA weights where it kept them, ``train.ema``), ``ema`` or ``raw``."""
     p = Path(path)
     if (p.is_file() and p.name != SHARED_FILE) or is_authors_folder(p):
+        if weights == "ema":
+            raise CheckpointError(f"{p}: --weights ema, but the authors' files hold one set of weights; use --weights raw")
         return _authors_generators(p, device)
-    weights = read_generators(path)
+    choice = weights
+    weights = read_generators(path, choice)
     where = str(weights.checkpoint / SHARED_FILE)
     cfg = config_from_dict(weights.config, where=where)
     registry = registry or default_registry()
@@ -77,7 +83,7 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
                               f"{str(e).splitlines()[0]}") from None
     gens.to(device).eval()
     nets = method.translators(gens)
-    return Generators(nets.get("AtoB"), nets.get("BtoA"), cfg, weights.checkpoint, weights.step)
+    return Generators(nets.get("AtoB"), nets.get("BtoA"), cfg, weights.checkpoint, weights.step, weights.weights)
 
 
 MAX_GENERATOR_PARAMETERS = 2**30

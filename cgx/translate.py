@@ -95,7 +95,7 @@ def save_atomic(image: Image.Image | bytes, target: Path, overwrite: bool) -> No
 
 def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *, direction: str = "AtoB",
                      batch_size: int = 8, device: str = "auto", precision: str = "auto", overwrite: bool = False,
-                     progress: bool = True, plugins: Sequence[str] = ()) -> Translated:
+                     progress: bool = True, plugins: Sequence[str] = (), weights: str = "auto") -> Translated:
     """Translate every image under ``src`` into ``out`` (same relative paths, as PNG).
 
     Images are batched with others of the same size, so any mix of sizes works."""
@@ -107,7 +107,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
     if not (Path(checkpoint).is_file() or is_authors_folder(Path(checkpoint))):
         resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
     files = list_images(src)
-    gens = load_generators(checkpoint, dev, plugins=plugins)
+    gens = load_generators(checkpoint, dev, plugins=plugins, weights=weights)
     net = gens.net(direction)
     spec_in, spec_out = (gens.config.data.a, gens.config.data.b)[:: 1 if direction == "AtoB" else -1]
     names = output_names(src, files, suffix(spec_out))

@@ -27,6 +27,25 @@ TINY_RECIPE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _a_test_that_starts_processes_is_marked(request, monkeypatch):
+    """``make test-fast`` runs ``-m "not multiprocess"``: a test that starts a process (torchrun, cgx
+    as a subprocess, pip, SLURM) without ``@pytest.mark.multiprocess`` fails here, naming itself, so
+    the fast lane cannot slowly fill up with them."""
+    if request.node.get_closest_marker("multiprocess") is not None:
+        return
+    original = subprocess.Popen.__init__
+
+    def refuse(self, args, *rest, **kwargs):
+        shown = args if isinstance(args, str) else " ".join(map(str, args))
+        if "torch._inductor" in shown or "compile_worker" in shown:  # torch.compile's own helpers
+            return original(self, args, *rest, **kwargs)
+        raise AssertionError(f"{request.node.nodeid} starts a process ({shown[:120]}): mark it "
+                             f"@pytest.mark.multiprocess (make test-fast skips those)")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
     """8 train and 2 test images per domain, 32 px (the built-in demo generator)."""

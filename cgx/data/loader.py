@@ -22,6 +22,20 @@ def worker_message(error: BaseException) -> str | None:
     return text[at + len(marker):].strip() if at >= 0 else None
 
 
+class HandsOutBatches:
+    """What both sources share: the batch iterators they hand out (``batches``) are closed by
+    ``close()`` (ending their loader workers), whoever forgot to."""
+
+    def _hand_out(self, loader: Iterable[dict]) -> Iterator[dict]:
+        batches = batches_of(loader)
+        self.__dict__.setdefault("_handed_out", []).append(batches)
+        return batches
+
+    def close(self) -> None:
+        for batches in self.__dict__.pop("_handed_out", []):
+            batches.close()
+
+
 def batches_of(loader: Iterable[dict]) -> Iterator[dict]:
     """The loader's batches; a CgxError from a worker is raised again with its own message."""
     try:

@@ -56,9 +56,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..config import DataConfig
 from ..config import ImageSpec
+from .corrupt import skip_or_raise, stand_in
 from .decode import DEFAULT, decode
 from .images import DataError, decode_rgb
-from .loader import batches_of
+from .loader import HandsOutBatches
 from .shard_plan import DomainPlan
 from .transforms import Augment
 from .workers import ignore_stop_signals
@@ -373,6 +374,17 @@ def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, ke
                         f"with --channels {spec.channels} --depth {spec.depth}")
 
 
+@dataclass
+class _Read:
+    """One position of a stream, read ahead: its raw sample, then the decoded image or why not."""
+
+    pos: int
+    raw: dict | Broken
+    image: object = None
+    error: str | None = None
+    decoded: bool = False
+
+
 class _Stream:
     """One domain's stream for one (rank, worker) in one epoch, from a position on: decoded images."""
 
@@ -385,7 +397,7 @@ class _Stream:
         self.augment, self.on_corrupt = augment, on_corrupt
         self.pos = start
         self.raw = self._raw(start)
-        self.ahead: deque[list] = deque()  # [pos, raw, image | None, error | None], read ahead
+        self.ahead: deque[_Read] = deque()
 
     def close(self) -> None:
         self.raw.close()
@@ -421,51 +433,45 @@ class _Stream:
                                   self.domain.counts[part.shard], self.max_bytes)
             skip = 0
 
-    def _entry(self, k: int) -> list:
+    def _entry(self, k: int) -> _Read:
         """The k-th item read ahead (reading more as needed), decoded."""
         while len(self.ahead) <= k:
             pos, raw = next(self.raw)
-            self.ahead.append([pos, raw, None, None])
+            self.ahead.append(_Read(pos, raw))
         entry = self.ahead[k]
-        if entry[2] is None and entry[3] is None:
-            raw = entry[1]
+        if not entry.decoded:
+            entry.decoded = True
+            raw = entry.raw
             if isinstance(raw, Broken):
-                entry[3] = f"sample {raw.index} of {raw.url}: {raw.reason}"
+                entry.error = f"sample {raw.index} of {raw.url}: {raw.reason}"
             else:
                 try:
-                    entry[2] = sample_image(raw, self.spec)
+                    entry.image = sample_image(raw, self.spec)
                 except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
                     why = str(e) if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
-                    entry[3] = f"sample {raw['__key__']!r} of {raw['__url__']}: {why}"
+                    entry.error = f"sample {raw['__key__']!r} of {raw['__url__']}: {why}"
         return entry
 
     def take(self) -> tuple[torch.Tensor, str, bool]:
         """The augmented image at the next position, its key, and whether that position was corrupt."""
         pos = self.pos
         entry = self._entry(0)
-        assert entry[0] == pos
-        corrupt = entry[3] is not None
-        if corrupt:
-            msg = f"domain {self.domain.name}: corrupt {entry[3]}"
-            if self.on_corrupt == "raise":
-                raise DataError(f"{msg} (data.on_corrupt=raise; `skip` skips such samples)")
-            log.warning("cgx: skipped %s", msg)
+        assert entry.pos == pos
+        corrupt = entry.error is not None
+        if corrupt:  # the next decodable sample of the stream stands in (cgx.data.corrupt)
+            skip_or_raise(self.on_corrupt, f"domain {self.domain.name}: corrupt {entry.error}")
             limit = self.plan.pass_length(self.epoch, self.stream) + 1
-            k = 1
-            while self._entry(k)[3] is not None:  # the next decodable sample of the stream stands in
-                k += 1
-                if k > limit:
-                    raise DataError(f"domain {self.domain.name}: no decodable sample in a whole pass of "
-                                    f"stream {self.stream} (epoch {self.epoch}); last error: {self._entry(k - 1)[3]}")
-            entry = self._entry(k)
-        image, key = entry[2], entry[1]["__key__"]
+            entry = stand_in(lambda k: e if (e := self._entry(k)).error is None else None, limit,
+                             lambda: f"domain {self.domain.name}: no decodable sample in a whole pass of stream "
+                                     f"{self.stream} (epoch {self.epoch}); last error: {self.ahead[-1].error}")
+        image, key = entry.image, entry.raw["__key__"]
         self.ahead.popleft()
         self.pos += 1
         gen = torch.Generator().manual_seed(self.plan.augment_seed(self.epoch, self.stream, pos))
         try:
             return self.augment(image, gen), key, corrupt
         except DataError as e:
-            raise DataError(f"domain {self.domain.name}: sample {key!r} of {entry[1]['__url__']}: {e}") from None
+            raise DataError(f"domain {self.domain.name}: sample {key!r} of {entry.raw['__url__']}: {e}") from None
 
 
 class ShardBatches(IterableDataset):
@@ -511,7 +517,7 @@ class ShardBatches(IterableDataset):
                 s.close()
 
 
-class ShardSource:
+class ShardSource(HandsOutBatches):
     """The data source of ``data.source: shards`` (same interface as the folder source)."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
@@ -548,4 +554,4 @@ class ShardSource:
             worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
-        return batches_of(loader)
+        return self._hand_out(loader)

@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from ..config import DataConfig
 from .decode import DEFAULT, load
 from .images import DataError, list_images
-from .loader import batches_of
+from .corrupt import skip_or_raise, stand_in
+from .loader import HandsOutBatches
 from .plan import Plan
 from .transforms import Augment
 from .workers import ignore_stop_signals
@@ -26,10 +27,18 @@ log = logging.getLogger("cgx.data")
 
 
 class UnpairedSource(Protocol):
+    """What the trainer reads data from (``FolderSource``, ``cgx.data.shards.ShardSource``)."""
+
     steps_per_epoch: int
     epoch_length: int
+    """Samples in an epoch over all ranks: max(|A|, |B|)."""
 
-    def batches(self, start_step: int) -> Iterator[dict]: ...
+    def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
+        """This rank's batches ``{"A": (N, C, H, W), "B": ..., "skipped": int}`` of steps
+        ``start_step`` .. ``stop_step - 1`` (None: on and on); a generator (``close()`` ends its workers)."""
+
+    def close(self) -> None:
+        """Close every batch iterator handed out."""
 
 
 class _PlannedImages(Dataset):
@@ -67,21 +76,22 @@ class _PlannedImages(Dataset):
 
     def _read(self, d: str, i: int):
         """(path, image) of file ``i`` of domain ``d``, or of its stand-in if it is unreadable (or does
-        not fit the domain's spec, ``cgx.data.decode``)."""
+        not fit the domain's spec, ``cgx.data.decode``): ``cgx.data.corrupt``."""
         files, spec = self.files[d], self.specs[d]
         try:
             return files[i], load(files[i], spec)
         except DataError as e:
-            if self.on_corrupt == "raise":
-                raise DataError(f"domain {d}: {e} (data.on_corrupt=raise; `skip` skips such images)") from None
-            log.warning("cgx: skipped domain %s: %s", d, e)
-        for k in range(1, len(files)):
+            skip_or_raise(self.on_corrupt, f"domain {d}: {e}", "images")
+
+        def read(k: int):
             path = files[(i + k) % len(files)]
             try:
                 return path, load(path, spec)
             except DataError:
-                continue
-        raise DataError(f"domain {d}: none of its {len(files)} images can be read (data.on_corrupt=skip)")
+                return None
+
+        return stand_in(read, len(files) - 1,
+                        f"domain {d}: none of its {len(files)} images can be read (data.on_corrupt=skip)")
 
 
 def _collate(items: list[dict]) -> dict:
@@ -106,7 +116,7 @@ class _StepSampler(Sampler):
             step += 1
 
 
-class FolderSource:
+class FolderSource(HandsOutBatches):
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
                  shuffle: bool = True) -> None:
         root = Path(cfg.root)
@@ -135,7 +145,7 @@ class FolderSource:
             worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
-        return batches_of(loader)
+        return self._hand_out(loader)
 
 
 def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0) -> UnpairedSource:

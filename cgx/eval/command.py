@@ -18,14 +18,14 @@ from .inception import InceptionFeatures, resolve_weights
 def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both", inception: str | None = None,
              batch_size: int = 16, max_images: int | None = None, output: str | None = None,
              progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
-             bands: list[int] | None = None) -> tuple[dict, Path | None]:
+             bands: list[int] | None = None, weights: str = "auto") -> tuple[dict, Path | None]:
     """Scores per direction (see ``cgx.eval.evaluate``) and the JSON file written (rank 0; else None)."""
     strategy = DDPStrategy(world_info_from_env())
     try:
         ckpt = resolve(checkpoint)
-        weights = resolve_weights(inception, "--inception")
-        features = InceptionFeatures(weights.path).to(strategy.device)
-        gens = load_generators(ckpt, strategy.device, plugins=plugins)
+        inception_weights = resolve_weights(inception, "--inception")
+        features = InceptionFeatures(inception_weights.path).to(strategy.device)
+        gens = load_generators(ckpt, strategy.device, plugins=plugins, weights=weights)
         data = gens.config.data
         bands = bands if bands is not None else gens.config.eval.bands
         check_bands(bands, data)
@@ -34,8 +34,9 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
                            batch_size=batch_size, progress=progress, bands=bands)
         written = None
         if strategy.is_main:
-            record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b, weights=weights,
-                            world_size=strategy.world_size, command=command, bands=bands)
+            record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b,
+                            weights=inception_weights, world_size=strategy.world_size, command=command, bands=bands)
+            record["generator_weights"] = gens.weights  # raw, or the run's moving average (train.ema)
             target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(gens.step)
             try:
                 written = write_json(record, target)

@@ -58,6 +58,16 @@ def read_best(run: RunDir | Path) -> dict | None:
         return None
 
 
+def _scalars(prefix: str, results: dict) -> dict:
+    """TensorBoard scalars of one evaluation: ``eval/FID_AtoB`` ...; scores that were skipped are left out."""
+    out = {}
+    for d, r in results.items():
+        out.update({f"{prefix}/{name}_{d}": r[key] for name, key in
+                    (("FID", "FID"), ("KID", "KID_mean"), ("KID_std", "KID_std"), ("cycle_L1", "cycle_L1"))
+                    if r.get(key) is not None})
+    return out
+
+
 class PeriodicEvaluation:
     """Evaluation every ``eval.every`` steps of training. Built once per run (loads the Inception
     network and finds the test images before step 1)."""
@@ -79,31 +89,39 @@ class PeriodicEvaluation:
     def due(self, step: int, last: bool) -> bool:
         return step % self.cfg.every == 0 or last
 
-    def __call__(self, step: int, checkpoint: Path, translators: dict, log) -> dict:
+    def _scores(self, translators: dict) -> dict:
+        return evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions,
+                        self.features, self.strategy, batch_size=self.cfg.batch_size, progress=False,
+                        bands=self.cfg.bands)
+
+    def __call__(self, step: int, checkpoint: Path, translators: dict, log, ema: dict | None = None) -> dict:
         """Collective: evaluate the method's ``translators`` (direction -> bare network) at ``step``,
-        whose checkpoint was just written to ``checkpoint``."""
+        whose checkpoint was just written to ``checkpoint``; with ``ema`` (the same with the EMA
+        weights, ``train.ema``) both, and the best checkpoint is chosen by the EMA scores (what
+        translate, eval and export use by default)."""
         s = self.strategy
-        results = evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions,
-                           self.features, s, batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands)
-        value = metric_value(results, self.cfg.metric)
+        results = self._scores(translators)
+        ema_results = self._scores(ema) if ema is not None else None
+        chosen = ema_results if ema_results is not None else results
+        value = metric_value(chosen, self.cfg.metric)
         better = self.best is None or value < self.best
         if s.is_main:
             record = report(results, step=step, checkpoint=str(checkpoint), set_a=self.set_a, set_b=self.set_b,
                             weights=self.weights, world_size=s.world_size, command=self.command, bands=self.cfg.bands)
+            if ema_results is not None:
+                record["ema"] = ema_results
+                record["best_by"] = "ema"
             write_json(record, self.run.eval_record(step))
-            scalars = {}
-            for d, r in results.items():
-                if r["FID"] is None:
-                    scalars[f"eval/cycle_L1_{d}"] = r["cycle_L1"]
-                    continue
-                scalars.update({f"eval/FID_{d}": r["FID"], f"eval/KID_{d}": r["KID_mean"],
-                                f"eval/KID_std_{d}": r["KID_std"], f"eval/cycle_L1_{d}": r["cycle_L1"]})
+            scalars = _scalars("eval", results)
+            if ema_results is not None:
+                scalars.update(_scalars("eval_ema", ema_results))
             log.scalars(step, scalars)
             if better:
                 keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
-                                                     "scores": results})
+                                                     "weights": "ema" if ema is not None else "raw", "scores": chosen})
             note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
-            log.print(f"cgx: step {step}: eval {summary(results)} ({note})")
+            ema_note = f"; EMA: {summary(ema_results)}" if ema_results is not None else ""
+            log.print(f"cgx: step {step}: eval {summary(results)}{ema_note} ({note})")
         if better:
             self.best, self.best_step = value, step
         s.barrier()

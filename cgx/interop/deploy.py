@@ -52,14 +52,14 @@ def sizes_for(net: nn.Module) -> tuple[int, list[tuple[int, int]]]:
 
 
 def export_generator(run: str | Path, fmt: str, *, direction: str = "AtoB", out: str | Path | None = None,
-                     force: bool = False, plugins: Sequence[str] = ()) -> Exported:
+                     force: bool = False, plugins: Sequence[str] = (), weights: str = "auto") -> Exported:
     """Export the ``direction`` generator of ``run`` (a run or checkpoint folder, train.pt, or the
     authors' generator files) as ``fmt``; default file RUN/export/generator_AtoB.onnx (or .pt)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; accepted: authors, {', '.join(FORMATS)}")
     if fmt == "onnx":
         _require_onnx()
-    gens = load_generators(run, "cpu", plugins=plugins)
+    gens = load_generators(run, "cpu", plugins=plugins, weights=weights)
     net = gens.net(direction).float().eval()
     base = Path(run) if Path(run).is_dir() else Path(run).parent
     path = Path(out) if out is not None else base / "export" / f"generator_{direction}{SUFFIX[fmt]}"

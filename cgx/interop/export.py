@@ -19,9 +19,10 @@ from .files import check_free, write_atomic
 from .sources import CGX_TO_AUTHORS
 
 
-def run_weights(path: str | Path) -> tuple[Path, dict, dict[str, dict[str, torch.Tensor]]]:
-    """(checkpoint folder, its recipe as a dict, {G, F, D_A, D_B: state dict}) of a run's newest checkpoint."""
-    weights = read_generators(path)
+def run_weights(path: str | Path, weights: str = "auto") -> tuple[Path, dict, dict[str, dict[str, torch.Tensor]]]:
+    """(checkpoint folder, its recipe as a dict, {G, F, D_A, D_B: state dict}) of a run's newest
+    checkpoint; the generators' raw or EMA weights by ``weights`` (``auto``: EMA where kept)."""
+    weights = read_generators(path, weights)
     if weights.discriminators is None:
         raise CheckpointError(f"{weights.checkpoint / SHARED_FILE}: no discriminator weights in it (discriminators.module)")
     nets: dict[str, dict] = {n: {} for n in ("G", "F", "D_A", "D_B")}
@@ -33,9 +34,9 @@ def run_weights(path: str | Path) -> tuple[Path, dict, dict[str, dict[str, torch
 
 
 def export_authors(run: str | Path, out: str | Path | None = None, *, epoch: str = "latest",
-                   force: bool = False) -> list[Path]:
+                   force: bool = False, weights: str = "auto") -> list[Path]:
     """Write ``{epoch}_net_{G_A,G_B,D_A,D_B}.pth`` into ``out`` (default: RUN/export/authors)."""
-    ckpt, raw, nets = run_weights(run)
+    ckpt, raw, nets = run_weights(run, weights)
     cfg = config_from_dict(raw, where=str(ckpt / SHARED_FILE))
     out = Path(out) if out is not None else Path(run) / "export" / "authors"
     sections = {"G": cfg.model.generator, "F": cfg.model.generator,

@@ -35,7 +35,7 @@ def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
 
 
 def _from_cgx(path: Path, gens: nn.Module, discs: nn.Module) -> str:
-    weights = read_generators(path)
+    weights = read_generators(path, "raw")  # the trained weights, as the run would go on from them
     ckpt = weights.checkpoint
     for name, pair, state in (("generators", gens, weights.state), ("discriminators", discs, weights.discriminators)):
         try:

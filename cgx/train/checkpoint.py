@@ -216,19 +216,35 @@ class GeneratorWeights:
     """The generator pair's state dict (``G.*``, ``F.*``), whatever the strategy that wrote it."""
     discriminators: dict | None = None
     """The discriminator pair's state dict, where a caller wants all four networks."""
+    weights: str = "raw"
+    """Which generator weights ``state`` holds: ``raw`` (the trained ones) or ``ema`` (their average)."""
 
 
-def read_generators(path: str | Path) -> GeneratorWeights:
+WEIGHTS = ("auto", "ema", "raw")
+"""Which generator weights a reader takes: ``auto`` (the EMA where the run kept one, ``train.ema``),
+``ema`` or ``raw``."""
+
+
+def read_generators(path: str | Path, weights: str = "auto") -> GeneratorWeights:
     """The generator weights of a checkpoint folder, its ``train.pt``, or a run folder's newest good
-    checkpoint (manifest and format checked)."""
+    checkpoint (manifest and format checked); ``weights`` picks raw or EMA weights (``WEIGHTS``)."""
+    if weights not in WEIGHTS:
+        raise CheckpointError(f"--weights {weights!r}: accepted: {', '.join(WEIGHTS)}")
     ckpt = resolve(path)
     shared = read_checkpoint(ckpt)
     try:
         gens = shared["generators"]["module"]
         discs = shared.get("discriminators", {}).get("module")
+        ema = shared.get("ema")
+        ema = ema["weights"] if ema is not None else None
     except (TypeError, AttributeError, KeyError):
         raise CheckpointError(f"{ckpt / SHARED_FILE}: no generator weights in it (generators.module)") from None
-    return GeneratorWeights(ckpt, int(shared["step"]), shared["config"], gens, discs)
+    if weights == "ema" and ema is None:
+        raise CheckpointError(f"{ckpt / SHARED_FILE}: --weights ema, but this run kept no average of its weights "
+                              f"(train.ema was not set); use --weights raw (or auto)")
+    use_ema = ema is not None and weights != "raw"
+    return GeneratorWeights(ckpt, int(shared["step"]), shared["config"], ema if use_ema else gens, discs,
+                            "ema" if use_ema else "raw")
 
 
 class Stateful(Protocol):

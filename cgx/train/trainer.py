@@ -7,6 +7,7 @@ before every checkpoint; stop requests are agreed over a host-side channel (one 
 there are several ranks: ``StopVote``)."""
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoint
 from .lock import RunLock
 from .logger import Logger, NullLogger
 from .metrics import LossMeter
+from .ema import EMA
 from .rng import RNGState
 from .schedule import linear_decay
 from .wiring import wire_step
@@ -66,6 +68,7 @@ class Trainer:
 
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
         self.method, self.gens, self.discs, self.method_step = wired.method, wired.gens, wired.discs, wired.step
+        self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
                                    seed=cfg.train.seed)
@@ -83,7 +86,8 @@ class Trainer:
             self.folder.checkpoints, s, keep=cfg.train.keep, every=cfg.train.ckpt_every,
             last_step=self.total_steps,
             shared={"generators": self.gens, "discriminators": self.discs,
-                    "schedule": Group(generators=self.sched_g, discriminators=self.sched_d)},
+                    "schedule": Group(generators=self.sched_g, discriminators=self.sched_d),
+                    **({"ema": self.ema} if self.ema is not None else {})},
             per_rank={"method": self.method_step, "rng": RNGState()},
         )
         self.resumed_from: Path | None = None
@@ -218,6 +222,8 @@ class Trainer:
                     skipped = (skipped or 0) + int(batch["skipped"])
 
                 losses, images = self.method_step(real_a, real_b)
+                if self.ema is not None:
+                    self.ema.update(self.gens.module)
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
@@ -235,7 +241,8 @@ class Trainer:
                     path = self.save()
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
                     if self.evaluation is not None and self.evaluation.due(self.step, self.step == stop):
-                        self.evaluation(self.step, path, self.method.translators(self.gens.module), log)
+                        self.evaluation(self.step, path, self.method.translators(self.gens.module), log,
+                                        ema=self._ema_translators())
                 if stop_now and self.step < stop:
                     if s.is_main:
                         request.clear()
@@ -251,6 +258,14 @@ class Trainer:
             request.close()
             log.close()
         return self.store.latest()
+
+    def _ema_translators(self) -> dict | None:
+        """The method's translators with the EMA weights (a copy of the generator group), or None."""
+        if self.ema is None:
+            return None
+        group = copy.deepcopy(self.gens.module)
+        group.load_state_dict(self.ema.shadow)
+        return self.method.translators(group.eval())
 
     def _log_scalars(self, log, timer: "StepTimer", skipped: int | None) -> None:
         """Collective (every rank logs at the same steps): the loss terms' means since the last log."""
@@ -276,6 +291,8 @@ class Trainer:
 
     def close(self) -> None:
         self.method_step = self.evaluation = None
+        if getattr(self, "source", None) is not None:
+            self.source.close()
         self.gens = self.discs = None
         try:
             self.strategy.close()

@@ -174,6 +174,9 @@ def test_a_network_channel_count_against_the_data_is_a_named_error(tmp_path, cha
 def test_recipe_values_are_checked(tmp_path, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(tiny(tmp_path, {}), [override])
+    from cgx.plugins import default_registry
+    from cgx.train.components import build_networks
+
     with pytest.raises(ConfigError, match="method: cyclegan: identity_weight=5.0 needs domains with the same channel"):
         build_networks(load_config(None, ["data.a.channels=1"]), default_registry())
 

@@ -145,6 +145,7 @@ def test_augmentation_modes(shards):
     assert b["A"].shape == (1, 3, 32, 32)
 
 
+@pytest.mark.multiprocess  # pipe: URLs run `cat`
 def test_pipe_urls_with_an_index(shards):
     cfg = data_cfg(shards)
     local = run(cfg, 0, 6)

@@ -12,7 +12,7 @@ from cgx.data.demo import generate
 from cgx.distributed import DDPStrategy, world_info_from_env
 from cgx.errors import ConfigError
 from cgx.eval.evaluate import evaluate, report, table
-from cgx.eval.images import ImageSet
+from cgx.eval.image_set import ImageSet
 from cgx.eval.inception import FEATURES
 
 pytest.importorskip("tifffile")

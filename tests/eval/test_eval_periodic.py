@@ -100,3 +100,25 @@ def test_start_over_moves_best_and_eval_aside_with_the_rest(make_recipe, tmp_pat
     assert {"best", "eval", "checkpoints", "tb", "config.yaml"} <= {p.name for p in aside.iterdir()}
     new_best = read_best(run)
     assert new_best["step"] == 2 and new_best["checkpoint"].startswith(str(run / "best"))
+
+
+def test_with_train_ema_both_weights_are_scored_and_the_best_is_chosen_by_the_average(make_recipe, tmp_path,
+                                                                                    use_weights):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = make_recipe(merge_dicts(EVAL, {"train": {"ema": 0.5}}))
+    run = tmp_path / "run"
+    _, best = train(recipe)
+    (record,) = records(run).values()
+    assert record["best_by"] == "ema" and record["ema"].keys() == record["scores"].keys()
+    assert record["ema"]["AtoB"]["FID"] != record["scores"]["AtoB"]["FID"]  # two different generators scored
+    kept = read_best(run)
+    assert kept["weights"] == "ema" and kept["value"] == pytest.approx(fid_mean({"scores": record["ema"]}))
+    scalars = EventAccumulator(str(run / "tb")).Reload().Tags()["scalars"]
+    assert "eval_ema/FID_AtoB" in scalars and "eval/FID_AtoB" in scalars
+
+
+def merge_dicts(a: dict, b: dict) -> dict:
+    from conftest import merge
+
+    return merge(a, b)

@@ -6,23 +6,15 @@ network inside it, as ``DistributedDataParallel.module`` is."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import torch
-from torch import nn
+from ..plugins.types import Trainable as MethodTrainable
 
 
-class Trainable(Protocol):
-    module: nn.Module
-    """The bare network pair: call it for forward passes that must not synchronise (a frozen
-    discriminator in the generator phase, a gradient penalty's extra pass)."""
-    optimizer: torch.optim.Optimizer
+class Trainable(MethodTrainable, Protocol):
+    """What a method's step sees (``cgx.plugins.types.Trainable``: ``module``, ``optimizer``, calling
+    it, ``backward``, ``step``), and what the engine needs besides: state and tear-down."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """A forward pass that trains, through the wrapper (gradients synchronised across ranks)."""
-    def backward(self, loss: torch.Tensor) -> None: ...
-    def step(self) -> None:
-        """Optimizer step, then zero the gradients."""
     def state_dict(self) -> dict:
         """What goes into train.pt; always holds the plain weights under "module"."""
     def load_state_dict(self, state: dict) -> None:

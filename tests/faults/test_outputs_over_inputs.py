@@ -2,28 +2,15 @@
 explicit flag; one shared check, cgx.outputs (issue 17, case 7)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
+from faultkit import one_line_error, write_noise as write
+
 from cgx.cli import main as cli_main
 from cgx.outputs import CONFIG_MARK
 from cgx.run import main as run_main
-
-
-def write(path, seed: int, size=(20, 16)) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
-    return path.read_bytes()
-
-
-def one_line_error(capsys, *words) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("cgx: error: ") and "\n" not in err and "Traceback" not in err, err
-    for w in words:
-        assert w in err, err
-    return err
 
 
 def test_translate_refuses_an_output_folder_that_contains_the_input(tiny_run, tmp_path, capsys):

@@ -6,26 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
+from faultkit import one_line_error, write_noise as write
+
 from cgx.cli import main as cli_main
-
-
-def write(path, seed: int, size=(20, 16), fmt=None) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path, fmt)
-    return path.read_bytes()
 
 
 def translate(run, src, out, *extra):
     return cli_main(["translate", str(run), str(src), str(out), "--no-progress", *extra])
-
-
-def one_line_error(capsys, *words) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("cgx: error: ") and "\n" not in err and "Traceback" not in err, err
-    for w in words:
-        assert w in err, err
-    return err
 
 
 def test_existing_outputs_are_not_overwritten_without_the_flag(tiny_run, tmp_path, capsys):

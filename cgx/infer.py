@@ -35,8 +35,8 @@ class Generators:
         net = self.G if direction == "AtoB" else self.F
         if net is None:
             has = "AtoB" if self.F is None else "BtoA"
-            raise CheckpointError(f"{self.checkpoint} holds no {direction} generator (method "
-                                  f"{self.config.method.name}), only {has}; use --direction {has}")
+            raise CheckpointError(f"{self.checkpoint} holds no {direction} generator, only {has}; use --direction "
+                                  f"{has} (method {self.config.method.name})")
         return net
 
 

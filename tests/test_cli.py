@@ -26,6 +26,7 @@ def test_help_lists_commands(capsys):
         assert cmd in out
 
 
+@pytest.mark.multiprocess
 def test_run_help_explains_overrides():
     proc = subprocess.run([sys.executable, "-m", "cgx.run", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0

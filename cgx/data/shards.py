@@ -318,22 +318,15 @@ def _check_ends(url: str, count: int, rest: Iterator[dict]) -> None:
                               f"is stale and {extra} samples would never be read (re-run `cgx shards`)")
 
 
-def sample_rgb(sample: dict) -> Image.Image:
-    """The sample's image as 8-bit RGB (``cgx.data.images.to_rgb``, as every image cgx reads)."""
+def sample_image(sample: dict, spec: ImageSpec = DEFAULT):
+    """The sample's image decoded for a domain of ``spec`` (``cgx.data.decode``: for the default spec
+    8-bit RGB as ``cgx.data.images.to_rgb`` makes every image, else a float tensor). A file over
+    ``data.max_sample_bytes`` (``Oversize``, never read) is a DataError naming it."""
     ext = next((k for k in IMAGE_KEYS if k in sample), None)
     if ext is None:
         raise ValueError(f"no image in the sample (it has {', '.join(k for k in sample if not k.startswith('__'))})")
     if isinstance(sample[ext], Oversize):
         raise sample[ext].error()
-    return decode_rgb(sample[ext], f"{sample['__key__']}.{ext}")
-
-
-def sample_image(sample: dict, spec: ImageSpec = DEFAULT):
-    """The sample's image decoded for a domain of ``spec`` (``cgx.data.decode``: for the default spec
-    the same 8-bit RGB image as ``sample_rgb``, else a float tensor)."""
-    ext = next((k for k in IMAGE_KEYS if k in sample), None)
-    if ext is None:
-        raise ValueError(f"no image in the sample (it has {', '.join(k for k in sample if not k.startswith('__'))})")
     return decode(sample[ext], f"{sample['__key__']}.{ext}", spec)
 
 
@@ -359,7 +352,7 @@ def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, ke
         path = default_index(urls[0])
     try:
         recorded = index_spec(json.loads(path.read_text()))
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return  # load_domain names a missing or malformed index
     if recorded is None:
         if not spec.is_default:

@@ -146,6 +146,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.multiprocess
 def test_deterministic_across_processes():
     """Python's hash() of strings differs per process; the plan must not depend on it."""
     plan = Plan(13, 5, world=2, batch=2, seed=7)

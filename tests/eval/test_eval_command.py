@@ -33,6 +33,7 @@ def test_shares_cover_every_image_once(n, world):
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
+@pytest.mark.multiprocess
 def test_two_ranks_give_the_scores_of_one_process(tiny_run, odd_data, use_weights, tmp_path, capsys):
     args = ["eval", str(tiny_run), "--a", str(odd_data / "testA"), "--b", str(odd_data / "testB"),
             "--direction", "AtoB", "--no-progress"]

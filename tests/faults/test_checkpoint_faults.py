@@ -117,6 +117,7 @@ def test_translate_uses_the_newest_good_checkpoint(make_recipe, tmp_path):
     assert ckpt(tmp_path, 6).is_dir()  # a read-only tool moves nothing
 
 
+@pytest.mark.multiprocess
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
 def test_disk_full_is_a_named_error_and_leaves_no_leftovers(make_recipe, tmp_path, capsys):
     disk = tmp_path / "small_disk"
@@ -147,6 +148,7 @@ def test_disk_full_is_a_named_error_and_leaves_no_leftovers(make_recipe, tmp_pat
         subprocess.run(["umount", str(disk)])
 
 
+@pytest.mark.multiprocess
 def test_sigkill_at_random_moments_never_loses_a_checkpoint(make_recipe, tmp_path):
     """Kill the training process (SIGKILL, seeded random moments, most during checkpoint writes),
     restart it each time: every restart resumes, and the final weights equal an uninterrupted run's."""

@@ -73,6 +73,7 @@ def test_an_image_smaller_than_the_crop_names_file_and_sizes(folder):
     assert str(e.value).startswith(f"{small}: the image is 20x40, smaller than data.crop_size=24")
 
 
+@pytest.mark.multiprocess
 def test_an_image_smaller_than_the_crop_in_training_is_a_one_line_error(make_recipe, folder):
     render("B", random.Random("small"), 32).resize((20, 40)).save(folder / "trainB" / "b003.jpg")
     recipe = make_recipe({"data": {"root": str(folder), "preprocess": "crop", "crop_size": 24, "workers": 1}})

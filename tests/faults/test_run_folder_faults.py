@@ -2,6 +2,8 @@
 run moved aside; never a run's checkpoints overwritten, pruned or mixed with another's."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import signal
 import subprocess
@@ -29,6 +31,7 @@ def wait_for(path: Path, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.multiprocess
 def test_a_second_run_in_the_same_folder_is_refused_naming_the_first(make_recipe, tmp_path, capsys):
     recipe = make_recipe({"train": {"steps": 100000, "ckpt_every": 100000}})
     first = start(recipe)
@@ -67,7 +70,7 @@ def test_start_over_moves_the_old_run_aside_and_keeps_its_own_checkpoints(make_r
     old = {p.name: (p / "train.pt").read_bytes() for p in list_checkpoints(tmp_path / "run/checkpoints")}
     assert sorted(old) == ["step_00000020", "step_00000040"]
     assert run_main([str(recipe), "train.start_over=true", "train.steps=6", "train.ckpt_every=3"]) == 0
-    assert "moved the previous run's checkpoints, tb, config.yaml into" in capsys.readouterr().err
+    assert "moved the previous run's config.yaml, checkpoints, tb into" in capsys.readouterr().err
     # The new run's own checkpoints, not pruned in favour of the old run's higher step numbers ...
     assert [p.name for p in list_checkpoints(tmp_path / "run/checkpoints")] == ["step_00000003", "step_00000006"]
     assert torch.load(tmp_path / "run/checkpoints/step_00000006/train.pt", weights_only=True)["step"] == 6

@@ -3,6 +3,8 @@ workers too: the run must still end in a complete checkpoint, with the stop exit
 RUN_DIR/STOPPED marker, and the same command resumes."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import re
 import signal
@@ -12,6 +14,8 @@ import time
 from pathlib import Path
 
 from cgx.train.checkpoint import list_checkpoints
+
+pytestmark = pytest.mark.multiprocess  # every test here starts processes
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

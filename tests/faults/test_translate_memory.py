@@ -3,7 +3,6 @@ saying what to lower, an absurd network from a checkpoint refused before it is a
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 import torch
@@ -12,6 +11,7 @@ from PIL import Image
 from cgx.cli import main as cli_main
 from cgx.translate import BATCH_PIXELS, images_per_batch
 from cgx.train.checkpoint import list_checkpoints
+from cgx.train.manifest import write_manifest
 
 
 def test_batches_are_sized_to_the_image():
@@ -44,11 +44,9 @@ def test_an_absurd_network_in_a_checkpoint_is_refused_before_allocating(tiny_run
     state = torch.load(ckpt / "train.pt", weights_only=True)
     state["config"]["model"]["generator"]["ngf"] = 8192
     torch.save(state, ckpt / "train.pt")
-    (ckpt / "MANIFEST.json").unlink(missing_ok=True)
+    write_manifest(ckpt)  # a checkpoint whose author wrote it so
     capsys.readouterr()
-    t = time.perf_counter()
     assert cli_main(["translate", str(ckpt), str(demo_data / "testA"), str(tmp_path / "out"), "--no-progress"]) == 2
-    assert time.perf_counter() - t < 30
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"cgx: error: {ckpt / 'train.pt'}: its recipe asks for generators of") and "ngf" in err
     assert "refused before allocating" in err and "\n" not in err

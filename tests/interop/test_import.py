@@ -60,6 +60,7 @@ def trainer_weights(trainer: Trainer) -> dict:
             **{f"D.{k}": v for k, v in trainer.discs.module.state_dict().items()}}
 
 
+@pytest.mark.multiprocess
 def test_import_an_authors_folder_then_fine_tune_under_torchrun(authors_folder, tmp_path, demo_data, capsys):
     run = tmp_path / "imported"
     base = tiny_recipe(tmp_path, demo_data)

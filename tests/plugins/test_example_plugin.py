@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.multiprocess  # every test here starts processes
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "plugins" / "examples" / "cgx-example-disc"
 MODULE = EXAMPLE / "cgx_example_disc.py"

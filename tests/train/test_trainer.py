@@ -186,6 +186,7 @@ def test_stop_file_checkpoints_and_a_rerun_finishes_identically(make_recipe, tmp
     assert_same_weights(load_weights(tmp_path / "straight"), load_weights(tmp_path / "stopped"))
 
 
+@pytest.mark.multiprocess
 def test_sigusr1_checkpoints_at_the_next_step_and_exits_75(make_recipe, tmp_path):
     import signal
     import subprocess

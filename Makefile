@@ -40,9 +40,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The fast lane: everything but the tests that start processes (torchrun, subprocesses, SLURM, pip).
+# The fast lane (under a minute): everything but the tests that start processes (torchrun, subprocesses,
+# SLURM, pip) or train, evaluate or export for real (the markers multiprocess and slow).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not multiprocess"
+	$(BIN)/python -m pytest -q -m "not multiprocess and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py

@@ -27,6 +27,26 @@ TINY_RECIPE = {
 }
 
 
+SLOW_FIXTURES = {"make_recipe", "tiny_run", "trained", "trained_run", "weights", "use_weights", "grey16_data",
+                 "ddp_reference", "authors_folder"}
+"""A test that uses one of these trains a run or loads the Inception network: seconds, not milliseconds."""
+SLOW_MODULES = {"test_recipes.py", "test_deploy.py", "test_import.py", "test_image_specs.py", "test_stale_index.py",
+                "test_timm_disc.py", "test_fast_paths.py", "test_hostile_shards.py", "test_eval_channels.py",
+                "test_authors.py", "test_activation_checkpointing.py", "test_tiling.py", "test_variants.py"}
+"""Test modules whose tests train, export or read large files: slow as a whole."""
+HEAVY_VARIANTS = ("timm", "multiscale", "wgangp")
+"""Parametrized cases with a real backbone, several discriminators, or a gradient penalty's extra passes."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow``: every test that trains or evaluates for real (by the fixtures it uses, or marked so
+    itself). ``make test-fast`` leaves out ``slow`` and ``multiprocess`` and runs in under a minute."""
+    for item in items:
+        if (SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_MODULES
+                or any(heavy in item.name for heavy in HEAVY_VARIANTS)):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _a_test_that_starts_processes_is_marked(request, monkeypatch):
     """``make test-fast`` runs ``-m "not multiprocess"``: a test that starts a process (torchrun, cgx

@@ -39,7 +39,7 @@ def test_every_ranged_key_refuses_just_outside_and_accepts_the_bound(key, low, h
     if high is not None:
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(None, [f"{key}={high}"])
-    inside = low if low_ok else low + 1
+    inside = low if low_ok else (low + 1 if high is None else (low + high) / 2)
     extra = ["data.preprocess=none"] if key in ("data.crop_size", "data.load_size") else []
     cfg = load_config(None, [f"{key}={inside}", *extra])
     assert getattr(getattr(cfg, section), name) == inside

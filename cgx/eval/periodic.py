@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from ..config import Config
+from ..errors import ConfigError
 from ..run_dir import RunDir
 from ..train.checkpoint import swap_into_place
 from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
@@ -62,10 +63,15 @@ class PeriodicEvaluation:
     """Evaluation every ``eval.every`` steps of training. Built once per run (loads the Inception
     network and finds the test images before step 1)."""
 
-    def __init__(self, cfg: Config, strategy, run: RunDir) -> None:
+    def __init__(self, cfg: Config, strategy, run: RunDir, learned: tuple[str, ...] = ("AtoB", "BtoA")) -> None:
+        """``learned``: the directions the method translates (its ``translators()``)."""
         e = cfg.eval
         self.cfg, self.strategy, self.run = e, strategy, run
-        self.directions = directions_of(e.directions)
+        self.directions = directions_of(e.directions, learned)
+        missing = [d for d in self.directions if d not in learned]
+        if missing:
+            raise ConfigError(f"{cfg.recipe or '<recipe>'}: eval.directions={e.directions}: method {cfg.method.name} "
+                              f"learns {', '.join(learned)} only; use eval.directions=both or {' or '.join(learned)}")
         self.weights = resolve_weights(e.inception, "eval.inception")
         self.features = InceptionFeatures(self.weights.path).to(strategy.device)
         root = Path(cfg.data.root)
@@ -93,11 +99,11 @@ class PeriodicEvaluation:
             write_json(record, self.run.eval_record(step))
             scalars = {}
             for d, r in results.items():
-                if r["FID"] is None:
+                if r["cycle_L1"] is not None:
                     scalars[f"eval/cycle_L1_{d}"] = r["cycle_L1"]
-                    continue
-                scalars.update({f"eval/FID_{d}": r["FID"], f"eval/KID_{d}": r["KID_mean"],
-                                f"eval/KID_std_{d}": r["KID_std"], f"eval/cycle_L1_{d}": r["cycle_L1"]})
+                if r["FID"] is not None:
+                    scalars.update({f"eval/FID_{d}": r["FID"], f"eval/KID_{d}": r["KID_mean"],
+                                    f"eval/KID_std_{d}": r["KID_std"]})
             log.scalars(step, scalars)
             if better:
                 keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,

@@ -80,3 +80,16 @@ def test_heads_are_built_up_front_and_saved():
     again = ProjectionHeads([3, 8, 16], units=32)
     again.load_state_dict(heads.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(again(feats, ids), out))
+
+
+def test_a_zero_patch_gives_finite_gradients():
+    """A patch whose projected features are all zero (ReLU off everywhere, zero bias) does not make the
+    heads NaN (the authors' pow(0.5) would)."""
+    heads = ProjectionHeads([4], units=8)
+    feats = [torch.zeros(1, 4, 3, 3)]
+    feats[0][..., 0, 0] = 1.0
+    ids = [torch.arange(9)]
+    q = heads([feats[0] * 2], ids)[0]
+    k = heads(feats, ids)[0]
+    patch_nce(q, k, 1, 0.07).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in heads.parameters())

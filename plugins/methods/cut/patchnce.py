@@ -38,8 +38,11 @@ def sample_patches(features: Sequence[torch.Tensor], num_patches: int) -> list[t
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    """x / (||x||_2 + 1e-7) along dim 1 (the authors' ``Normalize(2)``)."""
-    return x / (x.pow(2).sum(1, keepdim=True).pow(0.5) + 1e-7)
+    """x / (||x||_2 + 1e-7) along dim 1, the authors' ``Normalize(2)``, with one difference: for a row
+    that is exactly zero their ``pow(0.5)`` has an infinite gradient and makes the heads NaN
+    (a patch whose features are all zero: small networks hit it in the first steps); ``vector_norm``'s
+    gradient there is 0. Everywhere else the two are the same function."""
+    return x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + 1e-7)
 
 
 class ProjectionHeads(nn.Module):

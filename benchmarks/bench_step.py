@@ -67,7 +67,14 @@ def build_baseline(size: int, batch: int = 1):
 
 # --- cgx: the trainer's own step ------------------------------------------------------------------
 
-def build_cgx(size: int, batch: int, variant: str):
+METHOD_SETTINGS = {
+    # CUT and FastCUT as their recipes set them (recipes/cut_256.yaml): the anti-aliased generator.
+    "cut": ["model.generator.antialias=true"],
+    "fastcut": ["model.generator.antialias=true"],
+}
+
+
+def build_cgx(size: int, batch: int, variant: str, method: str = "cyclegan"):
     """The step as Trainer wires it (``cgx.train.wiring.wire_step``), minus data, schedules and logging."""
     precision, *options = variant.split("+")
     unknown = set(options) - {"cl", "compile", "sep"}
@@ -76,11 +83,14 @@ def build_cgx(size: int, batch: int, variant: str):
     cfg = load_config(None, [
         "model.generator.name=resnet", f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
         f"train.precision={precision}", f"train.compile={str('compile' in options).lower()}",
-        f"train.channels_last={str('cl' in options).lower()}",
+        f"train.channels_last={str('cl' in options).lower()}", f"method.name={method}",
+        *METHOD_SETTINGS.get(method, []),
     ])
     s = build_strategy(cfg.distributed, cfg.train, WorldInfo())  # one process
     wired = wire_step(cfg, plugins.default_registry(), s)
     if "sep" in options:
+        if not hasattr(wired.gens.module, "batch_calls"):
+            raise ValueError(f"+sep is CycleGAN's option (six generator calls); method {method} has none")
         wired.gens.module.batch_calls = False
     step = wired.step
     images = random_images(size, s.device, batch)
@@ -165,7 +175,8 @@ def print_row(r: dict) -> None:
     speedup = f"{r['speedup']:.2f}x" if "speedup" in r else "-"
     mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
     mem = f"{r['peak_memory_gib']:.2f}" if "peak_memory_gib" in r else "-"
-    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {speedup:>11} {r['tflops_per_s']:>8.3f} "
+    tflops = f"{r['tflops_per_s']:.3f}" if "tflops_per_s" in r else "-"
+    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {speedup:>11} {tflops:>8} "
           f"{mfu:>6} {mem:>8}", flush=True)
 
 
@@ -175,6 +186,10 @@ def main(argv=None) -> None:
     p.add_argument("--variants", nargs="+", default=["fp32", "fp32+cl", "fp32+sep", "bf16", "bf16+cl"],
                    metavar="VARIANT", help="cgx variants: precision[+cl][+compile][+sep] (default: %(default)s); "
                    "the fp32 eager baseline always runs")
+    p.add_argument("--method", default="cyclegan",
+                   help="the method whose step cgx's rows time (default: cyclegan). The fp32 eager baseline "
+                   "and the FLOP count are CycleGAN's reference: for another method they are left out and "
+                   "its rows stand alone (vs its first row)")
     p.add_argument("--batch", type=int, default=1, help="images per domain per iteration (default 1)")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="the device's peak TFLOP/s for MFU (default: known GPUs' bf16 dense peak; none on CPU)")
@@ -194,21 +209,23 @@ def main(argv=None) -> None:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_hardware": bf16_hardware(),
             "iters": args.iters, "warmup": args.warmup, "batch_size": args.batch,
             "device_name": torch.cuda.get_device_name() if DEVICE.type == "cuda" else platform.processor(),
-            "peak_tflops": peak_tflops(args.peak_tflops)}
+            "peak_tflops": peak_tflops(args.peak_tflops), "method": args.method}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     print(HEADER)
     print("-" * len(HEADER))
     for size in args.sizes:
-        flops = count_flops(size, args.batch)
-        runs = [(BASELINE, lambda: build_baseline(size, args.batch))] + [
-            (f"cgx-{v}", lambda v=v: build_cgx(size, args.batch, v)) for v in args.variants]
+        reference = args.method == "cyclegan"
+        flops = count_flops(size, args.batch) if reference else None
+        prefix = "cgx" if reference else f"cgx-{args.method}"
+        runs = ([(BASELINE, lambda: build_baseline(size, args.batch))] if reference else []) + [
+            (f"{prefix}-{v}", lambda v=v: build_cgx(size, args.batch, v, args.method)) for v in args.variants]
         base = None
         for label, build in runs:
             r = {"size": size, "blocks": blocks_for(size), "flops_per_iter": flops,
                  **run_one(label, build, args.warmup, args.iters)}
             base = base or r
-            if "error" not in r:
+            if "error" not in r and flops is not None:
                 r["tflops_per_s"] = flops / r["s_per_iter"] / 1e12
                 if meta["peak_tflops"]:
                     r["mfu"] = r["tflops_per_s"] / meta["peak_tflops"]

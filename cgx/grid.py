@@ -1,4 +1,5 @@
-"""``cgx grid``: a PNG of input | translated | reconstructed, for A->B->A and B->A->B."""
+"""``cgx grid``: a PNG of input | translated | reconstructed, for A->B->A and B->A->B; for a method that
+learns one direction (CUT), input | translated for that direction alone."""
 from __future__ import annotations
 
 import os
@@ -37,8 +38,13 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
     gens = load_generators(checkpoint, device, plugins=plugins, weights=weights)
     rows = []
     data = gens.config.data
-    for folder, first, second, label, spec in ((dir_a, gens.net("AtoB"), gens.net("BtoA"), "A -> B -> A", data.a),
-                                              (dir_b, gens.net("BtoA"), gens.net("AtoB"), "B -> A -> B", data.b)):
+    # A method that learns one direction (CUT) gives input | translated rows for it alone.
+    for folder, first, second, label, spec in ((dir_a, gens.G, gens.F, "A -> B", data.a),
+                                              (dir_b, gens.F, gens.G, "B -> A", data.b)):
+        if first is None:
+            continue
+        if second is not None:
+            label += label[:4]
         for f in inputs[folder]:
             if spec.is_default:  # as always: PIL's resize of the 8-bit image
                 img = load_rgb(f)
@@ -51,17 +57,19 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
                     x = resize(x, size, size)
             x = x.unsqueeze(0).to(device)
             y = translate_batch(first, x)
-            z = translate_batch(second, y)
+            shown = (x, y) if second is None else (x, y, translate_batch(second, y))
             # grey repeated, N bands shown by their first three
-            rows.append((label, [to_image(rgb_view(t[0], [min(i, t.shape[1] - 1) for i in range(3)])) for t in (x, y, z)]))
+            rows.append((label, [to_image(rgb_view(t[0], [min(i, t.shape[1] - 1) for i in range(3)])) for t in shown]))
     w, h = rows[0][1][0].size
     pad, head = 4, 14
-    sheet = Image.new("RGB", (3 * w + 4 * pad, head + len(rows) * (h + pad) + pad + head), "white")
+    cols = max(len(imgs) for _, imgs in rows)
+    sheet = Image.new("RGB", (cols * w + (cols + 1) * pad, 2 * head + len(rows) * (h + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
     y0 = 0
     for i, (label, imgs) in enumerate(rows):
         if i == 0 or rows[i - 1][0] != label:
-            draw.text((pad, y0 + 2), f"{label}: input | translated | reconstructed", fill="black")
+            columns = "input | translated" + (" | reconstructed" if len(imgs) == 3 else "")
+            draw.text((pad, y0 + 2), f"{label}: {columns}", fill="black")
             y0 += head
         for j, im in enumerate(imgs):
             sheet.paste(im.resize((w, h)), (pad + j * (w + pad), y0 + pad))

@@ -144,6 +144,11 @@ class FolderSource(HandsOutBatches):
             prefetch_factor=4 if self.workers else None,
             worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
+            # Its own generator: a DataLoader otherwise draws its base seed from torch's global one,
+            # and a resumed run (which makes its loader after restoring the RNG) would then draw
+            # differently from an uninterrupted one in the step (dropout, CUT's patch sampling).
+            # The samples' augmentation is seeded by their position, not by the workers' seeds.
+            generator=torch.Generator().manual_seed(0),
         )
         return self._hand_out(loader)
 

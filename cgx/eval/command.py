@@ -30,7 +30,12 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
         bands = bands if bands is not None else gens.config.eval.bands
         check_bands(bands, data)
         set_a, set_b = ImageSet(a, "--a", max_images, data.a), ImageSet(b, "--b", max_images, data.b)
-        results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction), features, strategy,
+        learned = tuple(d for d, net in (("AtoB", gens.G), ("BtoA", gens.F)) if net is not None)
+        if direction != "both":
+            gens.net(direction)  # a direction the method does not learn: CheckpointError naming it
+        elif len(learned) < 2 and strategy.is_main:
+            print(f"cgx: eval: method {gens.config.method.name} learns {', '.join(learned)} only: scoring that")
+        results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction, learned), features, strategy,
                            batch_size=batch_size, progress=progress, bands=bands)
         written = None
         if strategy.is_main:

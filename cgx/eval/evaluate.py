@@ -9,7 +9,10 @@ none duplicated or dropped) and scored on rank 0; every rank gets the scores.
 FID/KID are defined on RGB: a grey domain is scored with its channel repeated three times, an N-channel
 domain by the three ``bands`` given (``eval.bands``, ``--bands``), shown as R, G, B; without them the
 FID/KID of the direction into that domain are skipped (None, with the reason) while its cycle L1 is
-still computed. The JSON record says which (``images.{A,B}.scored_as``)."""
+still computed. The JSON record says which (``images.{A,B}.scored_as``).
+
+A method that learns one direction (CUT: ``F`` is None) is scored in that direction alone; its cycle
+L1 is None (``cycle_L1_skipped`` says why): there is no network to translate back with."""
 from __future__ import annotations
 
 import json
@@ -28,12 +31,19 @@ from .inception import FEATURES, RESIZE_MODE, InceptionFeatures, InceptionWeight
 from .fid_kid import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, kid, kid_subset_size
 
 
-def directions_of(choice: str) -> tuple[str, ...]:
+def directions_of(choice: str, learned: tuple[str, ...] = DIRECTIONS) -> tuple[str, ...]:
+    """The directions to score for ``choice`` (both, AtoB, BtoA): ``both`` means every direction the
+    method ``learned``. A learned-less direction asked by name is the caller's error to word."""
     if choice == "both":
-        return DIRECTIONS
+        return tuple(d for d in DIRECTIONS if d in learned)
     if choice not in DIRECTIONS:
         raise ValueError(f"direction must be both, AtoB or BtoA, got {choice!r}")
     return (choice,)
+
+
+def no_reverse(direction: str) -> str:
+    back = "BtoA" if direction == "AtoB" else "AtoB"
+    return f"no {back} network (the method learns {direction} only): nothing translates back for a cycle"
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -99,8 +109,9 @@ def _embed_share(images: ImageSet, share: range, forward, backward, features: In
                 shown = rgb_view(fake, bands)
                 if shown is not None:
                     side.fake.append(features(to_uint8(shown)))
-                rec = translate_batch(backward, fake)
-                side.l1_sum += float((rec - x).abs().mean(dim=(1, 2, 3)).double().sum())
+                if backward is not None:
+                    rec = translate_batch(backward, fake)
+                    side.l1_sum += float((rec - x).abs().mean(dim=(1, 2, 3)).double().sum())
                 side.count += len(run)
             bar.update(len(run))
     return side
@@ -110,17 +121,21 @@ def _rows(parts: list[torch.Tensor], device) -> torch.Tensor:
     return torch.cat(parts).to(device) if parts else torch.zeros((0, FEATURES), dtype=torch.float64, device=device)
 
 
-def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: ImageSet, directions: tuple[str, ...],
+def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageSet, set_b: ImageSet, directions: tuple[str, ...],
              features: InceptionFeatures, collective, *, batch_size: int = 16, progress: bool = True,
              bands=None) -> dict:
     """Collective. ``collective``: a ``cgx.distributed`` strategy (``world``, ``device``,
     ``all_gather_rows``, ``all_reduce``). Returns ``{direction: {FID, KID_mean, KID_std, cycle_L1,
-    n_translated, n_real}}`` on every rank."""
+    n_translated, n_real}}`` on every rank. ``G`` or ``F`` may be None (a method that learns one direction):
+    the other direction is scored alone, without cycle L1 (None, ``cycle_L1_skipped`` says why)."""
     world, device = collective.world, collective.device
+    for direction, net in (("AtoB", G), ("BtoA", F)):
+        if direction in directions and net is None:
+            raise ValueError(f"no {direction} network to evaluate")
     for images in (set_a, set_b):  # every rank knows the counts: all stop here together
         if len(images) < 2:
             raise DataError(f"{images.key}: FID/KID need at least 2 images, {images.spec} gives {len(images)}")
-    nets = [(n, n.training) for n in (G, F, features)]
+    nets = [(n, n.training) for n in (G, F, features) if n is not None]
     for n, _ in nets:
         n.eval()
     share_a, share_b = world.share(len(set_a)), world.share(len(set_b))
@@ -136,14 +151,16 @@ def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: Ima
         for n, mode in nets:
             n.train(mode)
     out: dict[str, dict] = {}
-    for direction, src, tgt, target in (("AtoB", a, b, set_b), ("BtoA", b, a, set_a)):
+    for direction, src, tgt, target, back in (("AtoB", a, b, set_b, F), ("BtoA", b, a, set_a, G)):
         if direction not in directions:
             continue
+        cycle = {} if back is not None else {"cycle_L1_skipped": no_reverse(direction)}
         if scored_as(target.image.channels, bands) is None:  # the same on every rank: no collective skipped unevenly
             l1 = collective.all_reduce(torch.tensor([src.l1_sum, float(src.count)], dtype=torch.float64, device=device), "sum")
-            out[direction] = {"FID": None, "KID_mean": None, "KID_std": None, "cycle_L1": float(l1[0] / l1[1]),
+            out[direction] = {"FID": None, "KID_mean": None, "KID_std": None,
+                              "cycle_L1": float(l1[0] / l1[1]) if back is not None else None,
                               "n_translated": int(l1[1]), "n_real": 0,
-                              "skipped": skip_reason(target.image.channels, target.key)}
+                              "skipped": skip_reason(target.image.channels, target.key), **cycle}
             continue
         fake = collective.all_gather_rows(_rows(src.fake, device)).cpu()
         real = collective.all_gather_rows(_rows(tgt.real, device)).cpu()
@@ -154,7 +171,8 @@ def evaluate(G: torch.nn.Module, F: torch.nn.Module, set_a: ImageSet, set_b: Ima
             scores = torch.tensor([fid(real, fake), k_mean, k_std], dtype=torch.float64, device=device)
         scores = collective.all_reduce(scores, "sum").cpu()  # rank 0's numbers, everywhere
         out[direction] = {"FID": float(scores[0]), "KID_mean": float(scores[1]), "KID_std": float(scores[2]),
-                          "cycle_L1": float(l1[0] / l1[1]), "n_translated": fake.shape[0], "n_real": real.shape[0]}
+                          "cycle_L1": float(l1[0] / l1[1]) if back is not None else None,
+                          "n_translated": fake.shape[0], "n_real": real.shape[0], **cycle}
     return out
 
 
@@ -162,7 +180,9 @@ def metric_value(results: dict, metric: str) -> float:
     """A best-checkpoint metric (``METRICS``) from ``evaluate``'s results."""
     kind, _, which = metric.partition("_")
     key = "FID" if kind == "FID" else "KID_mean"
-    values = [results[d][key] for d in (DIRECTIONS if which == "mean" else (which,))]
+    if which != "mean" and which not in results:
+        raise DataError(f"eval.metric={metric}: {which} is not evaluated (directions evaluated: {', '.join(results)})")
+    values = [results[d][key] for d in (tuple(results) if which == "mean" else (which,))]
     if any(v is None for v in values):
         raise DataError(f"eval.metric={metric}: {'; '.join(results[d]['skipped'] for d in results if 'skipped' in results[d])}")
     return sum(values) / len(values)
@@ -205,15 +225,22 @@ def table(results: dict) -> str:
     lines = [f"{'direction':<10} {'FID':>10} {'KID mean ± std':>22} {'cycle L1':>9} {'images (translated / real)':>27}"]
     notes = []
     for d, r in results.items():
+        l1 = f"{r['cycle_L1']:>9.4f}" if r["cycle_L1"] is not None else f"{'n/a':>9}"
+        if r["cycle_L1"] is None:
+            notes.append(f"{d}: cycle L1 not available: {r['cycle_L1_skipped']}")
         if r["FID"] is None:
-            lines.append(f"{d:<10} {'-':>10} {'-':>12}   {'':<7} {r['cycle_L1']:>9.4f} {r['n_translated']:>14} / -")
+            lines.append(f"{d:<10} {'-':>10} {'-':>12}   {'':<7} {l1} {r['n_translated']:>14} / -")
             notes.append(f"{d}: FID/KID skipped: {r['skipped']}")
             continue
-        lines.append(f"{d:<10} {r['FID']:>10.3f} {r['KID_mean']:>12.5f} ± {r['KID_std']:<7.5f} {r['cycle_L1']:>9.4f} "
+        lines.append(f"{d:<10} {r['FID']:>10.3f} {r['KID_mean']:>12.5f} ± {r['KID_std']:<7.5f} {l1} "
                      f"{r['n_translated']:>14} / {r['n_real']}")
     return "\n".join(lines + notes)
 
 
 def summary(results: dict) -> str:
-    return "; ".join(f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f} ± {r['KID_std']:.4f}" if r["FID"] is not None
-                     else f"{d}: FID/KID skipped, cycle L1 {r['cycle_L1']:.4f}" for d, r in results.items())
+    def one(d: str, r: dict) -> str:
+        if r["FID"] is not None:
+            return f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f} ± {r['KID_std']:.4f}"
+        l1 = f"cycle L1 {r['cycle_L1']:.4f}" if r["cycle_L1"] is not None else "cycle L1 not available"
+        return f"{d}: FID/KID skipped, {l1}"
+    return "; ".join(one(d, r) for d, r in results.items())

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from ..config import Config
+from ..errors import ConfigError
 from ..run_dir import RunDir
 from ..train.checkpoint import swap_into_place
 from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
@@ -72,10 +73,15 @@ class PeriodicEvaluation:
     """Evaluation every ``eval.every`` steps of training. Built once per run (loads the Inception
     network and finds the test images before step 1)."""
 
-    def __init__(self, cfg: Config, strategy, run: RunDir) -> None:
+    def __init__(self, cfg: Config, strategy, run: RunDir, learned: tuple[str, ...] = ("AtoB", "BtoA")) -> None:
+        """``learned``: the directions the method translates (its ``translators()``)."""
         e = cfg.eval
         self.cfg, self.strategy, self.run = e, strategy, run
-        self.directions = directions_of(e.directions)
+        self.directions = directions_of(e.directions, learned)
+        missing = [d for d in self.directions if d not in learned]
+        if missing:
+            raise ConfigError(f"{cfg.recipe or '<recipe>'}: eval.directions={e.directions}: method {cfg.method.name} "
+                              f"learns {', '.join(learned)} only; use eval.directions=both or {' or '.join(learned)}")
         self.weights = resolve_weights(e.inception, "eval.inception")
         self.features = InceptionFeatures(self.weights.path).to(strategy.device)
         root = Path(cfg.data.root)

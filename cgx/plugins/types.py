@@ -13,6 +13,7 @@ Kinds and the recipe keys that select them:
 kind                 Protocol                         recipe key
 ==================== =============================== ========================================
 generator            :class:`Generator`               ``model.generator``
+                     (optional: :class:`FeatureGenerator`)
 discriminator        :class:`Discriminator`           ``model.discriminator``
 adversarial_loss     :class:`AdversarialLoss`         ``loss.gan``
 reconstruction_loss  :class:`ReconstructionLoss`      ``loss.cycle`` (cycle and identity terms)
@@ -60,6 +61,22 @@ class Generator(Protocol):
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
     def state_dict(self, *args: Any, **kwargs: Any) -> dict: ...
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> Any: ...
+
+
+@runtime_checkable
+class FeatureGenerator(Generator, Protocol):
+    """A :class:`Generator` that also exposes its encoder's features: an optional part of the generator
+    kind, which methods with a feature loss (CUT's PatchNCE) require and check for when they build
+    (``isinstance(net, FeatureGenerator)``); a generator without it is refused naming the method.
+    The built-in ``resnet`` has it (``layers`` index its ``model`` modules, as the CUT authors' do)."""
+
+    def encode_features(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+        """The (N, C_i, H_i, W_i) features of encoder layers ``layers`` for input ``x``, in that order.
+        ValueError (naming the accepted range) for a layer that is not in the encoder."""
+
+    def feature_channels(self, layers: Sequence[int]) -> list[int]:
+        """C_i of each of those features, without running the network (projection heads are built
+        from it before the networks are wrapped)."""
 
 
 @runtime_checkable
@@ -200,5 +217,6 @@ class Method(Protocol):
         direction the method does not learn is absent (translate, eval and export name it)."""
 
 
-__all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "Generator", "Method",
+__all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "FeatureGenerator",
+           "Generator", "Method",
            "MethodStep", "ReconstructionLoss", "Scores", "StepResult", "Trainable"]

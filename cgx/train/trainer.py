@@ -97,7 +97,8 @@ class Trainer:
         self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.periodic)
         if cfg.eval.every:
             from ..eval.periodic import PeriodicEvaluation
-            self.evaluation = PeriodicEvaluation(cfg, s, self.folder)
+            learned = tuple(self.method.translators(self.gens.module))
+            self.evaluation = PeriodicEvaluation(cfg, s, self.folder, learned)
 
     def _choose_start(self) -> int:
         """Rank 0: the step of the checkpoint to resume from (-1: start at 0), after making the run

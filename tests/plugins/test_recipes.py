@@ -22,6 +22,9 @@ SHRINK = {
     ("discriminator", "multiscale"): {"ndf": 4, "n_layers": 2, "num_scales": 2},
     ("discriminator", "pixelgan"): {"ndf": 4},
     ("discriminator", "timm"): {"backbone": "lcnet_050", "head_channels": 8},
+    # CUT's NCE layers must lie in the shrunk (anti-aliased, 1-block) generator's encoder: modules 0..12
+    ("method", "cut"): {"nce_layers": "[0,4,8,12]", "num_patches": 16},
+    ("method", "fastcut"): {"nce_layers": "[0,4,8,12]", "num_patches": 16},
 }
 TINY_RUN = ["train.steps=2", "data.source=folder", "data.crop_size=32", "data.load_size=36", "data.workers=0",
             "train.progress=false", "train.image_every=0", "train.log_every=1"]
@@ -30,11 +33,12 @@ TINY_RUN = ["train.steps=2", "data.source=folder", "data.crop_size=32", "data.lo
 def recipe_overrides(recipe: Path) -> list[str]:
     raw = yaml.safe_load(recipe.read_text()) or {}
     out = []
-    for section in ("generator", "discriminator"):
-        spec = (raw.get("model") or {}).get(section)
+    for section in ("generator", "discriminator", "method"):
+        spec = raw.get(section) if section == "method" else (raw.get("model") or {}).get(section)
         name = spec if isinstance(spec, str) else (spec or {}).get("name")
+        prefix = "method" if section == "method" else f"model.{section}"
         for key, value in SHRINK.get((section, name), {}).items():
-            out.append(f"model.{section}.{key}={value}")
+            out.append(f"{prefix}.{key}={value}")
     return out
 
 

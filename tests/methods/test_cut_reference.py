@@ -73,8 +73,9 @@ def test_step_equals_the_authors_iteration(make_recipe, method):
         for name, mine, plain in pairs:
             skip = norm_cancelled_biases(mine)
             for (k, p), q in zip(mine.state_dict().items(), plain.state_dict().values()):
-                if k not in skip:
-                    assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), f"{name}.{k} differs by {(p - q).abs().max()}"
+                if k not in skip:  # Adam moves a weight whose gradient is ~0 by up to lr per step either way:
+                    # float noise in such a gradient shows as up to a fraction of lr (2e-4), not 1e-6
+                    assert torch.allclose(p, q, rtol=1e-4, atol=5e-5), f"{name}.{k} differs by {(p - q).abs().max()}"
         probe = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
         with torch.no_grad():
             torch.testing.assert_close(gens.G(probe), ref.G(probe), rtol=1e-4, atol=1e-5)

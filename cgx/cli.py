@@ -167,6 +167,17 @@ def cmd_demo_data(args) -> int:
 
     a = ImageSpec(channels=args.channels_a or args.channels or 3, depth=args.depth_a or args.depth or 8)
     b = ImageSpec(channels=args.channels_b or 3, depth=args.depth_b or 8)
+    if args.paired:
+        from .data.demo import generate_paired
+        from .errors import UsageError
+
+        if not (a.is_default and b.is_default):
+            raise UsageError("--paired writes 8-bit RGB aligned images; leave out --channels/--depth")
+        out = generate_paired(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
+                              n_val=args.n_val)
+        print(f"cgx: paired demo data in {out} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by side, "
+              f"{2 * args.size}x{args.size}); recipe: data.paired=true data.root={out} (recipes/pix2pix_demo.yaml)")
+        return 0
     out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
     print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
     if not (a.is_default and b.is_default):
@@ -186,6 +197,21 @@ def cmd_shards(args) -> int:
         from .config import ImageSpec
 
         specs[""] = ImageSpec(channels=args.channels or 3, depth=args.depth or 8)
+    if args.b is not None and not args.paired:
+        from .errors import UsageError
+
+        raise UsageError("--b FOLDER (the B images matched by name) needs --paired")
+    if args.paired:
+        from .data.paired_writer import write_paired_shards
+        from .errors import UsageError
+
+        if args.resize is not None or args.format is not None:
+            raise UsageError("--paired keeps the original bytes; --resize and --format are for unpaired shards")
+        results = write_paired_shards(args.src, args.out, b=args.b, max_count=args.max_count, max_size=args.max_size,
+                                      workers=args.workers, prefix=args.prefix, progress=not args.no_progress,
+                                      specs=specs)
+        print(report(results, args.out))
+        return 0
     results = write_shards(args.src, args.out, max_count=args.max_count, max_size=args.max_size,
                            resize=args.resize, fmt=args.format, quality=args.quality, workers=args.workers,
                            prefix=args.prefix, progress=not args.no_progress, specs=specs)
@@ -361,6 +387,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                    help="processes reading/checking/encoding images (default: CPU count, at most 8)")
     t.add_argument("--prefix", default=None, help="shard name prefix for a plain folder (default: its name)")
+    t.add_argument("--paired", action="store_true",
+                   help="paired shards (data.paired=true): SRC in the aligned layout (train/ val/ test/ of A | B images, "
+                        "or one folder of them), or with --b the A images matched by file name with the B images")
+    t.add_argument("--b", default=None, metavar="FOLDER",
+                   help="--paired: the B images; SRC then holds the A images, matched by file name without extension")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
     t.set_defaults(fn=cmd_shards)
@@ -371,6 +402,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--n-test", type=int, default=8)
     t.add_argument("--size", type=int, default=64)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--paired", action="store_true",
+                   help="paired demo data in the aligned layout (train/ test/ of A | B images: each A scene beside "
+                        "its B rendering), for pix2pix (data.paired=true)")
+    t.add_argument("--n-val", type=int, default=0, help="--paired: images in val/ too (default 0)")
     add_spec_options(t, "grey / 16-bit / multi-band demo data (e.g. --channels 1 --depth 16, or --channels 8)",
                      default_b_rgb=True)
     t.set_defaults(fn=cmd_demo_data)

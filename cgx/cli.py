@@ -91,7 +91,7 @@ def cmd_eval(args) -> int:
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
-                                plugins=args.plugins, bands=args.bands)
+                                plugins=args.plugins, bands=args.bands, pairs=args.pairs)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -353,8 +353,11 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("eval", help="FID, KID and cycle L1 of a run's generators on test images",
                        description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
-    t.add_argument("--a", required=True, help="domain-A test images: a folder, or shard URLs (data/h2z/testA-{000000..000000}.tar)")
-    t.add_argument("--b", required=True, help="domain-B test images, as --a")
+    t.add_argument("--a", default=None, help="domain-A test images: a folder, or shard URLs (data/h2z/testA-{000000..000000}.tar)")
+    t.add_argument("--b", default=None, help="domain-B test images, as --a")
+    t.add_argument("--pairs", default=None, metavar="FOLDER",
+                   help="instead of --a/--b: aligned test pairs (A | B side by side, e.g. datasets/facades/test): each "
+                        "translation is also scored against its ground truth (L1, PSNR, SSIM), beside FID/KID")
     t.add_argument("--direction", choices=("both", *DIRECTIONS), default="both",
                    help="AtoB scores G(a) against real B, BtoA scores F(b) against real A (default both)")
     t.add_argument("--inception", default=None, metavar="PATH", help="Inception weights file (see above for the other sources)")

@@ -76,8 +76,18 @@ def cmd_export(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import cycle_grid
+    from .grid import cycle_grid, pairs_grid
+    from .errors import UsageError
 
+    if args.pairs is not None:
+        if args.a is not None or args.b is not None:
+            raise UsageError("--pairs shows input | translated | ground truth and replaces --a/--b; give one or the other")
+        out = pairs_grid(args.checkpoint, args.pairs, args.output, n=args.n, size=args.size, overwrite=args.overwrite,
+                         plugins=args.plugins)
+        print(f"cgx: grid written to {out}")
+        return 0
+    if args.a is None or args.b is None:
+        raise UsageError("cgx grid needs --a and --b (images of each domain), or --pairs (aligned A | B pairs)")
     out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size,
                      overwrite=args.overwrite, plugins=args.plugins)
     print(f"cgx: grid written to {out}")
@@ -341,8 +351,11 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
     t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")
-    t.add_argument("--a", required=True, help="folder of domain-A images (e.g. data/demo/testA)")
-    t.add_argument("--b", required=True, help="folder of domain-B images")
+    t.add_argument("--a", default=None, help="folder of domain-A images (e.g. data/demo/testA)")
+    t.add_argument("--b", default=None, help="folder of domain-B images")
+    t.add_argument("--pairs", default=None, metavar="FOLDER",
+                   help="instead of --a/--b: aligned A | B pairs; rows of input | translated | ground truth for each "
+                        "direction the run learns (pix2pix: its one)")
     t.add_argument("--output", "-o", required=True, help="image file to write (.png, .jpg, .webp)")
     t.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (never an input)")
     t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")

@@ -58,7 +58,11 @@ def cmd_export(args) -> int:
         from .interop.export import export_authors
 
         written = export_authors(args.run, args.out, epoch=args.epoch, force=args.force)
-        print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
+        if any(p.name.endswith("_net_G.pth") for p in written):
+            print(f"cgx: wrote the authors' pix2pix files ({args.epoch}_net_G, {args.epoch}_net_D: use their --model "
+                  f"pix2pix with the run's --direction):")
+        else:
+            print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
         for p in written:
             print(f"  {p}")
         return 0

@@ -83,3 +83,26 @@ def test_a_cgx_pix2pix_run_exports_files_the_authors_networks_load(make_paired_r
     from cgx.errors import CheckpointError
     with pytest.raises(CheckpointError, match="holds no AtoB generator .* use --direction BtoA"):
         gens.net("AtoB")
+
+
+def test_a_pix2pix_recipe_starts_from_the_authors_pix2pix_files(make_paired_recipe, tmp_path):
+    """train.init_from with the authors' pix2pix folder (networks of the recipe's shape)."""
+    from cgx.config import load_config
+    from cgx.plugins import Registry
+    from cgx.train.trainer import Trainer
+
+    torch.manual_seed(0)
+    G = with_stats(UnetGenerator(3, 3, 5, 4, norm="batch", use_dropout=True), 1)
+    D = with_stats(NLayerDiscriminator(6, 4, 2, norm="batch"), 2)
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    torch.save(G.state_dict(), folder / "latest_net_G.pth")
+    torch.save(D.state_dict(), folder / "latest_net_D.pth")
+    trainer = Trainer(load_config(make_paired_recipe({"train": {"init_from": str(folder)}})), registry=Registry())
+    try:
+        assert trainer.initialised_from.startswith("G from")
+        x = torch.rand(1, 3, 32, 32) * 2 - 1
+        with torch.no_grad():
+            torch.testing.assert_close(trainer.gens.module.G.eval()(x), G(x))
+    finally:
+        trainer.close()

@@ -144,3 +144,22 @@ def test_recipe_errors_name_the_keys(paired_data, tmp_path, demo_shards):
         build_source(unpaired.data, batch=1)
     with pytest.raises(DataError, match="data.paired=true reads the aligned layout"):
         build_source(paired_cfg(paired_data.parent).data, batch=1)
+
+
+@pytest.mark.parametrize("on_corrupt", ["skip", "raise"])
+def test_an_unsplittable_aligned_image_follows_on_corrupt(tmp_path, on_corrupt):
+    folder = tmp_path / "d" / "train"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        coded_pair(20, 20).save(folder / f"{i}.png")
+    Image.new("RGB", (41, 20)).save(folder / "1.png")  # odd width: no A | B halves
+    cfg = paired_cfg(tmp_path / "d", load_size=20, crop_size=16, on_corrupt=on_corrupt)
+    source = build_source(cfg.data, batch=1, seed=0)
+    if on_corrupt == "raise":
+        with pytest.raises(DataError, match=r"1.png: an aligned image holds A \| B side by side.* 41x20"):
+            take(source, 0, 3)
+        return
+    batches = list(source.batches(0, 3))
+    assert sum(b["skipped"] for b in batches) == 1
+    for b in batches:
+        assert torch.equal(b["A"][:, :2], b["B"][:, :2])  # the stand-in is a whole pair too

@@ -1,5 +1,7 @@
 # make demo: install into .venv if needed, then the main job end to end on the built-in demo data;
 # its last line is the run's FID/KID both ways.
+# make demo-paired: pix2pix and CycleGAN (ignoring the pairs) on the paired demo data, same images and steps;
+# L1/PSNR/SSIM and FID/KID against ground truth for both, and their grids.
 # make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime) and the images extra
 # (tifffile, pypng: 16-bit, float and multi-channel domains), then run the test suite.
 PYTHON ?= python3
@@ -9,7 +11,7 @@ STAMP  := $(VENV)/.cgx-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo test test-fast bench gpu-check clean
+.PHONY: install demo demo-paired test test-fast bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +39,16 @@ demo: $(STAMP)
 	@echo "  FID/KID:                $(RUN)/eval/ (cgx eval, below)"
 	$(BIN)/cgx eval $(RUN) --a $(DATA)/testA --b $(DATA)/testB
 
+PAIRED := data/demo_paired
+
+demo-paired: $(STAMP)
+	$(BIN)/cgx demo-data --paired $(PAIRED) --n-test 50
+	for r in pix2pix_demo cyclegan_paired_demo; do \
+	  rm -rf runs/$$r && $(BIN)/python -m cgx.run recipes/$$r.yaml data.root=$(PAIRED) eval.every=0 && \
+	  $(BIN)/cgx grid runs/$$r --pairs $(PAIRED)/test --n 6 -o runs/$$r/grid.png && \
+	  $(BIN)/cgx eval runs/$$r --pairs $(PAIRED)/test || exit 1; \
+	done
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -52,4 +64,4 @@ gpu-check: $(STAMP)
 	bash benchmarks/gpu_check.sh
 
 clean:
-	rm -rf $(RUN) $(DATA) data/demo_shards
+	rm -rf $(RUN) $(DATA) data/demo_shards $(PAIRED) runs/pix2pix_demo runs/cyclegan_paired_demo

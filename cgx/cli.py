@@ -59,7 +59,11 @@ def cmd_export(args) -> int:
         from .interop.export import export_authors
 
         written = export_authors(args.run, args.out, epoch=args.epoch, force=args.force, weights=args.weights)
-        print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
+        if any(p.name.endswith("_net_G.pth") for p in written):
+            print(f"cgx: wrote the authors' pix2pix files ({args.epoch}_net_G, {args.epoch}_net_D: use their --model "
+                  f"pix2pix with the run's --direction):")
+        else:
+            print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
         for p in written:
             print(f"  {p}")
         return 0
@@ -77,8 +81,18 @@ def cmd_export(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import cycle_grid
+    from .grid import cycle_grid, pairs_grid
+    from .errors import UsageError
 
+    if args.pairs is not None:
+        if args.a is not None or args.b is not None:
+            raise UsageError("--pairs shows input | translated | ground truth and replaces --a/--b; give one or the other")
+        out = pairs_grid(args.checkpoint, args.pairs, args.output, n=args.n, size=args.size, overwrite=args.overwrite,
+                         plugins=args.plugins)
+        print(f"cgx: grid written to {out}")
+        return 0
+    if args.a is None or args.b is None:
+        raise UsageError("cgx grid needs --a and --b (images of each domain), or --pairs (aligned A | B pairs)")
     out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size,
                      overwrite=args.overwrite, plugins=args.plugins, weights=args.weights)
     print(f"cgx: grid written to {out}")
@@ -92,7 +106,7 @@ def cmd_eval(args) -> int:
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
-                                plugins=args.plugins, bands=args.bands, weights=args.weights)
+                                plugins=args.plugins, bands=args.bands, weights=args.weights, pairs=args.pairs)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -168,6 +182,17 @@ def cmd_demo_data(args) -> int:
 
     a = ImageSpec(channels=args.channels_a or args.channels or 3, depth=args.depth_a or args.depth or 8)
     b = ImageSpec(channels=args.channels_b or 3, depth=args.depth_b or 8)
+    if args.paired:
+        from .data.demo import generate_paired
+        from .errors import UsageError
+
+        if not (a.is_default and b.is_default):
+            raise UsageError("--paired writes 8-bit RGB aligned images; leave out --channels/--depth")
+        out = generate_paired(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
+                              n_val=args.n_val)
+        print(f"cgx: paired demo data in {out} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by side, "
+              f"{2 * args.size}x{args.size}); recipe: data.paired=true data.root={out} (recipes/pix2pix_demo.yaml)")
+        return 0
     out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
     print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
     if not (a.is_default and b.is_default):
@@ -187,6 +212,21 @@ def cmd_shards(args) -> int:
         from .config import ImageSpec
 
         specs[""] = ImageSpec(channels=args.channels or 3, depth=args.depth or 8)
+    if args.b is not None and not args.paired:
+        from .errors import UsageError
+
+        raise UsageError("--b FOLDER (the B images matched by name) needs --paired")
+    if args.paired:
+        from .data.paired_writer import write_paired_shards
+        from .errors import UsageError
+
+        if args.resize is not None or args.format is not None:
+            raise UsageError("--paired keeps the original bytes; --resize and --format are for unpaired shards")
+        results = write_paired_shards(args.src, args.out, b=args.b, max_count=args.max_count, max_size=args.max_size,
+                                      workers=args.workers, prefix=args.prefix, progress=not args.no_progress,
+                                      specs=specs)
+        print(report(results, args.out))
+        return 0
     results = write_shards(args.src, args.out, max_count=args.max_count, max_size=args.max_size,
                            resize=args.resize, fmt=args.format, quality=args.quality, workers=args.workers,
                            prefix=args.prefix, progress=not args.no_progress, specs=specs)
@@ -323,8 +363,11 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
     t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")
-    t.add_argument("--a", required=True, help="folder of domain-A images (e.g. data/demo/testA)")
-    t.add_argument("--b", required=True, help="folder of domain-B images")
+    t.add_argument("--a", default=None, help="folder of domain-A images (e.g. data/demo/testA)")
+    t.add_argument("--b", default=None, help="folder of domain-B images")
+    t.add_argument("--pairs", default=None, metavar="FOLDER",
+                   help="instead of --a/--b: aligned A | B pairs; rows of input | translated | ground truth for each "
+                        "direction the run learns (pix2pix: its one)")
     t.add_argument("--output", "-o", required=True, help="image file to write (.png, .jpg, .webp)")
     t.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (never an input)")
     t.add_argument("--n", type=int, default=6, help="images per direction (default 6)")
@@ -335,8 +378,11 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("eval", help="FID, KID and cycle L1 of a run's generators on test images",
                        description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("checkpoint", help="run folder (newest checkpoint), checkpoint folder, or train.pt")
-    t.add_argument("--a", required=True, help="domain-A test images: a folder, or shard URLs (data/h2z/testA-{000000..000000}.tar)")
-    t.add_argument("--b", required=True, help="domain-B test images, as --a")
+    t.add_argument("--a", default=None, help="domain-A test images: a folder, or shard URLs (data/h2z/testA-{000000..000000}.tar)")
+    t.add_argument("--b", default=None, help="domain-B test images, as --a")
+    t.add_argument("--pairs", default=None, metavar="FOLDER",
+                   help="instead of --a/--b: aligned test pairs (A | B side by side, e.g. datasets/facades/test): each "
+                        "translation is also scored against its ground truth (L1, PSNR, SSIM), beside FID/KID")
     t.add_argument("--direction", choices=("both", *DIRECTIONS), default="both",
                    help="AtoB scores G(a) against real B, BtoA scores F(b) against real A (default both)")
     t.add_argument("--inception", default=None, metavar="PATH", help="Inception weights file (see above for the other sources)")
@@ -369,6 +415,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                    help="processes reading/checking/encoding images (default: CPU count, at most 8)")
     t.add_argument("--prefix", default=None, help="shard name prefix for a plain folder (default: its name)")
+    t.add_argument("--paired", action="store_true",
+                   help="paired shards (data.paired=true): SRC in the aligned layout (train/ val/ test/ of A | B images, "
+                        "or one folder of them), or with --b the A images matched by file name with the B images")
+    t.add_argument("--b", default=None, metavar="FOLDER",
+                   help="--paired: the B images; SRC then holds the A images, matched by file name without extension")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
     t.set_defaults(fn=cmd_shards)
@@ -379,6 +430,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--n-test", type=int, default=8)
     t.add_argument("--size", type=int, default=64)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--paired", action="store_true",
+                   help="paired demo data in the aligned layout (train/ test/ of A | B images: each A scene beside "
+                        "its B rendering), for pix2pix (data.paired=true)")
+    t.add_argument("--n-val", type=int, default=0, help="--paired: images in val/ too (default 0)")
     add_spec_options(t, "grey / 16-bit / multi-band demo data (e.g. --channels 1 --depth 16, or --channels 8)",
                      default_b_rgb=True)
     t.set_defaults(fn=cmd_demo_data)

@@ -39,6 +39,10 @@ class ModelConfig:
     """Generator plugin for both G: A->B and F: B->A."""
     discriminator: ComponentConfig = field(default_factory=lambda: ComponentConfig("patchgan"))
     """Discriminator plugin for both D_A and D_B."""
+    sync_batchnorm: bool = False
+    """Under DDP with more than one rank: convert every BatchNorm of both network groups to SyncBatchNorm
+    (statistics over the global batch; CUDA only). false: batch norm uses each rank's own batch, as the
+    authors' single-GPU code on its own batch. No effect on networks without batch norm."""
 
 
 @dataclass
@@ -89,11 +93,17 @@ class ImageSpec:
 @dataclass
 class DataConfig:
     source: Literal["folder", "shards"] = "folder"
-    """folder: images under root/{phase}A, root/{phase}B. shards: WebDataset tar shards (shards_a, shards_b)."""
+    """folder: images under root/{phase}A, root/{phase}B (paired: root/{phase}). shards: WebDataset tar shards
+    (shards_a, shards_b; paired: shards)."""
+    paired: bool = False
+    """Paired data (cgx.data.paired): each sample is an image of A and the image of B it corresponds to, cropped
+    and flipped alike. Folder source: the authors' aligned layout, root/{phase}/ of images holding A | B side by
+    side (split down the middle). Shard source: data.shards, written by `cgx shards --paired`. A method that
+    learns from pairs (pix2pix) needs it; other methods (cyclegan) train on the same images, ignoring the pairs."""
     root: str = "data/demo"
-    """Folder in the authors' layout: trainA/ trainB/ (testA/ testB/)."""
+    """Folder in the authors' layout: trainA/ trainB/ (testA/ testB/); paired: train/ (val/ test/)."""
     phase: str = "train"
-    """Which split to train on: reads {phase}A and {phase}B."""
+    """Which split to train on: reads {phase}A and {phase}B (paired: {phase}/)."""
     preprocess: Literal["resize_and_crop", "scale_width_and_crop", "crop", "none"] = "resize_and_crop"
     load_size: int = 286
     """Resize to this (bicubic) before the random crop."""
@@ -112,6 +122,11 @@ class DataConfig:
     beside the first local shard (trainA-000000.tar -> trainA.json); required for non-local URLs."""
     index_b: Optional[str] = None
     """Domain B's shard index, as index_a."""
+    shards: Optional[str] = None
+    """Paired shard URLs (data.paired with source: shards), as shards_a: each sample holds both images of a pair
+    (`cgx shards --paired`)."""
+    index: Optional[str] = None
+    """The paired shards' index, as index_a (default {dir}/{prefix}.json beside the first local shard)."""
     shuffle_buffer: int = 1000
     """Shard source: samples per shuffle window of each loader stream (0 or 1: shard order shuffled only)."""
     max_sample_bytes: int = 256 * 2**20
@@ -196,6 +211,10 @@ class EvalConfig:
     """Domain A test images: a folder, or shard URLs as data.shards_a. Default: {data.root}/testA."""
     b: Optional[str] = None
     """Domain B test images, as a. Default: {data.root}/testB."""
+    pairs: Optional[str] = None
+    """Test pairs in the aligned layout (a folder of A | B images) for the paired scores (cgx.eval.paired: L1, PSNR,
+    SSIM of each translation against its ground truth, beside FID/KID against the targets); used instead of a and b.
+    Default with data.paired=true: {data.root}/test."""
     directions: Literal[("both", *DIRECTIONS)] = "both"
     """Which translations to score: AtoB (G(a) against real B), BtoA (F(b) against real A), or both."""
     max_images: Optional[int] = None
@@ -467,7 +486,8 @@ def _check_config(cfg: Config, where: str) -> None:
     if d.offload_optimizer and cfg.optim.name != "adam":
         raise ConfigError(f"{where}: distributed.offload_optimizer=true needs optim.name=adam (DeepSpeed's CPU Adam), "
                           f"got optim.name={cfg.optim.name}")
-    if cfg.data.source == "shards":
+    _check_paired(cfg, where)
+    if cfg.data.source == "shards" and not cfg.data.paired:
         for key in ("shards_a", "shards_b"):
             if not getattr(cfg.data, key):
                 raise ConfigError(f"{where}: data.{key} must be set when data.source=shards "
@@ -478,6 +498,23 @@ def _check_config(cfg: Config, where: str) -> None:
         raise ConfigError(
             f"{where}: data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
         )
+
+
+def _check_paired(cfg: Config, where: str) -> None:
+    """Paired data names its shards in data.shards (both images in each sample); unpaired in shards_a/shards_b."""
+    d = cfg.data
+    if d.paired:
+        given = [k for k in ("shards_a", "shards_b", "index_a", "index_b") if getattr(d, k)]
+        if given:
+            raise ConfigError(f"{where}: data.{given[0]} is for unpaired shards; with data.paired=true name the paired "
+                              f"shards (`cgx shards --paired`) in data.shards (and data.index)")
+        if d.source == "shards" and not d.shards:
+            raise ConfigError(f"{where}: data.shards must be set when data.source=shards and data.paired=true "
+                              f"(paired shard URLs, e.g. data/facades/train-{{000000..000003}}.tar)")
+    elif d.shards or d.index:
+        key = "shards" if d.shards else "index"
+        raise ConfigError(f"{where}: data.{key} names paired shards, but data.paired=false; set data.paired=true, or "
+                          f"use data.shards_a and data.shards_b for unpaired shards")
 
 
 def _check_eval(cfg: Config, where: str) -> None:

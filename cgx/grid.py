@@ -60,6 +60,12 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
             shown = (x, y) if second is None else (x, y, translate_batch(second, y))
             # grey repeated, N bands shown by their first three
             rows.append((label, [to_image(rgb_view(t[0], [min(i, t.shape[1] - 1) for i in range(3)])) for t in shown]))
+    return write_sheet(rows, out, fmt)
+
+
+def write_sheet(rows: list, out: Path, fmt: str, columns: str | None = None) -> Path:
+    """A sheet of ``rows`` ((label, [PIL images])), a header line per label run (``columns``, or by
+    default input | translated [| reconstructed]), written atomically."""
     w, h = rows[0][1][0].size
     pad, head = 4, 14
     cols = max(len(imgs) for _, imgs in rows)
@@ -68,8 +74,8 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
     y0 = 0
     for i, (label, imgs) in enumerate(rows):
         if i == 0 or rows[i - 1][0] != label:
-            columns = "input | translated" + (" | reconstructed" if len(imgs) == 3 else "")
-            draw.text((pad, y0 + 2), f"{label}: {columns}", fill="black")
+            heading = columns or "input | translated" + (" | reconstructed" if len(imgs) == 3 else "")
+            draw.text((pad, y0 + 2), f"{label}: {heading}", fill="black")
             y0 += head
         for j, im in enumerate(imgs):
             sheet.paste(im.resize((w, h)), (pad + j * (w + pad), y0 + pad))
@@ -83,3 +89,36 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def pairs_grid(checkpoint: str | Path, pairs: str | Path, out: str | Path, *, n: int = 6, size: int | None = None,
+               device: str = "cpu", overwrite: bool = False, plugins: Sequence[str] = ()) -> Path:
+    """Rows of (input, translated, ground truth) from ``n`` aligned test pairs, for each direction the run
+    learns (pix2pix: its one; CycleGAN: A -> B, then B -> A)."""
+    from .data.paired import aligned_files, load_aligned
+    from .data.decode import as_tensor
+
+    if n < 1 or (size is not None and size < 1):
+        raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
+    out = Path(out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"--output {out}: the grid is an image; name a {', '.join(FORMATS)} file")
+    folder = Path(pairs)
+    files = aligned_files(folder.parent, folder.name, "--pairs")[:n]
+    check_targets([out], inputs=files, input_folders=[folder], overwrite=overwrite)
+    gens = load_generators(checkpoint, device, plugins=plugins)
+    data = gens.config.data
+    rows = []
+    for direction, net in (("AtoB", gens.G), ("BtoA", gens.F)):
+        if net is None:
+            continue
+        for f in files:
+            pair = [as_tensor(x) for x in load_aligned(f, data.a, data.b)]
+            if size:
+                pair = [resize(x, size, size) for x in pair]
+            x, target = (pair[0], pair[1]) if direction == "AtoB" else (pair[1], pair[0])
+            y = translate_batch(net, x.unsqueeze(0).to(device))[0]
+            shown = [to_image(rgb_view(t, [min(i, t.shape[0] - 1) for i in range(3)])) for t in (x, y, target)]
+            rows.append((f"{direction[0]} -> {direction[-1]}", shown))
+    return write_sheet(rows, out, fmt, "input | translated | ground truth")

@@ -138,8 +138,10 @@ def _authors_generators(path: Path, device: str | torch.device) -> Generators:
             net = build_authors_network(imported.nets[name].section)  # its own channels (input_nc, output_nc)
             net.load_state_dict(imported.nets[name].state)
             nets[name] = net.to(device).eval()
+    method = {"name": "pix2pix", "direction": "AtoB"} if imported.method == "pix2pix" else \
+        {"name": "cyclegan", **imported.method_settings()}
     cfg = config_from_dict({"model": {"generator": imported.generator_section().to_dict()},
-                            "data": imported.data_channels(), "method": {"name": "cyclegan", **imported.method_settings()}}, where=str(path))
+                            "data": imported.data_channels(), "method": method}, where=str(path))
     return Generators(nets.get("G"), nets.get("F"), cfg, path, 0)
 
 

@@ -190,3 +190,35 @@ def tiny_run(tmp_path_factory, demo_data) -> Path:
         "data": {"root": str(demo_data)}, "train": {"run_dir": str(tmp / "run"), "steps": 2, "ckpt_every": 2}})))
     assert run_main([str(recipe)]) == 0
     return tmp / "run"
+
+
+# Tiny pix2pix on paired 32 px data: U-Net of 5 levels (32 px), batch norm, dropout; conditional PatchGAN.
+PIX2PIX_RECIPE = {
+    "method": {"name": "pix2pix", "direction": "AtoB"},
+    "model": {"generator": {"name": "unet", "ngf": 4, "num_downs": 5, "norm": "batch", "dropout": True},
+              "discriminator": {"name": "patchgan", "ndf": 4, "n_layers": 2, "norm": "batch"}},
+    "loss": {"gan": "vanilla"},
+    "data": {"paired": True},
+}
+
+
+@pytest.fixture(scope="session")
+def paired_data(tmp_path_factory) -> Path:
+    """8 train and 3 test aligned pairs (A | B, 64x32: `cgx demo-data --paired` at 32 px)."""
+    from cgx.data.demo import generate_paired
+
+    return generate_paired(tmp_path_factory.mktemp("paired") / "data", n_train=8, n_test=3, size=32)
+
+
+@pytest.fixture
+def make_paired_recipe(make_recipe, paired_data):
+    """A tiny pix2pix recipe on paired_data (``make_recipe`` with PIX2PIX_RECIPE), merged with ``changes``."""
+
+    def make(changes: dict | None = None, name: str = "recipe.yaml") -> Path:
+        path = make_recipe(merge(merge(PIX2PIX_RECIPE, {"data": {"root": str(paired_data)}}), changes or {}), name)
+        recipe = yaml.safe_load(path.read_text())
+        recipe["model"] = merge(PIX2PIX_RECIPE["model"], (changes or {}).get("model", {}))  # not the resnet's args
+        path.write_text(yaml.safe_dump(recipe))
+        return path
+
+    return make

@@ -101,3 +101,60 @@ def generate(out: str | Path, n_train: int = 200, n_test: int = 8, size: int = 6
                     tmp.write_bytes(encode(as_spec(scene, spec, rng), spec))
                 tmp.replace(path)
     return out
+
+
+# --- paired demo data (cgx demo-data --paired) -------------------------------------------------------
+
+def draw_layout(rng: random.Random) -> dict:
+    """One scene's layout as unit draws: the same layout renders in either domain's palette."""
+    shapes = [{"hue": rng.random(), "light": rng.uniform(0.45, 0.6), "sat": rng.uniform(0.75, 1.0),
+               "r": rng.uniform(0.1, 0.25), "x": rng.random(), "y": rng.random(),
+               "kind": rng.choice(("ellipse", "rect", "triangle"))} for _ in range(rng.randint(2, 5))]
+    return {"top": rng.random(), "bottom": rng.random(), "shapes": shapes}
+
+
+def render_layout(domain: str, layout: dict, size: int = 64) -> Image.Image:
+    """``layout`` drawn in ``domain``'s palette (the A scene and its B rendering share every shape)."""
+    (h0, h1), bg_hue, (l0, l1) = PALETTES[domain]
+    top, bottom = l0 + (l1 - l0) * layout["top"], l0 + (l1 - l0) * layout["bottom"]
+    img = Image.new("RGB", (size, size))
+    draw = ImageDraw.Draw(img)
+    for y in range(size):
+        draw.line([(0, y), (size, y)], fill=_rgb(bg_hue, top + (bottom - top) * y / size, 0.45))
+    for s in layout["shapes"]:
+        color = _rgb(h0 + (h1 - h0) * s["hue"], s["light"], s["sat"])
+        r = s["r"] * size
+        cx, cy = r + (size - 2 * r) * s["x"], r + (size - 2 * r) * s["y"]
+        box = [cx - r, cy - r, cx + r, cy + r]
+        if s["kind"] == "ellipse":
+            draw.ellipse(box, fill=color)
+        elif s["kind"] == "rect":
+            draw.rectangle(box, fill=color)
+        else:
+            draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color)
+    return img.filter(ImageFilter.SMOOTH)
+
+
+def generate_paired(out: str | Path, n_train: int = 200, n_test: int = 8, size: int = 64, seed: int = 0,
+                    n_val: int = 0) -> Path:
+    """Write the aligned layout under ``out``: ``train/ test/`` (and ``val/``) of 2*size x size PNGs, each the
+    A scene (left) beside its B rendering (right): the same shapes in the other domain's palette. Skips
+    files that already exist."""
+    out = Path(out)
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        if n <= 0:
+            continue
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            path = folder / f"{i:05d}.png"
+            if path.exists():
+                continue
+            layout = draw_layout(random.Random(f"{seed}-paired-{split}-{i}"))
+            sheet = Image.new("RGB", (2 * size, size))
+            sheet.paste(render_layout("A", layout, size), (0, 0))
+            sheet.paste(render_layout("B", layout, size), (size, 0))
+            tmp = path.with_name(f".{path.name}.tmp")
+            sheet.save(tmp, format="PNG")
+            tmp.replace(path)
+    return out

@@ -156,15 +156,33 @@ class _AtomicShards:
         self.open_files.clear()
 
 
+def _prepare_fields(job: tuple) -> tuple[str, dict | None, str | None]:
+    """``_prepare`` as ``write_samples`` takes it: (key, {ext: bytes}, None) or (key, None, error)."""
+    key, ext, payload = _prepare(job)
+    return (key, None, payload) if ext is None else (key, {ext: payload}, None)
+
+
 def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size: int | None, resize: int | None,
                 fmt: str | None, quality: int, pool, progress: bool, spec: ImageSpec = DEFAULT) -> SplitResult:
-    import webdataset as wds
-    from tqdm import tqdm
-
     files = list_images(folder)
     keys = sample_keys(folder, files)
     jobs = [(str(f), k, resize, fmt, quality, spec) for f, k in zip(files, keys)]
-    results = pool.imap(_prepare, jobs, chunksize=4) if pool is not None else map(_prepare, jobs)
+    rel = [(Path(folder.name) / f.relative_to(folder)).as_posix() for f in files]
+    options = {"max_count": max_count, "max_size": max_size, "resize": resize,
+               "format": fmt if (fmt or resize) else "original", "quality": quality if (fmt or resize) else None}
+    return write_samples(name, folder, out, jobs, rel, _prepare_fields, pool=pool, progress=progress,
+                         max_count=max_count, max_size=max_size,
+                         index_fields={"image": {"channels": spec.channels, "depth": spec.depth}}, options=options)
+
+
+def write_samples(name: str, folder: Path, out: Path, jobs: list, names: list[str], prepare, *, pool, progress: bool,
+                  max_count: int, max_size: int | None, index_fields: dict, options: dict) -> SplitResult:
+    """One shard set and its index from ``jobs``: ``prepare(job)`` gives (key, {field: bytes}, None) or
+    (key, None, error); ``names[i]`` is how job i is reported when skipped. ``index_fields`` join the index."""
+    import webdataset as wds
+    from tqdm import tqdm
+
+    results = pool.imap(prepare, jobs, chunksize=4) if pool is not None else map(prepare, jobs)
     result = SplitResult(name)
     atomic = _AtomicShards()
     counts: list[int] = []
@@ -172,20 +190,21 @@ def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size:
     pattern = str(out / name).replace("%", "%%") + "-%06d.tar"
     try:
         bar = tqdm(results, total=len(jobs), desc=name, unit="img", disable=not progress)
-        for i, (key, ext, payload) in enumerate(bar):
-            if ext is None:
-                result.skipped.append(((Path(folder.name) / files[i].relative_to(folder)).as_posix(), payload))
+        for i, (key, fields, error) in enumerate(bar):
+            if fields is None:
+                result.skipped.append((names[i], error))
                 continue
+            size = sum(len(v) for v in fields.values())
             if writer is None:  # opened on the first good image, so no empty shard is ever written
                 writer = wds.ShardWriter(pattern, maxcount=max_count, maxsize=float("inf"), verbose=0,
                                          opener=atomic.opener, post=atomic.post, encoder=False,
                                          mtime=0, format="PAX_FORMAT")
                 counts.append(0)
             elif writer.count >= max_count or (max_size is not None and writer.count
-                                               and writer.size + len(payload) > max_size):
+                                               and writer.size + size > max_size):
                 writer.next_stream()
                 counts.append(0)
-            writer.write({"__key__": key, ext: payload})
+            writer.write({"__key__": key, **fields})
             counts[-1] += 1
         if writer is not None:
             writer.close()
@@ -199,7 +218,7 @@ def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size:
         raise
     result.shards = [{**d, "count": c} for d, c in zip(atomic.done, counts)]
     if not result.shards:
-        raise DataError(f"{folder}: none of its {len(files)} images could be read"
+        raise DataError(f"{folder}: none of its {len(jobs)} images could be read"
                         + "".join(f"\n  {p}: {err}" for p, err in result.skipped[:10]))
     index = {
         "format": INDEX_FORMAT,
@@ -207,9 +226,8 @@ def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size:
         "total": result.total,
         "shards": result.shards,
         "skipped": [p for p, _ in result.skipped],
-        "image": {"channels": spec.channels, "depth": spec.depth},
-        "options": {"max_count": max_count, "max_size": max_size, "resize": resize,
-                    "format": fmt if (fmt or resize) else "original", "quality": quality if (fmt or resize) else None},
+        **index_fields,
+        "options": options,
     }
     result.index = out / f"{name}.json"
     tmp = out / f".{name}.json.partial"

@@ -351,9 +351,13 @@ def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, ke
             return  # load_domain names the missing index
         path = default_index(urls[0])
     try:
-        recorded = index_spec(json.loads(path.read_text()))
+        index_json = json.loads(path.read_text())
+        recorded = index_spec(index_json)
     except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return  # load_domain names a missing or malformed index
+    if isinstance(index_json, dict) and index_json.get("paired") is True:
+        raise DataError(f"{key}: {path} indexes paired shards (`cgx shards --paired`: both images in each sample); "
+                        f"set data.paired=true and name them in data.shards")
     if recorded is None:
         if not spec.is_default:
             raise DataError(f"{key}: the index {path} records no image spec (written for 8-bit RGB), {spec_key} is "
@@ -426,6 +430,10 @@ class _Stream:
                                   self.domain.counts[part.shard], self.max_bytes)
             skip = 0
 
+    def decode(self, raw: dict):
+        """A raw sample's image for the domain's spec (paired streams decode two: ``cgx.data.paired``)."""
+        return sample_image(raw, self.spec)
+
     def _entry(self, k: int) -> _Read:
         """The k-th item read ahead (reading more as needed), decoded."""
         while len(self.ahead) <= k:
@@ -439,7 +447,7 @@ class _Stream:
                 entry.error = f"sample {raw.index} of {raw.url}: {raw.reason}"
             else:
                 try:
-                    entry.image = sample_image(raw, self.spec)
+                    entry.image = self.decode(raw)
                 except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
                     why = str(e) if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
                     entry.error = f"sample {raw['__key__']!r} of {raw['__url__']}: {why}"

@@ -154,7 +154,13 @@ class FolderSource(HandsOutBatches):
 
 
 def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0) -> UnpairedSource:
-    """The source ``data.source`` names: ``folder`` (FolderSource) or ``shards`` (cgx.data.shards)."""
+    """The source ``data.source`` names: ``folder`` (FolderSource) or ``shards`` (cgx.data.shards); with
+    ``data.paired`` their paired forms (cgx.data.paired)."""
+    if cfg.paired:
+        from .paired import PairedFolderSource, PairedShardSource
+
+        cls = PairedShardSource if cfg.source == "shards" else PairedFolderSource
+        return cls(cfg, batch=batch, rank=rank, world=world, seed=seed)
     if cfg.source == "shards":
         from .shards import ShardSource  # imports webdataset only when used
 

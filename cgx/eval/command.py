@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..distributed import DDPStrategy, world_info_from_env
-from ..errors import SetupError
+from ..errors import SetupError, UsageError
 from ..infer import load_generators
 from ..run_dir import RunDir
 from ..train.checkpoint import resolve
@@ -15,11 +15,17 @@ from .image_set import ImageSet
 from .inception import InceptionFeatures, resolve_weights
 
 
-def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both", inception: str | None = None,
-             batch_size: int = 16, max_images: int | None = None, output: str | None = None,
-             progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
-             bands: list[int] | None = None, weights: str = "auto") -> tuple[dict, Path | None]:
-    """Scores per direction (see ``cgx.eval.evaluate``) and the JSON file written (rank 0; else None)."""
+def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction: str = "both",
+             inception: str | None = None, batch_size: int = 16, max_images: int | None = None,
+             output: str | None = None, progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
+             bands: list[int] | None = None, pairs: str | None = None,
+             weights: str = "auto") -> tuple[dict, Path | None]:
+    """Scores per direction (see ``cgx.eval.evaluate``; with ``pairs``, a folder of aligned test pairs,
+    ``cgx.eval.paired``) and the JSON file written (rank 0; else None)."""
+    if pairs is None and (a is None or b is None):
+        raise UsageError("cgx eval needs --a and --b (test images of each domain), or --pairs (aligned A | B test pairs)")
+    if pairs is not None and (a is not None or b is not None):
+        raise UsageError("--pairs scores against ground truth and replaces --a/--b; give one or the other")
     strategy = DDPStrategy(world_info_from_env())
     try:
         ckpt = resolve(checkpoint)
@@ -29,6 +35,19 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
         data = gens.config.data
         bands = bands if bands is not None else gens.config.eval.bands
         check_bands(bands, data)
+        if pairs is not None:
+            from .paired import PairSet, evaluate_paired, report_paired, table_paired
+
+            pair_set = PairSet(pairs, "--pairs", max_images, data.a, data.b)
+            results = evaluate_paired({"AtoB": gens.G, "BtoA": gens.F}, pair_set, directions_of(direction), features,
+                                      strategy, batch_size=batch_size, progress=progress, bands=bands)
+            record = None
+            if strategy.is_main:
+                record = report_paired(results, step=gens.step, checkpoint=str(ckpt), pairs=pair_set,
+                                       weights=inception_weights, world_size=strategy.world_size, command=command,
+                                       bands=bands)
+                record["generator_weights"] = gens.weights
+            return results, _write(record, output, ckpt, gens.step, table_paired(results))
         set_a, set_b = ImageSet(a, "--a", max_images, data.a), ImageSet(b, "--b", max_images, data.b)
         learned = tuple(d for d, net in (("AtoB", gens.G), ("BtoA", gens.F)) if net is not None)
         if direction != "both":
@@ -37,21 +56,27 @@ def run_eval(checkpoint: str | Path, a: str, b: str, *, direction: str = "both",
             print(f"cgx: eval: method {gens.config.method.name} learns {', '.join(learned)} only: scoring that")
         results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction, learned), features, strategy,
                            batch_size=batch_size, progress=progress, bands=bands)
-        written = None
+        record = None
         if strategy.is_main:
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b,
                             weights=inception_weights, world_size=strategy.world_size, command=command, bands=bands)
             record["generator_weights"] = gens.weights  # raw, or the run's moving average (train.ema)
-            target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(gens.step)
-            try:
-                written = write_json(record, target)
-            except OSError as e:  # the scores took long to compute: show them before failing
-                print(table(results))
-                raise SetupError(f"cannot write the scores to {target} ({e.strerror}); they are printed above; "
-                                 f"--output names another file") from None
-        return results, written
+        return results, _write(record, output, ckpt, gens.step, table(results))
     finally:
         strategy.close()
+
+
+def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown: str) -> Path | None:
+    """Rank 0 (``record`` given): write it to ``output`` or the run's eval record; others: None."""
+    if record is None:
+        return None
+    target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(step)
+    try:
+        return write_json(record, target)
+    except OSError as e:  # the scores took long to compute: show them before failing
+        print(shown)
+        raise SetupError(f"cannot write the scores to {target} ({e.strerror}); they are printed above; "
+                         f"--output names another file") from None
 
 
 def check_bands(bands, data) -> None:
@@ -69,6 +94,13 @@ def check_bands(bands, data) -> None:
 
 
 def print_results(results: dict, written: Path | None, checkpoint: str) -> None:
+    if any("PSNR" in r for r in results.values()):  # scored against ground truth (cgx.eval.paired)
+        from .paired import summary_paired, table_paired
+
+        print(table_paired(results))
+        print(f"cgx: scores written to {written}")
+        print(f"cgx: eval {checkpoint}: {summary_paired(results)}")
+        return
     print(table(results))
     print(f"cgx: scores written to {written}")
     print(f"cgx: eval {checkpoint}: {summary(results)}")

@@ -20,6 +20,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..run_dir import RunDir
 from ..train.checkpoint import swap_into_place
+from ..choices import DIRECTIONS
 from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
 from .image_set import ImageSet
 from .inception import InceptionFeatures, resolve_weights
@@ -85,8 +86,14 @@ class PeriodicEvaluation:
         self.weights = resolve_weights(e.inception, "eval.inception")
         self.features = InceptionFeatures(self.weights.path).to(strategy.device)
         root = Path(cfg.data.root)
-        self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images, cfg.data.a)
-        self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images, cfg.data.b)
+        self.pairs = None  # with ground truth: cgx.eval.paired scores instead (eval.pairs, or paired data's test/)
+        if e.pairs or cfg.data.paired:
+            from .paired import PairSet
+
+            self.pairs = PairSet(e.pairs or root / "test", "eval.pairs", e.max_images, cfg.data.a, cfg.data.b)
+        else:
+            self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images, cfg.data.a)
+            self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images, cfg.data.b)
         self.command = f"training: {cfg.recipe or '<recipe>'} (eval section)"
         previous = read_best(self.run)
         self.best = previous["value"] if previous and previous.get("metric") == e.metric else None
@@ -106,6 +113,8 @@ class PeriodicEvaluation:
         weights, ``train.ema``) both, and the best checkpoint is chosen by the EMA scores (what
         translate, eval and export use by default)."""
         s = self.strategy
+        if self.pairs is not None:  # scored against ground truth: the weights inference uses (EMA when kept)
+            return self._paired(step, checkpoint, ema if ema is not None else translators, log)
         results = self._scores(translators)
         ema_results = self._scores(ema) if ema is not None else None
         chosen = ema_results if ema_results is not None else results
@@ -133,3 +142,34 @@ class PeriodicEvaluation:
         s.barrier()
         return results
 
+
+    def _paired(self, step: int, checkpoint: Path, translators: dict, log) -> dict:
+        """The same with ground truth (``cgx.eval.paired``): L1, PSNR, SSIM and FID/KID per learnt direction."""
+        from ..errors import DataError
+        from .paired import evaluate_paired, report_paired, summary_paired
+
+        s = self.strategy
+        results = evaluate_paired(translators, self.pairs, self.directions, self.features, s,
+                                  batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands)
+        which = self.cfg.metric.partition("_")[2]
+        if any(d not in results for d in (DIRECTIONS if which == "mean" else (which,))):
+            raise DataError(f"eval.metric={self.cfg.metric}: the method learns {', '.join(results)} only; set "
+                            f"eval.metric to FID_{next(iter(results))} or KID_{next(iter(results))}")
+        value = metric_value(results, self.cfg.metric)
+        better = self.best is None or value < self.best
+        if s.is_main:
+            record = report_paired(results, step=step, checkpoint=str(checkpoint), pairs=self.pairs,
+                                   weights=self.weights, world_size=s.world_size, command=self.command,
+                                   bands=self.cfg.bands)
+            write_json(record, self.run.eval_record(step))
+            log.scalars(step, {f"eval/{k}_{d}": r[k] for d, r in results.items()
+                               for k in ("L1", "PSNR", "SSIM", "FID", "KID_mean") if r[k] is not None})
+            if better:
+                keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
+                                                     "scores": results})
+            note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
+            log.print(f"cgx: step {step}: eval {summary_paired(results)} ({note})")
+        if better:
+            self.best, self.best_step = value, step
+        s.barrier()
+        return results

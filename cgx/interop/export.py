@@ -4,6 +4,8 @@
 (cgx's D_B: it judges domain B) and ``latest_net_D_B.pth`` (cgx's D_A), plain state dicts in their
 key layout, as their ``save_networks`` writes them, so that their ``test.py --model cycle_gan``
 (and ``--continue_train``) load them unchanged with the matching ``--netG``/``--ngf``/``--norm`` options.
+A pix2pix run gives ``latest_net_G.pth`` and ``latest_net_D.pth`` (the conditional D), for their
+``--model pix2pix`` with the run's ``--direction``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from ..errors import CheckpointError
 from ..train.checkpoint import SHARED_FILE, read_generators
 from . import authors
 from .files import check_free, write_atomic
-from .sources import CGX_TO_AUTHORS
+from .sources import CGX_TO_AUTHORS, PIX2PIX_NAMES
 
 
 def run_weights(path: str | Path, weights: str = "auto") -> tuple[Path, dict, dict[str, dict[str, torch.Tensor]]]:
@@ -25,11 +27,11 @@ def run_weights(path: str | Path, weights: str = "auto") -> tuple[Path, dict, di
     weights = read_generators(path, weights)
     if weights.discriminators is None:
         raise CheckpointError(f"{weights.checkpoint / SHARED_FILE}: no discriminator weights in it (discriminators.module)")
-    nets: dict[str, dict] = {n: {} for n in ("G", "F", "D_A", "D_B")}
+    nets: dict[str, dict] = {}
     for pair in (weights.state, weights.discriminators):
         for key, value in pair.items():
             name, _, rest = key.partition(".")
-            nets[name][rest] = value
+            nets.setdefault(name, {})[rest] = value
     return weights.checkpoint, weights.config, nets
 
 
@@ -39,10 +41,14 @@ def export_authors(run: str | Path, out: str | Path | None = None, *, epoch: str
     ckpt, raw, nets = run_weights(run, weights)
     cfg = config_from_dict(raw, where=str(ckpt / SHARED_FILE))
     out = Path(out) if out is not None else Path(run) / "export" / "authors"
-    sections = {"G": cfg.model.generator, "F": cfg.model.generator,
-                "D_A": cfg.model.discriminator, "D_B": cfg.model.discriminator}
-    converted = {name: authors.to_authors(sections[name], state, f"{ckpt}: model.{'generator' if name in ('G', 'F') else 'discriminator'}")
+    names = PIX2PIX_NAMES if cfg.method.name == "pix2pix" else CGX_TO_AUTHORS  # pix2pix: net_G, net_D
+    unknown = sorted(set(nets) - set(names))
+    if unknown:
+        raise CheckpointError(f"{ckpt}: method {cfg.method.name} has networks {', '.join(sorted(nets))}; the authors' "
+                              f"files hold CycleGAN's (G, F, D_A, D_B) or pix2pix's (G, D) only")
+    converted = {name: authors.to_authors(cfg.model.generator if name in ("G", "F") else cfg.model.discriminator, state,
+                                          f"{ckpt}: model.{'generator' if name in ('G', 'F') else 'discriminator'}")
                  for name, state in nets.items()}
-    targets = {name: out / f"{epoch}_net_{CGX_TO_AUTHORS[name]}.pth" for name in converted}
+    targets = {name: out / f"{epoch}_net_{names[name]}.pth" for name in converted}
     check_free(list(targets.values()), force)
     return [write_atomic(targets[name], lambda tmp, s=state: torch.save(s, tmp)) for name, state in converted.items()]

@@ -49,7 +49,15 @@ def recipe_for(imported: Imported, base: str | Path | None, run_dir: Path, overr
             raw["model"][key] = section.to_dict()
     for d, spec in imported.data_channels().items():  # the authors' input_nc / output_nc
         raw["data"][d]["channels"] = spec["channels"]
-    raw["method"].update(imported.method_settings())  # the authors' networks are CycleGAN's
+    if imported.method == "pix2pix":  # their pix2pix: paired data, vanilla GAN, no pool (recipes/pix2pix_256.yaml)
+        given = raw["method"] if raw["method"].get("name") == "pix2pix" else {}
+        raw["method"] = {"name": "pix2pix", "direction": raw["method"].get("direction", "AtoB"),
+                         "l1_weight": given.get("l1_weight", 100.0)}
+        raw["data"]["paired"] = True
+        if base is None:
+            raw["loss"]["gan"], raw["buffer"] = {"name": "vanilla"}, {"name": "none"}
+    else:
+        raw["method"].update(imported.method_settings())  # the authors' networks are CycleGAN's
     raw["train"]["run_dir"] = str(run_dir)
     return config_from_dict(raw, where=str(base) if base else "<imported>")
 
@@ -72,7 +80,7 @@ def import_run(paths: list[str | Path], out: str | Path, *, base_recipe: str | P
     components.check_components(cfg, registry)
     seed_everything(cfg.train.seed)  # the networks not imported start as a new run's would
     gens, discs = components.build_networks(cfg, registry)
-    parts = {"G": gens.G, "F": gens.F, "D_A": discs.D_A, "D_B": discs.D_B}
+    parts = {**dict(gens.named_children()), **dict(discs.named_children())}  # G, F, D_A, D_B; pix2pix: G, D
     for name, net in imported.nets.items():
         parts[name].load_state_dict(net.state, strict=True)
     state = step0_state(cfg, gens, discs)

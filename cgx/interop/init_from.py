@@ -2,7 +2,8 @@
 image pools and the step count start fresh).
 
 Accepted: a cgx run folder (newest checkpoint), checkpoint folder or ``train.pt`` (all four
-networks), an authors' checkpoint folder (``latest_net_G_A.pth`` ...) or authors' network files
+networks), an authors' checkpoint folder (``latest_net_G_A.pth`` ...; pix2pix's ``latest_net_G.pth``,
+``latest_net_D.pth`` for a pix2pix recipe) or authors' network files
 (``a.pth,b.pth``: as ``cgx import`` reads them). The weights must fit the recipe's networks.
 """
 from __future__ import annotations
@@ -24,8 +25,11 @@ def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
     if len(paths) == 1 and not first.suffix == ".pth" and not is_authors_folder(first):
         return _from_cgx(first, gens, discs)
     imported = read_paths(paths)
-    targets = {"G": gens.G, "F": gens.F, "D_A": discs.D_A, "D_B": discs.D_B}
+    targets = {**dict(gens.named_children()), **dict(discs.named_children())}  # G, F, D_A, D_B; pix2pix: G, D
     for name, net in imported.nets.items():
+        if name not in targets:
+            raise CheckpointError(f"train.init_from: {imported.files[name]} is a {imported.method} network ({name}); "
+                                  f"the recipe's method has {', '.join(targets)}")
         try:
             targets[name].load_state_dict(net.state)
         except RuntimeError as e:

@@ -1,4 +1,5 @@
-"""Where imported weights come from: an authors' checkpoint folder or single authors' network files.
+"""Where imported weights come from: an authors' checkpoint folder or single authors' network files
+(CycleGAN's four, or pix2pix's ``latest_net_G.pth`` and ``latest_net_D.pth``).
 
 Naming: the authors' ``G_A`` maps A -> B (cgx's G), ``G_B`` maps B -> A (cgx's F). Their ``D_A``
 judges domain B (it sees G_A's output) and ``D_B`` domain A, so their ``D_A`` is cgx's ``D_B``
@@ -16,7 +17,10 @@ from . import authors
 AUTHORS_TO_CGX = {"G_A": "G", "G_B": "F", "D_A": "D_B", "D_B": "D_A"}
 """The authors' network names -> cgx's."""
 CGX_TO_AUTHORS = {v: k for k, v in AUTHORS_TO_CGX.items()}
-_NAMED = re.compile(r"^(?P<prefix>.*)net_(?P<name>G_A|G_B|D_A|D_B)\.pth$")
+PIX2PIX_NAMES = {"G": "G", "D": "D"}
+"""The authors' pix2pix files (``latest_net_G.pth``: G, ``latest_net_D.pth``: the conditional D) -> cgx's
+pix2pix networks (``Pix2PixGenerator.G``, ``ConditionalDiscriminator.D``), the same names."""
+_NAMED = re.compile(r"^(?P<prefix>.*)net_(?P<name>G_A|G_B|D_A|D_B|G|D)\.pth$")
 
 
 @dataclass
@@ -25,8 +29,14 @@ class Imported:
 
     nets: dict[str, authors.Network] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    method: str = "cyclegan"
+    """``pix2pix`` when the files are the authors' pix2pix networks (``*net_G.pth``, ``*net_D.pth``)."""
 
-    def add(self, name: str, net: authors.Network, path: Path) -> None:
+    def add(self, name: str, net: authors.Network, path: Path, method: str = "cyclegan") -> None:
+        if self.nets and method != self.method:
+            raise CheckpointError(f"{path}: a {method} network file among {self.method} ones "
+                                  f"({', '.join(str(f) for f in self.files.values())}); give one model's files")
+        self.method = method
         if name in self.nets:
             raise CheckpointError(f"{path}: {name} was already read from {self.files[name]}; give each network once")
         self.nets[name], self.files[name] = net, path
@@ -34,7 +44,7 @@ class Imported:
     def section(self, role: str):
         """The recipe section of the generators (role "G") or the discriminators ("D"), after checking
         that both networks of the pair have the same architecture (cgx builds both from one section)."""
-        names = ("G", "F") if role == "G" else ("D_A", "D_B")
+        names = ("G", "F") if role == "G" else ("D_A", "D_B", "D")
         found = [(n, self.nets[n]) for n in names if n in self.nets]
         if not found:
             return None
@@ -51,7 +61,8 @@ class Imported:
         """Domain A's and B's channel counts (the authors' input_nc, output_nc) as the networks read them:
         G (their G_A) reads A and writes B, F (G_B) the reverse, D_A (their D_B) judges A, D_B judges B."""
         found: dict[str, int] = {}
-        reads = {"G": ("A", "B"), "F": ("B", "A"), "D_A": ("A", None), "D_B": ("B", None)}
+        reads = {"G": ("A", "B"), "F": ("B", "A"), "D_A": ("A", None), "D_B": ("B", None),
+                 "D": (None, None)}  # pix2pix's D sees A and B concatenated
         for name, net in self.nets.items():
             src, dst = reads[name]
             for domain, key in ((src, "in_channels"), (dst, "out_channels")):
@@ -88,7 +99,9 @@ class Imported:
             return None
         c = self.channels()
         args = dict(section.args)
-        if c.get("A", 3) != c.get("B", 3):
+        if self.method == "pix2pix":  # the method sets a conditional D's in_channels (input + output)
+            args.pop("in_channels", None)
+        elif c.get("A", 3) != c.get("B", 3):
             args.pop("in_channels", None)
         else:
             args["in_channels"] = c.get("A", 3)
@@ -109,16 +122,21 @@ def read_folder(folder: str | Path, epoch: str = "latest") -> Imported:
     if not folder.is_dir():
         raise CheckpointError(f"no such folder: {folder}")
     out = Imported()
-    for theirs, ours in AUTHORS_TO_CGX.items():
-        path = folder / f"{epoch}_net_{theirs}.pth"
-        if path.is_file():
-            net = authors.read_generator(path) if theirs.startswith("G") else authors.read_discriminator(path)
-            out.add(ours, net, path)
+    for method, names in (("cyclegan", AUTHORS_TO_CGX), ("pix2pix", PIX2PIX_NAMES)):
+        for theirs, ours in names.items():
+            path = folder / f"{epoch}_net_{theirs}.pth"
+            if path.is_file():
+                out.add(ours, _read(theirs, path), path, method)
     if not out.nets:
         found = sorted(p.name for p in folder.glob("*_net_*.pth"))[:6]
         raise CheckpointError(f"{folder}: no {epoch}_net_G_A.pth, {epoch}_net_G_B.pth, {epoch}_net_D_A.pth or "
-                              f"{epoch}_net_D_B.pth" + (f" (found: {', '.join(found)})" if found else ""))
+                              f"{epoch}_net_D_B.pth (CycleGAN), nor {epoch}_net_G.pth or {epoch}_net_D.pth (pix2pix)"
+                              + (f" (found: {', '.join(found)})" if found else ""))
     return out
+
+
+def _read(theirs: str, path: Path) -> authors.Network:
+    return authors.read_generator(path) if theirs.startswith("G") else authors.read_discriminator(path)
 
 
 def read_paths(paths: list[str | Path], epoch: str = "latest") -> Imported:
@@ -134,10 +152,12 @@ def read_paths(paths: list[str | Path], epoch: str = "latest") -> Imported:
         if p.is_dir():
             raise CheckpointError(f"{p}: give one authors' checkpoint folder, or network files, not both")
         m = _NAMED.match(p.name)
+        if m and m.group("name") in PIX2PIX_NAMES:  # latest_net_G.pth / latest_net_D.pth: pix2pix's
+            out.add(PIX2PIX_NAMES[m.group("name")], _read(m.group("name"), p), p, "pix2pix")
+            continue
         if m:
             theirs = m.group("name")
-            net = authors.read_generator(p) if theirs.startswith("G") else authors.read_discriminator(p)
-            out.add(AUTHORS_TO_CGX[theirs], net, p)
+            out.add(AUTHORS_TO_CGX[theirs], _read(theirs, p), p)
             continue
         name = next(unnamed, None)
         if name is None:

@@ -198,7 +198,15 @@ class Method(Protocol):
     checkpoints and exact resume, stop requests, logging and evaluation.
 
     Both groups must hold every parameter they will ever train when they are built (DDP and
-    DeepSpeed register parameters once): build lazily created layers up front."""
+    DeepSpeed register parameters once): build lazily created layers up front.
+
+    Optional attribute ``paired`` (bool, default False): the data mode the method asks for. True: the
+    method learns from pairs (pix2pix): the engine refuses a recipe without ``data.paired=true``, and each
+    step's ``real_a[i]`` and ``real_b[i]`` are the two images of one pair, cropped and flipped alike
+    (``cgx.data.paired``). False: the method learns from two unpaired domains; given paired data, it gets
+    the same batches and must not rely on which image goes with which (CycleGAN never compares a with b).
+    ``translators`` names the directions the method learns; a method that learns one (pix2pix's
+    ``direction``) returns only that one."""
 
     def build_generators(self, make: Components) -> nn.Module:
         """The generator group, bare: every network the generator phase trains. Called with the same

@@ -107,6 +107,19 @@ def build_method(cfg: Config, registry: Registry, where: str | None = None) -> M
     return create(cfg, registry, "method", where)
 
 
+def check_data_mode(cfg: Config, method: Method, where: str | None = None) -> bool:
+    """The data mode a method asks for (``Method.paired``) against the recipe's ``data.paired``: a method
+    that learns from pairs refuses unpaired data (ConfigError); one that does not trains on paired data as
+    two domains (the pairs' images, their correspondence unused). Returns whether the pairs go unused."""
+    wants = getattr(method, "paired", False) is True
+    if wants and not cfg.data.paired:
+        raise ConfigError(f"{where or cfg.recipe or '<recipe>'}: method: {cfg.method.name} learns from pairs, but "
+                          f"data.paired=false; set data.paired=true with aligned images ({cfg.data.root}/"
+                          f"{cfg.data.phase}/ of A | B images; `cgx demo-data --paired` writes some) or paired shards "
+                          f"(data.shards from `cgx shards --paired`)")
+    return cfg.data.paired and not wants
+
+
 def method_call(cfg: Config, fn, *args, where: str | None = None):
     """``fn(*args)``, a method's build call: a value it refuses (ValueError: a weight that does not fit
     the data) is a ConfigError naming the recipe and ``method``."""

@@ -13,7 +13,8 @@ from torch import nn
 from ..config import Config
 from ..plugins import Registry
 from ..plugins.types import Method, MethodStep, Trainable
-from .components import RecipeComponents, build_method, method_call
+from ..errors import ConfigError
+from .components import RecipeComponents, build_method, check_data_mode, method_call
 from .optim import build_optimizer
 from .rng import seed_everything
 
@@ -34,12 +35,17 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     weights into the bare groups before they are placed and wrapped (``train.init_from``)."""
     s, t = strategy, cfg.train
     method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
+    if check_data_mode(cfg, method) and s.is_main:
+        print(f"cgx: method {cfg.method.name} does not learn from pairs: it trains on the paired data's A and B "
+              f"images as two domains, ignoring which goes with which")
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)
     gens = method_call(cfg, method.build_generators, make)
     discs = method_call(cfg, method.build_discriminators, make)
     if initialise is not None:
         initialise(gens, discs)
+    if cfg.model.sync_batchnorm:
+        gens, discs = sync_batchnorm(cfg, s, gens), sync_batchnorm(cfg, s, discs)
     memory_format = torch.channels_last if t.channels_last else torch.preserve_format
     gens.to(s.device, memory_format=memory_format)
     discs.to(s.device, memory_format=memory_format)
@@ -54,3 +60,20 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     seed_everything(t.seed + 1_000_003 * s.rank)
     step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
     return Wired(method, gens_t, discs_t, step)
+
+
+def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:
+    """``model.sync_batchnorm``: every BatchNorm of ``group`` as a SyncBatchNorm (statistics over all ranks'
+    batches), under DDP with more than one rank; a single process keeps plain batch norm (the same thing).
+    The one place batch norm is synchronised; without it each rank normalises with its own batch's
+    statistics (and DDP broadcasts rank 0's running statistics with every forward)."""
+    where = cfg.recipe or "<recipe>"
+    if strategy.world_size <= 1:
+        return group
+    if strategy.name != "ddp":
+        raise ConfigError(f"{where}: model.sync_batchnorm=true needs distributed.strategy=ddp, got "
+                          f"{cfg.distributed.strategy}; set model.sync_batchnorm=false (per-rank batch statistics)")
+    if strategy.device.type != "cuda":
+        raise ConfigError(f"{where}: model.sync_batchnorm=true needs CUDA devices (torch's SyncBatchNorm), this run is on "
+                          f"{strategy.device.type}; set model.sync_batchnorm=false (per-rank batch statistics)")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(group)

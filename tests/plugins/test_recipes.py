@@ -58,11 +58,12 @@ def test_variant_recipes_exist():
 
 
 @pytest.mark.parametrize("recipe, precision", CASES)
-def test_recipe_trains_two_steps(recipe, precision, demo_data, tmp_path, capsys):
+def test_recipe_trains_two_steps(recipe, precision, demo_data, paired_data, tmp_path, capsys):
     if not single_process_ddp(recipe):
         pytest.skip("not a DDP recipe: its strategy has its own tests")
     run_dir = tmp_path / "run"
-    argv = [str(recipe), f"data.root={demo_data}", f"train.run_dir={run_dir}", f"train.precision={precision}",
+    paired = ((yaml.safe_load(recipe.read_text()) or {}).get("data") or {}).get("paired", False)
+    argv = [str(recipe), f"data.root={paired_data if paired else demo_data}", "eval.every=0", f"train.run_dir={run_dir}", f"train.precision={precision}",
             *TINY_RUN, *recipe_overrides(recipe)]
     code = run.main(argv)
     out = capsys.readouterr()

@@ -14,7 +14,7 @@ from cgx.plugins.kinds import KINDS
 from cgx.plugins.registry import LOAD_ENV
 
 BUILTINS = {
-    "method": {"cyclegan", "cut", "fastcut"},
+    "method": {"cyclegan", "cut", "fastcut", "pix2pix"},
     "generator": {"resnet", "unet"},
     "discriminator": {"patchgan", "multiscale", "pixelgan", "timm"},
     "adversarial_loss": {"lsgan", "vanilla", "hinge", "wgangp"},

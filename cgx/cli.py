@@ -24,7 +24,8 @@ def cmd_translate(args) -> int:
 
     done = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
                             batch_size=args.batch_size, device=args.device, precision=args.precision,
-                            overwrite=args.overwrite, progress=not args.no_progress)
+                            overwrite=args.overwrite, progress=not args.no_progress, tile=args.tile,
+                            overlap=args.overlap)
     print(f"cgx: translated {len(done.written)} images {args.direction} into {args.output}")
     if done.skipped:
         print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
@@ -208,6 +209,12 @@ def parser() -> argparse.ArgumentParser:
                    help="auto (default): bf16 where the hardware computes it (CUDA, AMX, AVX512-BF16), else fp32")
     t.add_argument("--overwrite", action="store_true",
                    help="replace output files that exist already (default: refuse, before translating anything)")
+    t.add_argument("--tile", type=int, default=None, metavar="SIZE",
+                   help="translate each image in tiles of SIZE x SIZE pixels (a multiple of the generator's "
+                        "stride, e.g. 512), same result as untiled, bounded memory; images go one at a time")
+    t.add_argument("--overlap", type=int, default=None, metavar="N",
+                   help="with --tile: pixels each tile reads around itself (default and minimum: the "
+                        "generator's receptive field, measured; more only costs time)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_translate)
 

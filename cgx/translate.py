@@ -8,7 +8,11 @@ Output names: ``IN/sub/x.jpg`` -> ``OUT/sub/x.png``. When several inputs of one 
 name up to the extension (``x.jpg`` and ``x.png``), each of them keeps its extension in the name
 instead (``x_jpg.png``, ``x_png.png``), so every input gets its own output. An image that cannot
 be read (empty, truncated) is skipped with a warning naming it, and reported; only images
-actually written are counted."""
+actually written are counted.
+
+With ``tile`` (``--tile``), each image is translated alone, in tiles, by ``cgx.tiling``: the same result
+as untiled (instance norm statistics of the whole image, halos as wide as the receptive field) in memory
+bounded by the tile size and the generator's feature maps between its stages."""
 from __future__ import annotations
 
 import logging
@@ -24,7 +28,7 @@ from tqdm import tqdm
 from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
 from .errors import DataError, UsageError
-from .infer import autocast, load_generators, resolve_device, translate_batch
+from .infer import autocast, load_generators, pad_for, resolve_device, translate_batch
 from .interop.sources import is_authors_folder
 from .train.checkpoint import resolve as resolve_checkpoint
 
@@ -85,12 +89,18 @@ def save_atomic(image: Image.Image, target: Path, overwrite: bool) -> None:
 
 def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *, direction: str = "AtoB",
                      batch_size: int = 8, device: str = "auto", precision: str = "auto", overwrite: bool = False,
-                     progress: bool = True) -> Translated:
+                     progress: bool = True, tile: int | None = None, overlap: int | None = None) -> Translated:
     """Translate every image under ``src`` into ``out`` (same relative paths, as PNG).
 
-    Images are batched with others of the same size, so any mix of sizes works."""
+    Images are batched with others of the same size, so any mix of sizes works; with ``tile`` one at
+    a time, in tiles of ``tile`` pixels read with ``overlap`` pixels around them (default: what the
+    generator needs)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if overlap is not None and tile is None:
+        raise UsageError("--overlap needs --tile (it is the margin each tile reads around itself)")
+    if overlap is not None and overlap < 0:
+        raise UsageError(f"--overlap must be 0 or more, got {overlap}")
     src, out = Path(src), Path(out)
     check_folders(src, out)
     dev = resolve_device(device)
@@ -106,6 +116,13 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
                             f"pass --overwrite to replace them, or choose another output folder")
     gens = load_generators(checkpoint, dev)
     net = gens.net(direction)
+    tiles = None
+    if tile is not None:
+        from .tiling import check_tile, plan
+
+        tiles = plan(net, f"{gens.config.model.generator.name!r} ({type(net).__name__})")
+        check_tile(tiles, tile, overlap)
+        batch_size = 1
     result = Translated()
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
     for f in files:
@@ -127,7 +144,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
             if chunk:
                 x = torch.stack(images).to(dev)
                 with autocast(dev, precision):
-                    y = translate_batch(net, x)
+                    y = translate_batch(net, x) if tiles is None else _tiled(tiles, net, x, tile, overlap, progress)
                 for f, img in zip(chunk, y):
                     target = out / names[f]
                     save_atomic(to_image(img), target, overwrite)
@@ -137,6 +154,13 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
     if not result.written:
         raise DataError(f"none of the {len(files)} images under {src} could be read ({result.skipped[0][1]})")
     return result
+
+
+def _tiled(tiles, net, x: torch.Tensor, tile: int, overlap: int | None, progress: bool) -> torch.Tensor:
+    from .tiling import translate_tiled
+
+    h, w = x.shape[-2:]
+    return translate_tiled(tiles, pad_for(net, x), tile, overlap, progress)[..., :h, :w]
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -143,7 +143,18 @@ extension keep it in the name (x.jpg, x.png -> x_jpg.png, x_png.png), so each in
 output. OUTPUT may not be INPUT or inside it; existing files in OUTPUT are never replaced without
 --overwrite (checked before anything is translated); each file is written under a temporary name
 and renamed when complete. Unreadable images (empty, truncated) are skipped with a warning naming
-them and listed at the end; only images written are counted."""
+them and listed at the end; only images written are counted.
+
+Large images: --tile SIZE translates each image (one at a time) in SIZE x SIZE tiles with the same
+result as untiled, no seams: instance norm statistics are gathered over the whole image (one pass over
+the tiles per norm layer), and each tile reads a margin as wide as the generator's receptive field
+(measured; --overlap may only widen it). Memory grows with the image only by the generator's
+low-resolution feature maps (9-block ResNet, ngf 64: 128 bytes per pixel) and the image itself, not by
+its full-resolution activations; it takes about 2.5 times as long. Generators that cannot be tiled
+exactly (no tiling_stages(), global pooling, attention, unknown layers) are refused, naming the layer.
+
+example:
+  cgx translate runs/maps scans/ out/ --tile 512 --device cuda"""
 
 IMPORT_HELP = """Create a cgx run folder from the CycleGAN authors' files (junyanz/pytorch-CycleGAN-and-pix2pix):
 RUN/config.yaml (a recipe whose model sections match the networks, train.run_dir = RUN) and a step-0

@@ -142,7 +142,7 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
                 except DataError as e:
                     skip(result, f, str(e))
             if chunk:
-                x = torch.stack(images).to(dev)
+                x = (torch.stack(images) if len(images) > 1 else images[0][None]).to(dev)  # no copy of a lone image
                 with autocast(dev, precision):
                     y = translate_batch(net, x) if tiles is None else _tiled(tiles, net, x, tile, overlap, progress)
                 for f, img in zip(chunk, y):

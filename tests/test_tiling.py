@@ -2,7 +2,7 @@
 halos as wide as the receptive field); generators that cannot be tiled exactly are refused by name."""
 from __future__ import annotations
 
-import resource
+import os
 import subprocess
 import sys
 import textwrap
@@ -27,7 +27,7 @@ CASES = {
     "resnet-9-blocks": ("resnet", {"ngf": 4, "n_blocks": 9}, (96, 128), 32),
     "resnet-batchnorm-eval": ("resnet", {"ngf": 4, "n_blocks": 2, "norm": "batch"}, (96, 128), 32),
     "unet-5": ("unet", {"ngf": 4, "num_downs": 5}, (64, 448), 64),
-    "unet-6-dropout": ("unet", {"ngf": 2, "num_downs": 6, "dropout": True}, (128, 768), 64),
+    "unet-6-dropout": ("unet", {"ngf": 2, "num_downs": 6, "dropout": True}, (64, 640), 64),
 }
 
 
@@ -191,16 +191,16 @@ LARGE = textwrap.dedent("""
 def test_a_6000_by_4000_image_translates_in_bounded_memory(tiny_run, tmp_path):
     """The tiny run's generator (ngf 4, 1 block) untiled would hold several full-resolution 4-channel
     maps (384 MB each) at once; tiled, the process (Python and torch included, the 6000x4000 input and
-    output, 8-bit and float) stays under 1.6 GB."""
+    output, 8-bit and float) stays under 2 GiB."""
     src = tmp_path / "in"
     src.mkdir()
     ramp = np.linspace(0, 255, 6000, dtype=np.uint8)
     Image.fromarray(np.stack([np.tile(ramp, (4000, 1))] * 3, -1)).save(src / "big.png")
     proc = subprocess.run([sys.executable, "-c", LARGE, str(src), str(tmp_path / "out"), str(tiny_run)],
-                          capture_output=True, text=True, env={"MALLOC_MMAP_THRESHOLD_": str(1 << 20),
-                                                               **__import__("os").environ}, timeout=900)
+                          capture_output=True, text=True, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20)},
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    seconds, peak = proc.stdout.split()
+    seconds, peak = proc.stdout.splitlines()[-1].split()
     print(f"6000x4000 tiled: {float(seconds):.0f} s, peak RSS {int(peak) / 2**30:.2f} GiB")
     assert Image.open(tmp_path / "out" / "big.png").size == (6000, 4000)
-    assert int(peak) < 1.6 * 2**30
+    assert int(peak) < 2 * 2**30

@@ -367,9 +367,9 @@ def translate_tiled(p: TilePlan, x: torch.Tensor, tile: int, overlap: int | None
                leave=False, disable=not progress)
     h = x.float().cpu()
     with torch.inference_mode():
-        for s in p.stages:
+        for i, s in enumerate(p.stages):
             halo = s.halo if overlap is None else max(s.halo, -(-math.ceil(overlap / s.scale) // s.align) * s.align)
-            h = _run_stage(s, h, _whole(tile / s.scale), halo, device, bar)
+            h = _run_stage(s, h, _whole(tile / s.scale), halo, device, bar, owned=i > 0)
     bar.close()
     return h
 
@@ -385,8 +385,12 @@ def _boxes(height: int, width: int, core: int, halo: int) -> list[tuple[tuple, t
     return out
 
 
-def _run_stage(s: Stage, x: torch.Tensor, core: int, halo: int, device: torch.device, bar) -> torch.Tensor:
-    """One stage over a whole map: a statistics pass per norm, then the output pass."""
+def _run_stage(s: Stage, x: torch.Tensor, core: int, halo: int, device: torch.device, bar,
+               owned: bool = False) -> torch.Tensor:
+    """One stage over a whole map: a statistics pass per norm, then the output pass. A stage whose
+    output has its input's shape (a residual block) writes into its input when ``owned`` (a map of the
+    engine's, not the caller's), one row of tiles behind, once no tile still to run reads those rows:
+    one whole map and a band of two tile rows instead of two maps."""
     n, _, height, width = x.shape
     if height % s.align or width % s.align:
         raise RuntimeError(f"a stage input of {height}x{width} is not a multiple of its stride {s.align}")
@@ -409,15 +413,33 @@ def _run_stage(s: Stage, x: torch.Tensor, core: int, halo: int, device: torch.de
                 raise RuntimeError("a norm layer was not reached in the order the probe saw")
             bar.update(1)
         norm.finish()
-    out = None
-    for ext, c in boxes:
+    out, in_place, band = None, False, []  # band: finished tile rows not yet written into x
+    for i, (ext, c) in enumerate(boxes):
         y = run(ext, c)
         ey0, ey1, ex0, ex1 = ext
         fy, fx = Fraction(y.shape[-2], ey1 - ey0), Fraction(y.shape[-1], ex1 - ex0)
         if out is None:
-            out = torch.empty(n, y.shape[1], _whole(height * fy), _whole(width * fx), dtype=torch.float32)
+            in_place = owned and fy == fx == 1 and y.shape[1] == x.shape[1] and halo <= core
+            out = x if in_place else torch.empty(n, y.shape[1], _whole(height * fy), _whole(width * fx),
+                                                 dtype=torch.float32)
         oy0, oy1, ox0, ox1 = _whole(c[0] * fy), _whole(c[1] * fy), _whole(c[2] * fx), _whole(c[3] * fx)
         iy0, ix0 = _whole((c[0] - ey0) * fy), _whole((c[2] - ex0) * fx)
-        out[..., oy0:oy1, ox0:ox1] = y[..., iy0:iy0 + oy1 - oy0, ix0:ix0 + ox1 - ox0].float().cpu()
+        piece = y[..., iy0:iy0 + oy1 - oy0, ix0:ix0 + ox1 - ox0].float().cpu()
+        if not in_place:
+            out[..., oy0:oy1, ox0:ox1] = piece
+        else:
+            if not band or band[-1][0] != c[0]:
+                band.append((c[0], []))
+            band[-1][1].append((oy0, oy1, ox0, ox1, piece))
+            last_of_row = i + 1 == len(boxes) or boxes[i + 1][1][0] != c[0]
+            if last_of_row and len(band) == 2:  # the row above the one just finished: no tile left reads it
+                _write(out, band.pop(0)[1])
         bar.update(1)
+    for _, pieces in band:
+        _write(out, pieces)
     return out
+
+
+def _write(out: torch.Tensor, pieces: list) -> None:
+    for oy0, oy1, ox0, ox1, piece in pieces:
+        out[..., oy0:oy1, ox0:ox1] = piece

@@ -87,6 +87,9 @@ def test_odd_sizes_and_a_larger_overlap():
     want = translate_batch(net, x)
     assert (tiled(net, x, 32) - want).abs().max().item() <= 1e-3
     assert (tiled(net, x, 32, overlap=40) - want).abs().max().item() <= 1e-3
+    small = image(16, 24)  # tile 4: a block's core (1 px at 1/4 scale) is narrower than its halo, so
+    # the block cannot write into its input map one tile row behind: the two-map path
+    assert (tiled(net, small, 4) - translate_batch(net, small)).abs().max().item() <= 1e-3
 
 
 def test_bad_tile_and_overlap_are_usage_errors():

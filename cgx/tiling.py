@@ -168,6 +168,8 @@ def stages_of(net: nn.Module, name: str) -> list[nn.Module]:
 def _not_tileable(m: nn.Module) -> str | None:
     if isinstance(m, CONVS):
         return "uses circular padding" if m.padding_mode == "circular" else None
+    if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.AlphaDropout)) and m.training and m.p > 0:
+        return "is in training mode (random)"
     if isinstance(m, nn.InstanceNorm2d) or isinstance(m, POINTWISE) or isinstance(m, PADS):
         return None
     if isinstance(m, nn.BatchNorm2d):
@@ -217,9 +219,9 @@ def plan(net: nn.Module, name: str | None = None, channels: int = 3) -> TilePlan
             finally:
                 for hd in handles:
                     hd.remove()
-            width = h.shape[-1]
-            align = max(1, max((width // w for w in widths if w and width % w == 0), default=1))
             out = _run_untiled(stage, stage_norms, h)
+            width = h.shape[-1]
+            align = max(1, max((width // w for w in [*widths, out.shape[-1]] if w and width % w == 0), default=1))
             stages.append(Stage(stage, stage_norms, scale, align, _halo(stage, align)))
             scale = scale * Fraction(h.shape[-1], out.shape[-1])
             h = out

@@ -146,6 +146,9 @@ def test_untileable_generators_are_refused_by_name():
     bn = build("resnet", {"ngf": 4, "n_blocks": 1, "norm": "batch"}).train()
     with pytest.raises(TilingError, match=r"\(BatchNorm2d\) is in training mode"):
         plan(bn)
+    dropout = build("unet", {"ngf": 2, "num_downs": 6, "dropout": True}).train()
+    with pytest.raises(TilingError, match=r"\(Dropout\) is in training mode \(random\)"):
+        plan(dropout)
 
 
 def test_translate_tile_matches_untiled_pngs(tiny_run, tmp_path):

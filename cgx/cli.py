@@ -149,8 +149,8 @@ Large images: --tile SIZE translates each image (one at a time) in SIZE x SIZE t
 result as untiled, no seams: instance norm statistics are gathered over the whole image (one pass over
 the tiles per norm layer), and each tile reads a margin as wide as the generator's receptive field
 (measured; --overlap may only widen it). Memory grows with the image only by the generator's
-low-resolution feature maps (9-block ResNet, ngf 64: 128 bytes per pixel) and the image itself, not by
-its full-resolution activations; it takes about 2.5 times as long. Generators that cannot be tiled
+low-resolution feature map (9-block ResNet, ngf 64: 64 bytes per pixel) and the image itself, not by
+its full-resolution activations; it computes about 2.5 times as much. Generators that cannot be tiled
 exactly (no tiling_stages(), global pooling, attention, unknown layers) are refused, naming the layer.
 
 example:

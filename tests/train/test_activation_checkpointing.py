@@ -109,3 +109,21 @@ def test_a_generator_without_it_is_refused_by_name(make_recipe, tmp_path):
     assert "\n" not in message
     assert "train.activation_checkpointing=true" in message and "'plain_gen'" in message
     assert "enable_activation_checkpointing()" in message
+
+
+def test_every_registered_generator_that_offers_it():
+    """Contract: any registered generator with enable_activation_checkpointing() keeps its gradients."""
+    for name in cgx.plugins.available("generator"):
+        torch.manual_seed(0)
+        try:
+            plain = cgx.plugins.create("generator", name, ngf=2)
+        except Exception:  # noqa: BLE001 -- a third-party plugin with other arguments: its defaults
+            plain = cgx.plugins.create("generator", name)
+        if not callable(getattr(plain, "enable_activation_checkpointing", None)):
+            continue
+        checkpointed = copy.deepcopy(plain)
+        checkpointed.enable_activation_checkpointing()
+        x = torch.rand(1, 3, 256, 256) * 2 - 1  # the built-ins' defaults: unet needs 256
+        want, got = gradients(plain.train(), x), gradients(checkpointed.train(), x)
+        for k in want:
+            assert torch.allclose(got[k], want[k], rtol=0, atol=1e-6), (name, k)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import ConfigError
 
 
 @dataclass
@@ -48,21 +47,6 @@ class GeneratorPair(nn.Module):
         if identity:
             out.idt_b, out.idt_a = self.G(real_b), self.F(real_a)
         return out
-
-
-def enable_activation_checkpointing(gens: GeneratorPair, cfg) -> None:
-    """``train.activation_checkpointing``: ask both generators to recompute their activations in
-    backward; a ConfigError naming the plugin if the generator does not offer it."""
-    if not cfg.train.activation_checkpointing:
-        return
-    for net in (gens.G, gens.F):
-        enable = getattr(net, "enable_activation_checkpointing", None)
-        if not callable(enable):
-            raise ConfigError(
-                f"{cfg.recipe or '<recipe>'}: train.activation_checkpointing=true, but generator plugin "
-                f"{cfg.model.generator.name!r} ({type(net).__name__}) does not support it (no "
-                f"enable_activation_checkpointing() method); set train.activation_checkpointing=false")
-        enable()
 
 
 class DiscriminatorPair(nn.Module):

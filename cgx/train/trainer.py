@@ -26,7 +26,7 @@ from .checkpoint import CheckpointStore, Group, list_checkpoints, newest_good
 from .lock import RunLock
 from .logger import Logger, NullLogger
 from .metrics import LossMeter
-from .networks import enable_activation_checkpointing
+from .activation_checkpointing import enable_activation_checkpointing
 from .optim import build_optimizer
 from .rng import RNGState, seed_everything
 from .schedule import linear_decay
@@ -61,7 +61,7 @@ class Trainer:
         # The same initial weights on every rank (DDP also broadcasts rank 0's).
         seed_everything(cfg.train.seed)
         gens, discs = components.build_networks(cfg, self.registry)
-        enable_activation_checkpointing(gens, cfg)
+        enable_activation_checkpointing((gens.G, gens.F), cfg)
         self.initialised_from = None
         if cfg.train.init_from and (cfg.train.start_over
                                      or not (cfg.train.resume and list_checkpoints(self.run_dir / "checkpoints"))):

@@ -28,7 +28,7 @@ def cmd_translate(args) -> int:
     done = translate_folder(args.checkpoint, args.input, args.output, direction=args.direction,
                             batch_size=args.batch_size, device=args.device, precision=args.precision,
                             overwrite=args.overwrite, progress=not args.no_progress, plugins=args.plugins,
-                            weights=args.weights)
+                            weights=args.weights, tile=args.tile, overlap=args.overlap)
     print(f"cgx: translated {len(done.written)} images {args.direction} into {args.output}")
     if done.skipped:
         print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
@@ -252,7 +252,18 @@ extension keep it in the name (x.jpg, x.png -> x_jpg.png, x_png.png), so each in
 output. OUTPUT may not be INPUT or inside it; existing files in OUTPUT are never replaced without
 --overwrite (checked before anything is translated); each file is written under a temporary name
 and renamed when complete. Unreadable images (empty, truncated) are skipped with a warning naming
-them and listed at the end; only images written are counted."""
+them and listed at the end; only images written are counted.
+
+Large images: --tile SIZE translates each image (one at a time) in SIZE x SIZE tiles with the same
+result as untiled, no seams: instance norm statistics are gathered over the whole image (one pass over
+the tiles per norm layer), and each tile reads a margin as wide as the generator's receptive field
+(measured; --overlap may only widen it). Memory grows with the image only by the generator's
+low-resolution feature map (9-block ResNet, ngf 64: 64 bytes per pixel) and the image itself, not by
+its full-resolution activations; it computes about 2.5 times as much. Generators that cannot be tiled
+exactly (no tiling_stages(), global pooling, attention, unknown layers) are refused, naming the layer.
+
+example:
+  cgx translate runs/maps scans/ out/ --tile 512 --device cuda"""
 
 IMPORT_HELP = """Create a cgx run folder from the CycleGAN authors' files (junyanz/pytorch-CycleGAN-and-pix2pix):
 RUN/config.yaml (a recipe whose model sections match the networks, train.run_dir = RUN) and a step-0
@@ -332,6 +343,12 @@ def parser() -> argparse.ArgumentParser:
                    help="auto (default): bf16 where the hardware computes it (CUDA, AMX, AVX512-BF16), else fp32")
     t.add_argument("--overwrite", action="store_true",
                    help="replace output files that exist already (default: refuse, before translating anything)")
+    t.add_argument("--tile", type=int, default=None, metavar="SIZE",
+                   help="translate each image in tiles of SIZE x SIZE pixels (a multiple of the generator's "
+                        "stride, e.g. 512), same result as untiled, bounded memory; images go one at a time")
+    t.add_argument("--overlap", type=int, default=None, metavar="N",
+                   help="with --tile: pixels each tile reads around itself (default and minimum: the "
+                        "generator's receptive field, measured; more only costs time)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_inference_options(t)
     t.set_defaults(fn=cmd_translate)

@@ -161,6 +161,11 @@ class TrainConfig:
     """Exponential moving average of the generator weights with this decay (e.g. 0.999; null: none),
     updated after every generator step on every rank alike, saved in checkpoints; translate, eval and
     export use it when present (--weights ema|raw), and evaluation during training scores both."""
+    activation_checkpointing: bool = False
+    """Recompute the generators' activations in the backward pass instead of keeping them (the ResNet:
+    stem, each residual block, head; the U-Net: each level's down and up path): much less memory for
+    large crops, same gradients, about a third more generator compute. The generator plugin must support
+    it (``enable_activation_checkpointing()``, see ``cgx.plugins.types.Generator``)."""
     channels_last: bool = False
     """channels_last (NHWC) memory format for networks and images. Its gradients are as exact as the
     default layout's against float64, on CPU and CUDA (tests/train/test_fast_paths.py)."""

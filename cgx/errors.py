@@ -48,6 +48,11 @@ class ExportError(CgxError, RuntimeError):
     """An export that cannot be written as asked, or whose result does not match PyTorch; names the file."""
 
 
+class TilingError(CgxError, ValueError):
+    """``cgx translate --tile`` with a generator that cannot be tiled exactly (one that does not declare
+    its stages, or has a layer that may look at the whole image); names the generator and the layer."""
+
+
 def user_message(error: BaseException) -> str | None:
     """The one line the command line prints for ``error``, or None for a bug (a traceback is kept).
 

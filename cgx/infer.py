@@ -149,6 +149,13 @@ def _authors_generators(path: Path, device: str | torch.device) -> Generators:
 def translate_batch(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Run ``net`` on a batch of any H x W: pad (reflect) up to the network's ``size_multiple``
     and at least its ``min_size`` (default twice the multiple), then crop the output back to H x W."""
+    h, w = x.shape[-2:]
+    return net(pad_for(net, x))[..., :h, :w].float()
+
+
+def pad_for(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` padded (reflect; replicate when too small) at the bottom and right up to the network's
+    ``size_multiple`` and at least its ``min_size`` (default twice the multiple)."""
     m = int(getattr(net, "size_multiple", 1))
     least = int(getattr(net, "min_size", 2 * m))
     h, w = x.shape[-2:]
@@ -156,4 +163,4 @@ def translate_batch(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return net(x)[..., :h, :w].float()
+    return x

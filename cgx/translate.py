@@ -13,7 +13,11 @@ Output names: ``IN/sub/x.jpg`` -> ``OUT/sub/x.png`` (``x.tif`` for a TIFF domain
 name up to the extension (``x.jpg`` and ``x.png``), each of them keeps its extension in the name
 instead (``x_jpg.png``, ``x_png.png``), so every input gets its own output. An image that cannot
 be read (empty, truncated) is skipped with a warning naming it, and reported; only images
-actually written are counted."""
+actually written are counted.
+
+With ``tile`` (``--tile``), each image is translated alone, in tiles, by ``cgx.tiling``: the same result
+as untiled (instance norm statistics of the whole image, halos as wide as the receptive field) in memory
+bounded by the tile size and the generator's feature maps between its stages."""
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +36,7 @@ from .data.decode import encode, load_tensor, suffix
 from .data.decode import image_size as oriented_size
 from .data.images import list_images
 from .errors import DataError, UsageError
-from .infer import load_generators, resolve_device, translate_batch
+from .infer import load_generators, pad_for, resolve_device, translate_batch
 from .precision import autocast
 from .interop.sources import is_authors_folder
 from .outputs import check_apart, check_targets
@@ -95,12 +99,19 @@ def save_atomic(image: Image.Image | bytes, target: Path, overwrite: bool) -> No
 
 def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *, direction: str = "AtoB",
                      batch_size: int = 8, device: str = "auto", precision: str = "auto", overwrite: bool = False,
-                     progress: bool = True, plugins: Sequence[str] = (), weights: str = "auto") -> Translated:
+                     progress: bool = True, plugins: Sequence[str] = (), weights: str = "auto",
+                     tile: int | None = None, overlap: int | None = None) -> Translated:
     """Translate every image under ``src`` into ``out`` (same relative paths, as PNG).
 
-    Images are batched with others of the same size, so any mix of sizes works."""
+    Images are batched with others of the same size, so any mix of sizes works; with ``tile`` one at
+    a time, in tiles of ``tile`` pixels read with ``overlap`` pixels around them (default: what the
+    generator needs)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if overlap is not None and tile is None:
+        raise UsageError("--overlap needs --tile (it is the margin each tile reads around itself)")
+    if overlap is not None and overlap < 0:
+        raise UsageError(f"--overlap must be 0 or more, got {overlap}")
     src, out = Path(src), Path(out)
     check_folders(src, out)
     dev = resolve_device(device)
@@ -112,6 +123,13 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
     spec_in, spec_out = (gens.config.data.a, gens.config.data.b)[:: 1 if direction == "AtoB" else -1]
     names = output_names(src, files, suffix(spec_out))
     check_targets([out / names[f] for f in files], inputs=files, input_folders=[src], overwrite=overwrite)
+    tiles = None
+    if tile is not None:
+        from .tiling import check_tile, plan
+
+        tiles = plan(net, f"{gens.config.model.generator.name!r} ({type(net).__name__})")
+        check_tile(tiles, tile, overlap)
+        batch_size = 1
     result = Translated()
     by_size: dict[tuple[int, int], list[Path]] = defaultdict(list)
     for f in files:
@@ -132,9 +150,9 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
                 except DataError as e:
                     skip(result, f, str(e))
             if chunk:
-                x = torch.stack(images).to(dev)
+                x = (torch.stack(images) if len(images) > 1 else images[0][None]).to(dev)  # no copy of a lone image
                 with autocast(precision, dev), out_of_memory_named(w, h, len(chunk), dev):
-                    y = translate_batch(net, x)
+                    y = translate_batch(net, x) if tiles is None else _tiled(tiles, net, x, tile, overlap, progress)
                 for f, img in zip(chunk, y):
                     target = out / names[f]
                     save_atomic(encode(img, spec_out), target, overwrite)
@@ -155,6 +173,13 @@ def images_per_batch(width: int, height: int, batch_size: int) -> int:
     """How many ``width`` x ``height`` images go through the network at once: ``batch_size`` at most,
     fewer so that a batch holds at most BATCH_PIXELS pixels (and at least one image)."""
     return max(1, min(batch_size, BATCH_PIXELS // max(1, width * height)))
+
+
+def _tiled(tiles, net, x: torch.Tensor, tile: int, overlap: int | None, progress: bool) -> torch.Tensor:
+    from .tiling import translate_tiled
+
+    h, w = x.shape[-2:]
+    return translate_tiled(tiles, pad_for(net, x), tile, overlap, progress)[..., :h, :w]
 
 
 @contextlib.contextmanager

@@ -95,5 +95,5 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 def to_image(x: torch.Tensor) -> Image.Image:
     """float (3, H, W) in [-1, 1] -> PIL RGB."""
-    arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    arr = x.detach().float().clamp(-1, 1).add_(1).mul_(127.5).round_().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr)

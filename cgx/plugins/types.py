@@ -55,7 +55,23 @@ class Generator(Protocol):
     Optional attributes: ``size_multiple`` (int: inputs must be a multiple of it) and ``min_size``
     (int), to which ``cgx translate`` pads images; ``per_sample`` (bool): True when a sample's output
     does not depend on the other samples of its batch (instance norm or none; not batch norm), which
-    lets the trainer run G on [a; b] for G(a) and the identity G(b) in one call."""
+    lets the trainer run G on [a; b] for G(a) and the identity G(b) in one call.
+
+    Optional methods (the built-in ``resnet`` and ``unet`` have both):
+
+    - ``enable_activation_checkpointing() -> None``: from then on, when gradients are enabled,
+      recompute activations in backward (``torch.utils.checkpoint``, ``use_reentrant=False``)
+      instead of keeping them, with the same gradients. Called once after the network is built when
+      ``train.activation_checkpointing`` is true; a generator without it is refused with its name.
+    - ``tiling_stages() -> list[nn.Module]``: modules whose application in sequence is ``forward``
+      (in eval mode; the same parameters), each made only of layers ``cgx.tiling`` knows
+      (convolutions, transposed convolutions, pads, instance norm, eval-mode batch norm, upsampling,
+      dropout and pointwise activations) combined by local operations (residual add, channel
+      concatenation): nothing that looks at the whole image (global pooling, attention). Declaring
+      it makes the generator usable by ``cgx translate --tile``, which computes instance norm
+      statistics over the whole image; a generator without it, or with a layer of another type, is
+      refused with its name. The tiled result equals the untiled one; a stage boundary is where the
+      engine keeps a whole-image feature map, so a stage per low-resolution block keeps recomputation low."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...

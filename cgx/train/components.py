@@ -76,6 +76,8 @@ class RecipeComponents:
 
     def __init__(self, cfg: Config, registry: Registry, where: str | None = None) -> None:
         self.cfg, self.registry, self.where = cfg, registry, where
+        self.generators: list = []
+        """Every generator built so far (what train.activation_checkpointing applies to)."""
         check_channels(cfg)
 
     def channels(self, domain: str) -> int:
@@ -88,7 +90,9 @@ class RecipeComponents:
 
     def generator(self, source: str = "A", target: str = "B", **overrides: Any):
         data = {"in_channels": self.channels(source), "out_channels": self.channels(target)}
-        return self._create("model.generator", overrides, data)
+        net = self._create("model.generator", overrides, data)
+        self.generators.append(net)
+        return net
 
     def discriminator(self, domain: str = "A", **overrides: Any):
         return self._create("model.discriminator", overrides, {"in_channels": self.channels(domain)})

@@ -12,8 +12,9 @@ from torch import nn
 
 from ..config import Config
 from ..plugins import Registry
-from ..plugins.types import Method, MethodStep, Trainable
 from ..errors import ConfigError
+from ..plugins.types import Method, MethodStep, Trainable
+from .activation_checkpointing import enable_activation_checkpointing
 from .components import RecipeComponents, build_method, check_data_mode, method_call
 from .optim import build_optimizer
 from .rng import seed_everything
@@ -42,6 +43,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     seed_everything(t.seed)
     gens = method_call(cfg, method.build_generators, make)
     discs = method_call(cfg, method.build_discriminators, make)
+    enable_activation_checkpointing(make.generators, cfg)  # train.activation_checkpointing
     if initialise is not None:
         initialise(gens, discs)
     if cfg.model.sync_batchnorm:

@@ -29,6 +29,7 @@ from typing import Literal, Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from cgx.nn.init import init_normal
 from cgx.nn.norm import NORMS, norm_layer
@@ -85,6 +86,9 @@ class BlurUpsample(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
+    """Stem (7x7 conv) and two downsamplings, ``n_blocks`` residual blocks at 1/4 scale, two
+    upsamplings and the 7x7 head, in one ``model`` Sequential (the authors' keys)."""
+
     size_multiple = 4  # two stride-2 downsamplings
     min_size = 8  # the residual blocks' reflection pad needs 2 x 2 at 1/4 scale
 
@@ -120,9 +124,31 @@ class ResnetGenerator(nn.Module):
         for layer in layers:
             c = getattr(layer, "out_channels", c)
             self._channels.append(c)
+        self.n_blocks = n_blocks
+        self.checkpointed = False
+
+    def stages(self) -> list[nn.Module]:
+        """The forward as modules applied in sequence: stem with the downsamplings, each residual
+        block, the upsamplings with the head (views of ``model``: the same parameters)."""
+        last = self.encoder_layers  # the stem and downsamplings, then the residual blocks, end here
+        first = last - self.n_blocks
+        return [self.model[:first], *self.model[first:last], self.model[last:]]
+
+    def enable_activation_checkpointing(self) -> None:
+        """Keep only each stage's input for backward and recompute the stage's activations there."""
+        self.checkpointed = True
+
+    def tiling_stages(self) -> list[nn.Module]:
+        """For ``cgx translate --tile`` (``cgx.tiling``): convolutions, pads, instance norm and
+        pointwise layers, combined by the residual add only."""
+        return self.stages()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if not (self.checkpointed and torch.is_grad_enabled()):
+            return self.model(x)
+        for stage in self.stages():
+            x = checkpoint(stage, x, use_reentrant=False)
+        return x
 
     def _check_layers(self, layers: Sequence[int]) -> list[int]:
         layers = [int(i) for i in layers]

@@ -11,6 +11,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from cgx.nn.init import init_normal
 from cgx.nn.norm import NORMS, norm_layer
@@ -41,12 +42,31 @@ class UnetBlock(nn.Module):
                 layers.append(nn.Dropout(0.5))
         self.act = nn.Identity() if outermost else nn.LeakyReLU(0.2)
         self.model = nn.Sequential(*layers)
+        self.sub_index = None if submodule is None else layers.index(submodule)
+        self.checkpointed = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.outermost:
-            return self.model(x)
+            return self._inner(x)
         x = self.act(x)
-        return torch.cat([x, self.model(x)], 1)
+        return torch.cat([x, self._inner(x)], 1)
+
+    def _inner(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.checkpointed and torch.is_grad_enabled()):
+            return self.model(x)
+        # Recomputed in backward: this level's down path and its up path, each on its own (the
+        # levels below checkpoint theirs), so only the inputs of the two paths are kept.
+        i = self.sub_index
+        if i is None:
+            return checkpoint(self.model, x, use_reentrant=False)
+        down = checkpoint(self.model[:i], x, use_reentrant=False)
+        inner = self.model[i](down)
+        # model[i + 1] is the in-place ReLU: applied out of place, not to the checkpoint's input
+        return checkpoint(_relu_then, self.model[i + 2:], inner, use_reentrant=False)
+
+
+def _relu_then(up: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return up(torch.relu(x))
 
 
 class UnetGenerator(nn.Module):
@@ -64,6 +84,17 @@ class UnetGenerator(nn.Module):
         block = UnetBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
         block = UnetBlock(ngf, ngf * 2, submodule=block, norm=norm)
         self.model = UnetBlock(out_channels, ngf, in_channels, submodule=block, outermost=True, norm=norm)
+
+    def enable_activation_checkpointing(self) -> None:
+        """Every level recomputes its down path and its up path in backward (see ``UnetBlock``)."""
+        for m in self.modules():
+            if isinstance(m, UnetBlock):
+                m.checkpointed = True
+
+    def tiling_stages(self) -> list[nn.Module]:
+        """For ``cgx translate --tile`` (``cgx.tiling``): one stage, the nested levels (convolutions,
+        instance norm, pointwise layers, combined by channel concatenation only)."""
+        return [self.model]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % self.size_multiple or x.shape[-1] % self.size_multiple:

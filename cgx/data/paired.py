@@ -17,7 +17,6 @@ corresponds to, as pix2pix (Isola et al. 2017) trains on.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from ..config import DataConfig, ImageSpec
 from .decode import DEFAULT, decode, load
 from .images import DataError, list_images
-from .loader import batches_of
+from .corrupt import skip_or_raise, stand_in
+from .loader import HandsOutBatches
 from .plan import Plan
 from .shards import IMAGE_KEYS, Oversize, _Stream, default_index, expand_urls, is_local, load_domain
 from .shard_plan import DomainPlan
@@ -36,7 +36,6 @@ from .source import _StepSampler
 from .transforms import Augment, resize, to_tensor
 from .workers import ignore_stop_signals
 
-log = logging.getLogger("cgx.data")
 
 PAIR_FIELDS = ("ab", "a", "b")
 """The fields of a paired shard sample: ``ab`` (an aligned image) or ``a`` and ``b``."""
@@ -152,20 +151,22 @@ class _PlannedPairs(Dataset):
         return {"A": a, "B": b, "skipped": int(path != self.files[i])}
 
     def _read(self, i: int):
+        """(path, (A, B)) of aligned file ``i``, or of its stand-in if it is unreadable (``cgx.data.corrupt``)."""
         files = self.files
+
+        def read(k: int):
+            try:
+                return files[(i + k) % len(files)], load_aligned(files[(i + k) % len(files)], self.specs["A"],
+                                                                self.specs["B"])
+            except DataError:
+                return None
+
         try:
             return files[i], load_aligned(files[i], self.specs["A"], self.specs["B"])
         except DataError as e:
-            if self.on_corrupt == "raise":
-                raise DataError(f"pairs: {e} (data.on_corrupt=raise; `skip` skips such images)") from None
-            log.warning("cgx: skipped pair: %s", e)
-        for k in range(1, len(files)):
-            path = files[(i + k) % len(files)]
-            try:
-                return path, load_aligned(path, self.specs["A"], self.specs["B"])
-            except DataError:
-                continue
-        raise DataError(f"pairs: none of the {len(files)} aligned images can be read (data.on_corrupt=skip)")
+            skip_or_raise(self.on_corrupt, f"pairs: {e}", "images")
+        return stand_in(read, len(files) - 1,
+                        f"pairs: none of the {len(files)} aligned images can be read (data.on_corrupt=skip)")
 
 
 def _collate(items: list[dict]) -> dict:
@@ -186,7 +187,7 @@ def aligned_files(root: str | Path, phase: str, key: str = "data.root") -> list[
     return list_images(folder)
 
 
-class PairedFolderSource:
+class PairedFolderSource(HandsOutBatches):
     """``data.paired`` with ``source: folder``: the aligned images of ``{root}/{phase}/``."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
@@ -207,7 +208,7 @@ class PairedFolderSource:
             num_workers=self.workers, persistent_workers=False, prefetch_factor=4 if self.workers else None,
             worker_init_fn=ignore_stop_signals, pin_memory=torch.cuda.is_available(),
         )
-        return batches_of(loader)
+        return self._hand_out(loader)
 
 
 # --- shard source -----------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ class _PairStream(_Stream):
         return sample_pair(raw, self.specs["A"], self.specs["B"])
 
 
-class PairedShardSource:
+class PairedShardSource(HandsOutBatches):
     """``data.paired`` with ``source: shards``: one stream of paired samples (``data.shards``)."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
@@ -333,4 +334,4 @@ class PairedShardSource:
             prefetch_factor=2 if self.loader_workers else None,
             worker_init_fn=ignore_stop_signals, pin_memory=torch.cuda.is_available(),
         )
-        return batches_of(loader)
+        return self._hand_out(loader)

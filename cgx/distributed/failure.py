@@ -10,7 +10,9 @@ non-zero, stops them (SIGTERM, then SIGKILL after 30 s: NCCL), and restarts the 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Callable, NoReturn
 
@@ -46,22 +48,34 @@ def reason(error: BaseException) -> str:
 
 def end_rank(error: BaseException, rank: int, is_main: bool, code: int, cleanup: Callable[[], None]) -> NoReturn:
     """Report ``error`` (once over the job, see AGREED and peer_failed), run ``cleanup`` (local work
-    only: release the run lock), and exit the process with ``code`` at once."""
+    only: release the run lock), and exit the process with ``code`` at once.
+
+    The line is written straight to the file descriptor, after the DataLoader's SIGCHLD handler is
+    put back to the default: a loader worker ending meanwhile would otherwise raise inside this
+    function (the handler raises in the main thread wherever it is) and cut the report short."""
     try:
-        if isinstance(error, AGREED):
-            if is_main:
-                print(f"cgx: error: {error}", file=sys.stderr)
-        elif peer_failed(error):
-            print(f"cgx: rank {rank}: stopping, another rank failed (its error says why)", file=sys.stderr)
-        elif isinstance(error, KeyboardInterrupt):
-            print(f"cgx: rank {rank}: interrupted", file=sys.stderr)
-        else:
-            print(f"cgx: error: rank {rank}: {reason(error)}; ending the job", file=sys.stderr)
-        cleanup()
-    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+    line = None
+    if isinstance(error, AGREED):
+        if is_main:
+            line = f"cgx: error: {error}"
+    elif peer_failed(error):
+        line = f"cgx: rank {rank}: stopping, another rank failed (its error says why)"
+    elif isinstance(error, KeyboardInterrupt):
+        line = f"cgx: rank {rank}: interrupted"
+    else:
+        line = f"cgx: error: rank {rank}: {reason(error)}; ending the job"
+    try:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except Exception:  # noqa: BLE001 -- exiting regardless
                 pass
+        if line is not None:
+            os.write(2, (line + "\n").encode(errors="replace"))
+        cleanup()
+    finally:
         os._exit(code)

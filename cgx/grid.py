@@ -44,7 +44,7 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
         if first is None:
             continue
         if second is not None:
-            label += label[:4]
+            label += f" -> {label[0]}"  # and back: A -> B -> A
         for f in inputs[folder]:
             if spec.is_default:  # as always: PIL's resize of the 8-bit image
                 img = load_rgb(f)

@@ -26,12 +26,7 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
                plugins: Sequence[str] = (), weights: str = "auto") -> Path:
     """Rows of (input, translated, reconstructed): ``n`` images of A, then ``n`` of B. ``out`` (a .png,
     .jpg or .webp file) is never an input, and an existing file is replaced only with ``overwrite``."""
-    if n < 1 or (size is not None and size < 1):
-        raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
-    out = Path(out)
-    fmt = FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"--output {out}: the grid is an image; name a {', '.join(FORMATS)} file")
+    out, fmt = checked_output(out, n, size)
     inputs = {folder: list_images(folder)[:n] for folder in (dir_a, dir_b)}
     check_targets([out], inputs=[f for fs in inputs.values() for f in fs], input_folders=[dir_a, dir_b],
                   overwrite=overwrite)
@@ -61,6 +56,17 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
             # grey repeated, N bands shown by their first three
             rows.append((label, [to_image(rgb_view(t[0], [min(i, t.shape[1] - 1) for i in range(3)])) for t in shown]))
     return write_sheet(rows, out, fmt)
+
+
+def checked_output(out: str | Path, n: int, size: int | None) -> tuple[Path, str]:
+    """The grid's path and PIL format, after checking --n, --size and the file's suffix."""
+    if n < 1 or (size is not None and size < 1):
+        raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
+    out = Path(out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"--output {out}: the grid is an image; name a {', '.join(FORMATS)} file")
+    return out, fmt
 
 
 def write_sheet(rows: list, out: Path, fmt: str, columns: str | None = None) -> Path:
@@ -98,12 +104,7 @@ def pairs_grid(checkpoint: str | Path, pairs: str | Path, out: str | Path, *, n:
     from .data.paired import aligned_files, load_aligned
     from .data.decode import as_tensor
 
-    if n < 1 or (size is not None and size < 1):
-        raise UsageError(f"--n and --size must be at least 1, got --n {n}" + ("" if size is None else f" --size {size}"))
-    out = Path(out)
-    fmt = FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"--output {out}: the grid is an image; name a {', '.join(FORMATS)} file")
+    out, fmt = checked_output(out, n, size)
     folder = Path(pairs)
     files = aligned_files(folder.parent, folder.name, "--pairs")[:n]
     check_targets([out], inputs=files, input_folders=[folder], overwrite=overwrite)

@@ -7,6 +7,8 @@ import copy
 import pytest
 import torch
 
+from conftest import norm_cancelled_biases
+
 from cgx.config import load_config
 from cgx.plugins import Registry
 from cgx.train.reference_cut import ReferenceCUT
@@ -15,20 +17,6 @@ from cgx.train.trainer import Trainer
 STEPS = 4
 LAYERS = [0, 4, 8, 12, 13]  # antialiased resnet, 2 blocks: padded input, down convs, both residual blocks
 GEN = {"name": "resnet", "ngf": 4, "n_blocks": 2, "antialias": True}
-
-
-def norm_cancelled_biases(net: torch.nn.Module) -> set[str]:
-    """Biases of convs followed directly by an affine-free instance norm: their true gradient is 0 and
-    Adam moves them by float noise (see tests/train/test_reference.py)."""
-    out = set()
-    for prefix, module in net.named_modules():
-        if isinstance(module, torch.nn.Sequential):
-            layers = list(module.named_children())
-            for (name, layer), (_, following) in zip(layers, layers[1:]):
-                if (isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and layer.bias is not None
-                        and isinstance(following, torch.nn.InstanceNorm2d) and not following.affine):
-                    out.add(f"{prefix}.{name}.bias".lstrip("."))
-    return out
 
 
 def run_both(make_recipe, method: str, reference_changes: dict | None = None):

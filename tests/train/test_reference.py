@@ -7,27 +7,14 @@ import copy
 import pytest
 import torch
 
+from conftest import norm_cancelled_biases
+
 from cgx.config import load_config
 from cgx.plugins import Registry
 from cgx.train.reference import ReferenceCycleGAN
 from cgx.train.trainer import Trainer
 
 STEPS = 4  # the pool of 2 is full after step 2: steps 3 and 4 draw from it
-
-
-def norm_cancelled_biases(net: torch.nn.Module) -> set[str]:
-    """Biases of convolutions followed directly by an instance norm without affine parameters: the
-    norm subtracts the mean, so their true gradient is exactly 0 and Adam moves them by float noise
-    (different in two correct implementations). They do not change what the network computes."""
-    out = set()
-    for prefix, module in net.named_modules():
-        if isinstance(module, torch.nn.Sequential):
-            layers = list(module.named_children())
-            for (name, layer), (_, following) in zip(layers, layers[1:]):
-                if (isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and layer.bias is not None
-                        and isinstance(following, torch.nn.InstanceNorm2d) and not following.affine):
-                    out.add(f"{prefix}.{name}.bias".lstrip("."))
-    return out
 
 
 def clone_generator(g: torch.Generator) -> torch.Generator:

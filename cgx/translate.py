@@ -38,9 +38,7 @@ from .data.images import list_images
 from .errors import DataError, UsageError
 from .infer import load_generators, pad_for, resolve_device, translate_batch
 from .precision import autocast
-from .interop.sources import is_authors_folder
 from .outputs import check_apart, check_targets
-from .train.checkpoint import resolve as resolve_checkpoint
 
 log = logging.getLogger("cgx.translate")
 
@@ -115,10 +113,8 @@ def translate_folder(checkpoint: str | Path, src: str | Path, out: str | Path, *
     src, out = Path(src), Path(out)
     check_folders(src, out)
     dev = resolve_device(device)
-    if not (Path(checkpoint).is_file() or is_authors_folder(Path(checkpoint))):
-        resolve_checkpoint(checkpoint)  # a missing checkpoint is named before the images are looked at
+    gens = load_generators(checkpoint, dev, plugins=plugins, weights=weights)  # named before the images
     files = list_images(src)
-    gens = load_generators(checkpoint, dev, plugins=plugins, weights=weights)
     net = gens.net(direction)
     spec_in, spec_out = (gens.config.data.a, gens.config.data.b)[:: 1 if direction == "AtoB" else -1]
     names = output_names(src, files, suffix(spec_out))

@@ -9,7 +9,6 @@ from ..distributed import DDPStrategy, world_info_from_env
 from ..errors import SetupError, UsageError
 from ..infer import load_generators
 from ..run_dir import RunDir
-from ..train.checkpoint import resolve
 from .evaluate import directions_of, evaluate, report, summary, table, write_json
 from .image_set import ImageSet
 from .inception import InceptionFeatures, resolve_weights
@@ -28,10 +27,10 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         raise UsageError("--pairs scores against ground truth and replaces --a/--b; give one or the other")
     strategy = DDPStrategy(world_info_from_env())
     try:
-        ckpt = resolve(checkpoint)
+        gens = load_generators(checkpoint, strategy.device, plugins=plugins, weights=weights)
+        ckpt = gens.checkpoint  # checked against its manifest once, by the loader
         inception_weights = resolve_weights(inception, "--inception")
         features = InceptionFeatures(inception_weights.path).to(strategy.device)
-        gens = load_generators(ckpt, strategy.device, plugins=plugins, weights=weights)
         data = gens.config.data
         bands = bands if bands is not None else gens.config.eval.bands
         check_bands(bands, data)

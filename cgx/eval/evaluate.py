@@ -200,6 +200,14 @@ def report(results: dict, *, step: int, checkpoint: str, set_a: ImageSet, set_b:
         "checkpoint": str(checkpoint),
         "scores": results,
         "images": images,
+        **how_scored(results, weights, world_size, command),
+    }
+
+
+def how_scored(results: dict, weights, world_size: int, command: str) -> dict:
+    """The fields of an evaluation record that say how FID/KID were computed and by what command
+    (shared by the unpaired record and ``cgx.eval.paired``'s)."""
+    return {
         "inception": {"weights": str(weights.path), "sha256": weights.sha256, "source": weights.source,
                       "features": "2048-d pool3, TF-Inception 2015-12-05 (torch-fidelity FeatureExtractorInceptionV3)"},
         "resize": RESIZE_MODE,

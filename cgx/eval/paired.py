@@ -25,9 +25,8 @@ from ..data.decode import DEFAULT, as_tensor, rgb_view
 from ..data.images import DataError
 from ..data.paired import aligned_files, load_aligned
 from ..infer import translate_batch
-from .evaluate import _rows, _runs_of_equal_size, directions_of, scored_as, skip_reason, to_uint8
-from .fid_kid import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, kid, kid_subset_size
-from .inception import RESIZE_MODE
+from .evaluate import _rows, _runs_of_equal_size, directions_of, how_scored, scored_as, skip_reason, to_uint8
+from .fid_kid import fid, kid
 
 PIXEL_METRICS = {
     "L1": "mean |output - target| per pixel and channel, images rounded to 8 bits and scaled to [0, 1]",
@@ -150,14 +149,7 @@ def report_paired(results: dict, *, step: int, checkpoint: str, pairs: PairSet, 
         "images": {d: {"channels": s.channels, "depth": s.depth,
                        "scored_as": scored_as(s.channels, bands) or "not scored (FID/KID need RGB; no eval.bands)"}
                    for d, s in pairs.specs.items()},
-        "inception": {"weights": str(weights.path), "sha256": weights.sha256, "source": weights.source,
-                      "features": "2048-d pool3, TF-Inception 2015-12-05 (torch-fidelity FeatureExtractorInceptionV3)"},
-        "resize": RESIZE_MODE,
-        "statistics": "float64",
-        "kid": {"subsets": KID_SUBSETS, "degree": KID_DEGREE, "seed": KID_SEED,
-                "subset_size": {d: kid_subset_size(r["n_real"], r["n_translated"]) for d, r in results.items()}},
-        "world_size": world_size,
-        "command": command,
+        **how_scored(results, weights, world_size, command),
     }
 
 

@@ -24,18 +24,23 @@ def with_stats(net: torch.nn.Module, seed: int) -> torch.nn.Module:
     return net.eval()
 
 
-@pytest.fixture
-def authors_pix2pix(tmp_path):
-    """An authors' pix2pix checkpoint folder: unet_256 (8 levels; ngf 8 to stay small), batch norm, dropout;
-    NLayerDiscriminator on input_nc + output_nc = 6 channels."""
+def authors_files(folder, num_downs: int, ngf: int, n_layers: int):
+    """The authors' latest_net_G.pth (their UnetGenerator, batch norm, dropout) and latest_net_D.pth
+    (NLayerDiscriminator on input_nc + output_nc = 6 channels) in a new ``folder``, seeded."""
     torch.manual_seed(0)
-    G = with_stats(UnetGenerator(3, 3, 8, 8, norm="batch", use_dropout=True), 1)
-    D = with_stats(NLayerDiscriminator(6, 8, 3, norm="batch"), 2)
-    folder = tmp_path / "facades_pix2pix"
+    G = with_stats(UnetGenerator(3, 3, num_downs, ngf, norm="batch", use_dropout=True), 1)
+    D = with_stats(NLayerDiscriminator(6, ngf, n_layers, norm="batch"), 2)
     folder.mkdir()
     torch.save(G.state_dict(), folder / "latest_net_G.pth")
     torch.save(D.state_dict(), folder / "latest_net_D.pth")
     return folder, G, D
+
+
+@pytest.fixture
+def authors_pix2pix(tmp_path):
+    """An authors' pix2pix checkpoint folder: unet_256 (8 levels; ngf 8 to stay small), batch norm, dropout;
+    NLayerDiscriminator on input_nc + output_nc = 6 channels."""
+    return authors_files(tmp_path / "facades_pix2pix", num_downs=8, ngf=8, n_layers=3)
 
 
 def test_import_translate_and_export_the_authors_pix2pix_files(authors_pix2pix, tmp_path):
@@ -91,13 +96,7 @@ def test_a_pix2pix_recipe_starts_from_the_authors_pix2pix_files(make_paired_reci
     from cgx.plugins import Registry
     from cgx.train.trainer import Trainer
 
-    torch.manual_seed(0)
-    G = with_stats(UnetGenerator(3, 3, 5, 4, norm="batch", use_dropout=True), 1)
-    D = with_stats(NLayerDiscriminator(6, 4, 2, norm="batch"), 2)
-    folder = tmp_path / "theirs"
-    folder.mkdir()
-    torch.save(G.state_dict(), folder / "latest_net_G.pth")
-    torch.save(D.state_dict(), folder / "latest_net_D.pth")
+    folder, G, D = authors_files(tmp_path / "theirs", num_downs=5, ngf=4, n_layers=2)
     trainer = Trainer(load_config(make_paired_recipe({"train": {"init_from": str(folder)}})), registry=Registry())
     try:
         assert trainer.initialised_from.startswith("G from")

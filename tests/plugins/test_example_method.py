@@ -3,12 +3,10 @@ the cycle loss on blurred images) pip-installed into this venv, listed by ``cgx 
 trained from a recipe in a fresh process, translated both ways; then uninstalled."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import yaml
 
-from test_example_plugin import REPO, assert_trained, cgx, listed, pip, train
+from test_example_plugin import REPO, assert_trained, cgx, installed, listed, train
 
 pytestmark = pytest.mark.multiprocess
 
@@ -18,17 +16,8 @@ DIST = "cgx-example-method"
 
 @pytest.fixture
 def installed_method(tmp_path):
-    if pip("show", DIST).returncode == 0:
-        pytest.fail(f"{DIST} is already installed in this venv; pip uninstall it first")
-    src = tmp_path / "method_src"
-    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    r = pip("install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet", str(src))
-    assert r.returncode == 0, r.stderr
-    try:
+    with installed(EXAMPLE, DIST, tmp_path):
         yield
-    finally:
-        r = pip("uninstall", "--yes", DIST)
-        assert r.returncode == 0, r.stderr
 
 
 def test_installed_method_trains_from_a_recipe(installed_method, make_recipe, demo_data, tmp_path):

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -74,13 +75,13 @@ def assert_trained(r: subprocess.CompletedProcess, recipe: Path) -> None:
     assert (run_dir / "checkpoints" / "step_00000002" / "train.pt").is_file()
 
 
-@pytest.fixture
-def installed_example(tmp_path):
-    """pip-install the example package (a copy, so no build files land in the repository); uninstall after."""
-    if pip("show", DIST).returncode == 0:
-        pytest.fail(f"{DIST} is already installed in this venv; pip uninstall it first")
-    src = tmp_path / "example_src"
-    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+@contextlib.contextmanager
+def installed(example: Path, dist: str, tmp_path: Path):
+    """pip-install an example package (a copy, so no build files land in the repository); uninstall after."""
+    if pip("show", dist).returncode == 0:
+        pytest.fail(f"{dist} is already installed in this venv; pip uninstall it first")
+    src = tmp_path / f"{dist}_src"
+    shutil.copytree(example, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     try:  # build with this venv's setuptools, offline; a venv without it builds in isolation (from PyPI)
         import setuptools  # noqa: F401
 
@@ -92,8 +93,14 @@ def installed_example(tmp_path):
     try:
         yield
     finally:
-        r = pip("uninstall", "--yes", DIST)
+        r = pip("uninstall", "--yes", dist)
         assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture
+def installed_example(tmp_path):
+    with installed(EXAMPLE, DIST, tmp_path):
+        yield
 
 
 def test_installed_example_package(installed_example, make_recipe):

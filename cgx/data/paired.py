@@ -16,13 +16,12 @@ corresponds to, as pix2pix (Isola et al. 2017) trains on.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from ..config import DataConfig, ImageSpec
 from .decode import DEFAULT, decode, load
@@ -30,7 +29,8 @@ from .images import DataError, list_images
 from .corrupt import skip_or_raise, stand_in
 from .loader import HandsOutBatches
 from .plan import Plan
-from .shards import IMAGE_KEYS, Oversize, _Stream, default_index, expand_urls, is_local, load_domain
+from .shards import (IMAGE_KEYS, Oversize, _Stream, default_index, expand_urls, index_json, is_local, load_domain,
+                     stream_at, worker_steps)
 from .shard_plan import DomainPlan
 from .source import _StepSampler
 from .transforms import Augment, resize, to_tensor
@@ -240,9 +240,8 @@ def check_paired_index(pattern: str, index: str | None, specs: dict[str, ImageSp
         if not is_local(urls[0]):
             return  # load_domain names the missing index
         path = default_index(urls[0])
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    record = index_json(path)
+    if record is None:
         return  # load_domain names a missing or malformed index
     if not isinstance(record, dict) or record.get("paired") is not True:
         raise DataError(f"data.shards: {path} indexes unpaired shards (one image a sample); data.paired=true reads "
@@ -266,22 +265,12 @@ class PairedShardBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         src = self.source
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        if workers != src.workers:
-            raise RuntimeError(f"PairedShardBatches planned for {src.workers} loader workers runs in {workers}")
         stream = None
-        step = self.start + worker
         try:
-            while self.stop is None or step < self.stop:
-                epoch, t = divmod(step, src.steps_per_epoch)
-                u = src.rank * workers + t % workers
-                first = (t // workers) * src.batch
-                if stream is None or (stream.epoch, stream.stream, stream.pos) != (epoch, u, first):
-                    if stream is not None:
-                        stream.close()
-                    stream = _PairStream(src.domain, src.plan, epoch, u, first, src.augment, src.on_corrupt,
-                                         src.max_sample_bytes, src.specs)
+            for step, epoch, u, first in worker_steps(src, self.start, self.stop):
+                stream = stream_at(stream, epoch, u, first, lambda: _PairStream(
+                    src.domain, src.plan, epoch, u, first, src.augment, src.on_corrupt, src.max_sample_bytes,
+                    src.specs))
                 a, b, keys, skipped = [], [], [], 0
                 for _ in range(src.batch):
                     (x, y), key, corrupt = stream.take()
@@ -291,7 +280,6 @@ class PairedShardBatches(IterableDataset):
                     skipped += corrupt
                 yield {"A": torch.stack(a), "B": torch.stack(b), "skipped": skipped, "keys": {"pairs": keys},
                        "step": step}
-                step += workers
         finally:
             if stream is not None:
                 stream.close()

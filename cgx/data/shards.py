@@ -339,6 +339,15 @@ def index_spec(index: dict) -> ImageSpec | None:
     return ImageSpec(channels=image.get("channels"), depth=image.get("depth"))
 
 
+def index_json(path: Path):
+    """An index file's JSON, or None when it cannot be read or parsed (hostile nesting included): for
+    the checks that leave naming a missing or malformed index to ``read_index``."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, key: str, spec_key: str) -> None:
     """A DataError naming the index and both specs when domain shards were written for another image spec
     than the recipe's ``spec`` (data.a / data.b). Indexes without a spec pass for the default spec only."""
@@ -350,12 +359,14 @@ def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, ke
         if not is_local(urls[0]):
             return  # load_domain names the missing index
         path = default_index(urls[0])
-    try:
-        index_json = json.loads(path.read_text())
-        recorded = index_spec(index_json)
-    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+    record = index_json(path)
+    if record is None:
         return  # load_domain names a missing or malformed index
-    if isinstance(index_json, dict) and index_json.get("paired") is True:
+    try:
+        recorded = index_spec(record)
+    except (ValueError, AttributeError, TypeError):
+        return
+    if isinstance(record, dict) and record.get("paired") is True:
         raise DataError(f"{key}: {path} indexes paired shards (`cgx shards --paired`: both images in each sample); "
                         f"set data.paired=true and name them in data.shards")
     if recorded is None:
@@ -475,6 +486,31 @@ class _Stream:
             raise DataError(f"domain {self.domain.name}: sample {key!r} of {entry.raw['__url__']}: {e}") from None
 
 
+def worker_steps(src, start: int, stop: int | None) -> Iterator[tuple[int, int, int, int]]:
+    """This DataLoader worker's steps of ``start .. stop - 1`` (every ``workers``-th: each worker yields
+    whole batches), as (step, epoch, stream, first position of the batch in that stream): the plan both
+    shard sources (``ShardSource``, ``cgx.data.paired.PairedShardSource``) follow."""
+    info = get_worker_info()
+    worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+    if workers != src.workers:
+        raise RuntimeError(f"{type(src).__name__} planned for {src.workers} loader workers runs in {workers}")
+    step = start + worker
+    while stop is None or step < stop:
+        epoch, t = divmod(step, src.steps_per_epoch)
+        yield step, epoch, src.rank * workers + t % workers, (t // workers) * src.batch
+        step += workers
+
+
+def stream_at(stream, epoch: int, u: int, first: int, open_stream):
+    """``stream`` if it stands at position ``first`` of stream ``u`` in ``epoch``, else it is closed and
+    ``open_stream()`` (a stream opened there) takes its place."""
+    if stream is not None and (stream.epoch, stream.stream, stream.pos) == (epoch, u, first):
+        return stream
+    if stream is not None:
+        stream.close()
+    return open_stream()
+
+
 class ShardBatches(IterableDataset):
     """One rank's batches for steps ``start..stop-1``; each DataLoader worker yields whole batches."""
 
@@ -483,25 +519,14 @@ class ShardBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         src = self.source
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        if workers != src.workers:
-            raise RuntimeError(f"ShardBatches planned for {src.workers} loader workers runs in {workers}")
         streams: dict[str, _Stream] = {}
-        step = self.start + worker
         try:
-            while self.stop is None or step < self.stop:
-                epoch, t = divmod(step, src.steps_per_epoch)
-                u = src.rank * workers + t % workers
-                first = (t // workers) * src.batch
+            for step, epoch, u, first in worker_steps(src, self.start, self.stop):
                 out: dict = {"skipped": 0, "keys": {}}
                 for name in ("A", "B"):
-                    s = streams.get(name)
-                    if s is None or (s.epoch, s.stream, s.pos) != (epoch, u, first):
-                        if s is not None:
-                            s.close()
-                        s = streams[name] = _Stream(src.domains[name], src.plans[name], epoch, u, first,
-                                                    src.augment, src.on_corrupt, src.max_sample_bytes, src.specs[name])
+                    s = streams[name] = stream_at(streams.get(name), epoch, u, first, lambda name=name: _Stream(
+                        src.domains[name], src.plans[name], epoch, u, first, src.augment, src.on_corrupt,
+                        src.max_sample_bytes, src.specs[name]))
                     images, keys = [], []
                     for _ in range(src.batch):
                         x, key, corrupt = s.take()
@@ -512,7 +537,6 @@ class ShardBatches(IterableDataset):
                     out["keys"][name] = keys
                 out["step"] = step
                 yield out
-                step += workers
         finally:
             for s in streams.values():
                 s.close()

@@ -55,9 +55,10 @@ def read_best(run: RunDir | Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except ValueError:
+        record = json.loads(path.read_text())
+    except (ValueError, RecursionError):
         return None
+    return record if isinstance(record, dict) else None
 
 
 def _scalars(prefix: str, results: dict) -> dict:

@@ -92,3 +92,17 @@ def test_a_malformed_index_is_one_line(tmp_path, demo_shards, index):
     with pytest.raises(DataError, match=r"is not a shard index written by `cgx shards`") as info:
         source(url, demo_shards)
     assert "\n" not in str(info.value) and len(str(info.value)) < 500
+
+
+@pytest.mark.parametrize("index", ["[" * 100000, "not json", "[1, 2]"])
+def test_a_malformed_paired_index_is_one_line(tmp_path, demo_shards, index):
+    """The paired source's own look at the index (is it of paired shards?) leaves a malformed one to the
+    index reader's one line: no RecursionError from hostile nesting."""
+    from cgx.data import build_source
+
+    url = write_index(tmp_path, demo_shards, {"count": 3})
+    (tmp_path / "trainA.json").write_text(index)
+    cfg = DataConfig(source="shards", paired=True, shards=url, workers=0, load_size=32, crop_size=32, shuffle_buffer=0)
+    with pytest.raises(DataError) as info:
+        build_source(cfg, batch=1)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 500

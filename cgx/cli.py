@@ -234,6 +234,58 @@ def cmd_shards(args) -> int:
     return 0
 
 
+def cmd_datasets_list(args) -> int:
+    from .datasets import catalog
+    from .datasets.fetch import table
+
+    if args.json:
+        base = catalog.base_url(args.url)
+        print(json.dumps([{"name": d.full_name, "collection": d.collection, "paired": d.paired, "about": d.about,
+                           "url": d.url(base), "unavailable": d.unavailable, "sha256": d.sha256}
+                          for d in catalog.CATALOG], indent=2))
+        return 0
+    print(table(args.url))
+    return 0
+
+
+def cmd_datasets_fetch(args) -> int:
+    from .datasets.fetch import fetch, summary
+
+    print(summary(fetch(args.name, args.to, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive,
+                        progress=not args.no_progress)))
+    return 0
+
+
+DATASETS_HELP = """The data sets the CycleGAN and pix2pix authors publish (the lists of their download scripts),
+downloaded from their server or a mirror and unpacked in their layout.
+
+  cgx datasets list                        names, paired or unpaired, what they hold
+  cgx datasets fetch horse2zebra           -> datasets/horse2zebra/{trainA,trainB,testA,testB}
+  cgx datasets fetch pix2pix/facades       -> datasets/facades/{train,val,test} (A | B pairs)
+
+Base URL: --url, else $CGX_DATASETS_URL, else http://efrosgans.eecs.berkeley.edu; a mirror holds
+cyclegan/datasets/NAME.zip and pix2pix/datasets/NAME.tar.gz below it (http, https or file:)."""
+
+FETCH_HELP = """Download one data set into DIR/NAME in the authors' layout (cyclegan/NAME: trainA/ trainB/ testA/
+testB/; pix2pix/NAME: train/ val/ test/ of A | B images). NAME is a name of cgx datasets list; facades and
+maps are published by both, so they need cyclegan/ or pix2pix/ in front.
+
+The archive is downloaded into DIR/NAME.zip.part (or .tar.gz.part) with a progress bar; an interrupted
+download (lost connection, Ctrl-C) keeps it, and the same command resumes it with an HTTP Range request
+(a server that ignores Range starts it over). The size is checked against the server's Content-Length;
+no checksum of the authors' archives is known, --sha256 checks one you have. The archive is unpacked
+safely: a member with an absolute path or '..', a link or a device refuses the whole archive (so does a
+corrupt one), which is then removed; members go into DIR/.NAME.unpacking, renamed to DIR/NAME when all
+are in, so nothing half-unpacked is left and nothing is written outside DIR. An existing DIR/NAME is
+never replaced. The downloaded archive is removed afterwards (--keep-archive keeps it); an archive that
+was in DIR before is unpacked instead of downloading, and kept. Then the cgx shards command for it.
+
+examples:
+  cgx datasets fetch horse2zebra
+  cgx datasets fetch pix2pix/facades --to /data/datasets
+  CGX_DATASETS_URL=http://mirror.lan/gans cgx datasets fetch monet2photo"""
+
+
 SHARDS_HELP = """Convert images into WebDataset tar shards plus a JSON index (names, sample counts) that
 training reads (data.source=shards). SRC is a folder in the authors' layout (trainA/ trainB/ testA/
 testB/: one shard set per split, OUT/trainA-000000.tar ... and OUT/trainA.json) or one plain folder of
@@ -440,6 +492,24 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
     t.set_defaults(fn=cmd_shards)
+
+    t = sub.add_parser("datasets", help="list and download the CycleGAN/pix2pix authors' data sets",
+                       description=DATASETS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("list", help="the data sets, paired or unpaired, and the base URL in use")
+    a.add_argument("--url", default=None, help="base URL (default: $CGX_DATASETS_URL, else the authors' server)")
+    a.add_argument("--json", action="store_true", help="machine-readable output, with each archive's URL")
+    a.set_defaults(fn=cmd_datasets_list)
+    a = actions.add_parser("fetch", help="download and unpack one data set (resumable)", description=FETCH_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("name", help="e.g. horse2zebra, monet2photo, pix2pix/facades, cyclegan/maps (cgx datasets list)")
+    a.add_argument("--to", default="datasets", metavar="DIR", help="folder to put NAME/ into (default datasets)")
+    a.add_argument("--url", default=None, help="base URL of the archives, for a mirror (default: $CGX_DATASETS_URL, "
+                                               "else http://efrosgans.eecs.berkeley.edu)")
+    a.add_argument("--sha256", default=None, metavar="HEX", help="the archive's SHA-256, checked before unpacking")
+    a.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive in DIR after unpacking")
+    a.add_argument("--no-progress", action="store_true", help="no progress bars")
+    a.set_defaults(fn=cmd_datasets_fetch)
 
     t = sub.add_parser("demo-data", help="generate the built-in synthetic demo data set")
     t.add_argument("output", help="folder to write trainA/ trainB/ testA/ testB/ into")

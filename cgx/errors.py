@@ -53,6 +53,16 @@ class TilingError(CgxError, ValueError):
     its stages, or has a layer that may look at the whole image); names the generator and the layer."""
 
 
+class DownloadError(CgxError, RuntimeError):
+    """A download that failed (unreachable server, HTTP error, connection lost, wrong size or checksum);
+    names the URL and where the partial download is kept for a resume."""
+
+
+class ArchiveError(CgxError, ValueError):
+    """An archive that cannot be unpacked safely (corrupt, a member outside the target folder, a link or
+    device), or a target folder that exists already; names the archive, the member and the folder."""
+
+
 def user_message(error: BaseException) -> str | None:
     """The one line the command line prints for ``error``, or None for a bug (a traceback is kept).
 

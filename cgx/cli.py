@@ -251,8 +251,12 @@ def cmd_datasets_list(args) -> int:
 def cmd_datasets_fetch(args) -> int:
     from .datasets.fetch import fetch, summary
 
-    print(summary(fetch(args.name, args.to, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive,
-                        progress=not args.no_progress)))
+    try:
+        fetched = fetch(args.name, args.to, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive,
+                        progress=not args.no_progress)
+    except KeyboardInterrupt:  # what is kept was said where it happened
+        return 130
+    print(summary(fetched))
     return 0
 
 

@@ -26,6 +26,8 @@ URL_ENV = "CGX_DATASETS_URL"
 COLLECTIONS = {"cyclegan": ".zip", "pix2pix": ".tar.gz"}
 """Collection -> archive suffix; the archive is BASE/COLLECTION/datasets/NAME + suffix."""
 
+LAYOUTS = {"cyclegan": "unpaired: trainA/ trainB/ testA/ testB/", "pix2pix": "aligned pairs: train/ val/ test/"}
+
 NO_CHECKSUM = "no checksum known"
 
 
@@ -112,8 +114,7 @@ def find(name: str) -> DataSet:
     if len(found) == 1 or (found and all(d.unavailable for d in found)):
         return found[0]
     if len(found) > 1:
-        choices = " or ".join(f"{d.full_name} ({'aligned pairs: train/ val/ test/' if d.paired else 'unpaired: trainA/ trainB/ testA/ testB/'})"
-                              for d in found)
+        choices = " or ".join(f"{d.full_name} ({LAYOUTS[d.collection]})" for d in found)
         raise UsageError(f"data set {name!r} is published twice: {choices}; name one")
     names = [typed_name(d) for d in CATALOG if not d.unavailable]
     close = difflib.get_close_matches(name, names + [d.full_name for d in CATALOG], n=1, cutoff=0.6)

@@ -4,13 +4,15 @@ simple server would. http.server's SimpleHTTPRequestHandler has no Range support
 
 Also runnable by hand, to show ``cgx datasets fetch`` against it:
     python tests/datasets/archive_server.py FOLDER --port 8765 --cut-first 400000
-serves FOLDER's files (cyclegan/datasets/NAME.zip ...) and cuts the first transfer after 400000 bytes.
+serves FOLDER's files (cyclegan/datasets/NAME.zip ...) and cuts the first transfer after 400000 bytes
+(--rate BYTES: send slowly, to leave time for a Ctrl-C).
 """
 from __future__ import annotations
 
 import argparse
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +33,8 @@ class ArchiveServer:
     """Each request takes the next number off this list and closes the connection after sending that many
     body bytes (the headers still announce the whole length)."""
     ignore_range: bool = False
+    rate: int | None = None
+    """Bytes per second at most (when run by hand, to leave time for a Ctrl-C)."""
     verbose: bool = False
     """Print each request as it is answered (when run by hand)."""
     requests: list[Request] = field(default_factory=list)
@@ -88,7 +92,18 @@ def _handler(server: ArchiveServer):
             if cut is not None:
                 self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data if cut is None else data[:cut])
+            data = data if cut is None else data[:cut]
+            try:
+                if not server.rate:
+                    self.wfile.write(data)
+                step = max(1, (server.rate or 1) // 20)
+                for i in range(0, len(data) if server.rate else 0, step):
+                    self.wfile.write(data[i:i + step])
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                if server.verbose:
+                    print("[server] the client went away", flush=True)
             if cut is not None:
                 self.close_connection = True
 
@@ -101,10 +116,12 @@ def main() -> None:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--cut-first", type=int, default=None, metavar="N",
                    help="close the first transfer after N body bytes")
+    p.add_argument("--rate", type=int, default=None, metavar="BYTES", help="send at most BYTES per second")
     args = p.parse_args()
     root = Path(args.folder)
     files = {"/" + f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*") if f.is_file()}
-    s = ArchiveServer(files=files, cuts=[args.cut_first] if args.cut_first else [], verbose=True).start(args.port)
+    s = ArchiveServer(files=files, cuts=[args.cut_first] if args.cut_first else [], rate=args.rate,
+                      verbose=True).start(args.port)
     print(f"serving {', '.join(files)} at {s.url()}", flush=True)
     try:
         threading.Event().wait()

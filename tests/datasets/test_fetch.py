@@ -132,6 +132,15 @@ def test_corrupt_zip_refused_and_removed(server, tmp_path):
     assert tree(tmp_path) == {"d": None}  # no data set, no half data set, no archive, no .part
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_tar_gz_refused_and_removed(server, tmp_path, damage):
+    body = server.files[FACADES]
+    server.files[FACADES] = body[: len(body) // 2] if damage == "truncated" else b"\x1f\x8b" + payload(7, 500)
+    with pytest.raises(ArchiveError, match="corrupt|not a readable tar"):
+        fetch("pix2pix/facades", tmp_path, url=server.url(), progress=False, log=lambda _: None)
+    assert tree(tmp_path) == {}
+
+
 def test_not_a_zip_refused(server, tmp_path):
     server.files[H2Z] = b"<html>mirror error page</html>"
     with pytest.raises(ArchiveError, match="not a readable zip"):

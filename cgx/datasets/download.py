@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import re
+import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -119,6 +120,10 @@ def download(url: str, dest: Path, *, sha256: str | None = None, progress: bool 
                       f"(the {human(have)} in {part} are replaced)", file=sys.stderr)
             total, mode, resumed_from = length, "wb", 0
         done = resumed_from
+        free = shutil.disk_usage(part.parent).free
+        if total is not None and total - done > free:
+            raise DownloadError(f"{part.parent}: {human(free)} free, the download needs {human(total - done)} more "
+                                f"(and about as much again to unpack){_kept(part)}")
         from tqdm import tqdm
 
         try:

@@ -14,6 +14,7 @@ resource forks) are left out.
 """
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 import stat
@@ -144,32 +145,45 @@ def _unpack_zip(archive: Path, tmp: Path, progress: bool) -> None:
 
 def _unpack_tar(archive: Path, tmp: Path, progress: bool) -> None:
     # One streaming pass (a .tar.gz has no index): each member is checked before it is written, and a bad
-    # one removes everything written before it (the temporary folder).
-    try:
-        tf = tarfile.open(archive, mode="r|*")
-    except _CORRUPT as e:
-        raise ArchiveError(f"{archive}: not a readable tar archive ({e or type(e).__name__}); nothing written") from None
+    # one removes everything written before it (the temporary folder). A gzip stream is then read to its
+    # end, where gzip checks its CRC-32 and length: tarfile stops at the end-of-archive blocks before that.
     from tqdm import tqdm
 
-    plan = _Plan(archive)
-    with tf, tqdm(desc=f"unpacking {archive.name}", unit=" files", disable=not progress) as bar:
-        while True:
+    with open(archive, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            tf = tarfile.open(fileobj=stream, mode="r|")
+        except _CORRUPT as e:
+            raise ArchiveError(f"{archive}: not a readable tar archive ({e or type(e).__name__}); nothing "
+                               f"written") from None
+        plan = _Plan(archive)
+        with tf, tqdm(desc=f"unpacking {archive.name}", unit=" files", disable=not progress) as bar:
+            while True:
+                try:
+                    m = tf.next()
+                except _CORRUPT as e:
+                    raise ArchiveError(f"{archive}: corrupt tar archive ({e or type(e).__name__}); nothing "
+                                       f"written") from None
+                if m is None:
+                    break
+                parts = member_parts(m.name, archive)
+                if not parts or parts[0] == SKIPPED:
+                    continue
+                kind = _tar_kind(m)
+                if kind:
+                    raise ArchiveError(f"{archive}: member {m.name!r} is {kind}; only plain files and folders are "
+                                       f"unpacked, the archive is refused, nothing written")
+                plan.add(m.name, parts, m.isdir())
+                _write(tmp, parts, m.isdir(), lambda: tf.extractfile(m), archive, m.name)
+                bar.update(1)
             try:
-                m = tf.next()
+                while gzipped and stream.read(CHUNK):
+                    pass
             except _CORRUPT as e:
-                raise ArchiveError(f"{archive}: corrupt tar archive ({e or type(e).__name__}); nothing written") from None
-            if m is None:
-                break
-            parts = member_parts(m.name, archive)
-            if not parts or parts[0] == SKIPPED:
-                continue
-            kind = _tar_kind(m)
-            if kind:
-                raise ArchiveError(f"{archive}: member {m.name!r} is {kind}; only plain files and folders are "
-                                   f"unpacked, the archive is refused, nothing written")
-            plan.add(m.name, parts, m.isdir())
-            _write(tmp, parts, m.isdir(), lambda: tf.extractfile(m), archive, m.name)
-            bar.update(1)
+                raise ArchiveError(f"{archive}: corrupt gzip stream ({e or type(e).__name__}); nothing "
+                                   f"written") from None
     if not plan.files:
         raise ArchiveError(f"{archive}: holds no files; nothing written")
 

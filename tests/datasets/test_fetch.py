@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import random
+import shutil
 import socket
 import tarfile
 import zipfile
@@ -138,6 +139,25 @@ def test_corrupt_tar_gz_refused_and_removed(server, tmp_path, damage):
     server.files[FACADES] = body[: len(body) // 2] if damage == "truncated" else b"\x1f\x8b" + payload(7, 500)
     with pytest.raises(ArchiveError, match="corrupt|not a readable tar"):
         fetch("pix2pix/facades", tmp_path, url=server.url(), progress=False, log=lambda _: None)
+    assert tree(tmp_path) == {}
+
+
+def test_tar_gz_with_a_bad_gzip_checksum_refused(server, tmp_path):
+    body = bytearray(server.files[FACADES])
+    body[-6] ^= 0xFF  # the CRC-32 in the gzip trailer, after the tar's last block: tarfile alone stops before it
+    server.files[FACADES] = bytes(body)
+    with pytest.raises(ArchiveError, match="corrupt gzip stream.*CRC"):
+        fetch("pix2pix/facades", tmp_path, url=server.url(), progress=False, log=lambda _: None)
+    assert tree(tmp_path) == {}
+
+
+def test_not_enough_disk_space(server, tmp_path, monkeypatch):
+    from cgx.datasets import download
+
+    usage = shutil.disk_usage(tmp_path)._replace(free=1000)
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda _: usage)
+    with pytest.raises(DownloadError, match=r"1000 B free, the download needs 9[0-9.]+ KiB more"):
+        fetch("horse2zebra", tmp_path, url=server.url(), progress=False, log=lambda _: None)
     assert tree(tmp_path) == {}
 
 

@@ -82,18 +82,23 @@ def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown
     if record is None:
         return None
     target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(step)
-    where = target
+    page = page_of(target)
+    if examples is not None:
+        record["page"] = os.path.relpath(page, target.parent)  # beside the record: step_N/index.html
     try:
-        if examples is not None:
-            where = page_of(target)
-            record["page"] = os.path.relpath(where, target.parent)  # beside the record: step_N/index.html
-            write_page(where, record, examples, recipe_text(config), record_file=target)
-            where = target
-        return write_json(record, target)
+        written = write_json(record, target)
     except OSError as e:  # the scores took long to compute: show them before failing
         print(shown)
-        raise SetupError(f"cannot write {where} ({e.strerror}); the scores are printed above; "
+        raise SetupError(f"cannot write the scores to {target} ({e.strerror}); they are printed above; "
                          f"--output names another file") from None
+    if examples is not None:
+        try:
+            write_page(page, record, examples, recipe_text(config), record_file=target)
+        except OSError as e:
+            print(shown)
+            raise SetupError(f"cannot write the results page to {page} ({e.strerror}); the scores are written "
+                             f"to {target}") from None
+    return written
 
 
 def check_precision(precision: str, device) -> None:
@@ -119,13 +124,15 @@ def check_bands(bands, data) -> None:
 
 
 def print_results(results: dict, written: Path | None, checkpoint: str) -> None:
-    if any("PSNR" in r for r in results.values()):  # scored against ground truth (cgx.eval.paired)
+    paired = any("PSNR" in r for r in results.values())  # scored against ground truth (cgx.eval.paired)
+    if paired:
         from .paired import summary_paired, table_paired
 
         print(table_paired(results))
-        print(f"cgx: scores written to {written}")
-        print(f"cgx: eval {checkpoint}: {summary_paired(results)}")
-        return
-    print(table(results))
+    else:
+        print(table(results))
     print(f"cgx: scores written to {written}")
-    print(f"cgx: eval {checkpoint}: {summary(results)}")
+    page = page_of(written) if written is not None else None
+    if page is not None and page.is_file():
+        print(f"cgx: results page written to {page}")
+    print(f"cgx: eval {checkpoint}: {summary_paired(results) if paired else summary(results)}")

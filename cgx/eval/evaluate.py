@@ -277,7 +277,7 @@ def table(results: dict) -> str:
             continue
         lines.append(f"{d:<10} {r['FID']:>10.3f} {kid_text(r, 12, 7)} {l1} {r['n_translated']:>14} / {r['n_real']}")
         if r["KID_std"] is None:
-            notes.append(f"{d}: KID has no spread: {kid_spread(r['n_real'], r['n_translated'])}")
+            notes.append(f"{d}: KID spread: {kid_spread(r['n_real'], r['n_translated'])}")
     return "\n".join(lines + notes)
 
 

@@ -113,6 +113,7 @@ table.images { border-collapse: collapse; }
 table.images td { padding: 2px 4px 2px 0; vertical-align: top; }
 table.images th { text-align: left; font-weight: normal; color: #555; }
 img { display: block; }
+div.directions { display: flex; flex-wrap: wrap; gap: 8px 40px; }
 pre { background: #f4f4f4; padding: 8px; overflow: auto; }
 .note { color: #555; }
 """
@@ -130,8 +131,8 @@ def _images_html(direction: str, rows: list, names: tuple, paired: bool) -> str:
             cells.append(f'<td><img src="{_e(src)}" width="{image.width}" height="{image.height}" '
                          f'alt="{_e(direction)} image {i} {_e(name)}"></td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<h2 id="{_e(direction)}">{_e(label)}</h2>\n<table class="images">\n<tr>{head}</tr>\n'
-            + "\n".join(body) + "\n</table>")
+    return (f'<div class="direction">\n<h2 id="{_e(direction)}">{_e(label)}</h2>\n<table class="images">\n'
+            f'<tr>{head}</tr>\n' + "\n".join(body) + "\n</table>\n</div>")
 
 
 def _number(value, digits: int) -> str:
@@ -187,7 +188,8 @@ def _page_html(record: dict, sections: list[str], recipe: str | None, link: str 
         parts.append(f'<p>The whole record: <a href="{_e(link)}">{_e(Path(link).name)}</a></p>')
     if sections:
         parts.append(f'<p class="note">{_e(shown)}</p>')
-    parts += sections
+    if sections:
+        parts += ['<div class="directions">', *sections, "</div>"]
     if recipe is not None:
         parts += ["<h2>Recipe</h2>", f"<pre>{_e(recipe)}</pre>"]
     else:

@@ -158,7 +158,7 @@ def table_paired(results: dict) -> str:
         fid_text = f"{r['FID']:>10.3f} {kid_text(r, 12, 7)}" if r["FID"] is not None \
             else f"{'-':>10} {'-':>22}"
         lines.append(f"{d:<10} {r['L1']:>8.4f} {r['PSNR']:>8.2f} {r['SSIM']:>7.4f} {fid_text} {r['n_translated']:>6}")
-    notes = [f"{d}: KID has no spread: {kid_spread(r['n_real'], r['n_translated'])}"
+    notes = [f"{d}: KID spread: {kid_spread(r['n_real'], r['n_translated'])}"
              for d, r in results.items() if r["FID"] is not None and r["KID_std"] is None]
     return "\n".join(lines + notes)
 

@@ -116,8 +116,8 @@ class PeriodicEvaluation:
         """Rank 0: the record and its results page."""
         target = self.run.eval_record(step)
         record["page"] = os.path.relpath(self.run.eval_page(step), target.parent)
+        write_json(record, target)  # the scores first: they are what a resumed run and best/ go by
         write_page(self.run.eval_page(step), record, examples, self.recipe, record_file=target)
-        write_json(record, target)
 
     def _scores(self, translators: dict, examples: Examples | None = None) -> dict:
         return evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions,

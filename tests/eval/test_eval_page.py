@@ -126,8 +126,9 @@ def test_cgx_eval_page_shows_the_scored_images_in_a_browser(tiny_run, demo_data,
     record = json.loads((tiny_run / "eval" / "step_00000002.json").read_text())
     assert record["translated_in"] == "fp32" and record["page"] == "step_00000002/index.html"
     assert record["scores"]["AtoB"]["KID_std"] is None and "± 0.0" not in out  # 2 images: no spread
-    assert "AtoB: KID has no spread: none: every subset (of 2) holds all 2 translated images and all 2 real" in out
+    assert "AtoB: KID spread: none: every subset (of 2) holds all 2 translated images and all 2 real" in out
     page = tiny_run / "eval" / "step_00000002"
+    assert f"cgx: results page written to {page / 'index.html'}" in out
     # the translated image shown is the one scored: G's fp32 translation of the first test image
     gens = load_generators(tiny_run)
     x = torch.from_numpy(np.array(Image.open(sorted((demo_data / "testA").iterdir())[0]).convert("RGB")))

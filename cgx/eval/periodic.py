@@ -183,6 +183,7 @@ class PeriodicEvaluation:
             record = report_paired(results, step=step, checkpoint=str(checkpoint), pairs=self.pairs,
                                    weights=self.weights, world_size=s.world_size, command=self.command,
                                    bands=self.cfg.bands, translated=self.translated)
+            record["generator_weights"] = "ema" if ema is not None else "raw"
             self._write(step, record, shown)
             log.scalars(step, {f"eval/{k}_{d}": r[k] for d, r in results.items()
                                for k in ("L1", "PSNR", "SSIM", "FID", "KID_mean") if r[k] is not None})

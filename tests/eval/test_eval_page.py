@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +146,16 @@ def test_cgx_eval_page_shows_the_scored_images_in_a_browser(tiny_run, demo_data,
     broken = screenshot(page / "index.html", tmp_path / "broken.png")
     assert find(broken, image) == [] and not np.array_equal(broken, shot)
     assert all(len(find(broken, np.asarray(Image.open(f).convert("RGB")))) == 1 for f in files if f != gone)
+
+
+def test_n_band_rows_are_shown_by_the_scored_bands_or_the_first_three():
+    from cgx.grid import shown_image
+
+    x = batch(1, 9, channels=5)
+    by_bands, first_three = Examples(n=1, bands=[4, 2, 0]), Examples(n=1)
+    for shown in (by_bands, first_three):
+        shown.offer("AtoB", x, x, None)
+    u8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
+    assert (np.asarray(by_bands.rows["AtoB"][0][1]) == u8(x[0, [4, 2, 0]])).all()
+    assert (np.asarray(first_three.rows["AtoB"][0][0]) == u8(x[0, :3])).all()
+    assert np.array_equal(np.asarray(shown_image(x[0])), u8(x[0, :3]))  # as cgx grid shows them

@@ -106,7 +106,8 @@ def cmd_eval(args) -> int:
     results, written = run_eval(args.checkpoint, args.a, args.b, direction=args.direction, inception=args.inception,
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
-                                plugins=args.plugins, bands=args.bands, weights=args.weights, pairs=args.pairs)
+                                plugins=args.plugins, bands=args.bands, weights=args.weights, pairs=args.pairs,
+                                precision=args.precision, page=not args.no_page)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -352,7 +353,11 @@ EVAL_HELP = """Translate the test images with the run's generators and score eac
 (mean ± std over 100 subsets of min(1000, smaller set) images, seed 0) of the translated images
 against the real images of the target domain, and the cycle reconstruction L1 (mean |F(G(a)) - a|
 in [-1, 1] units). Features: TF-Inception 2015-12-05, 2048-d pool, images resized to 299 the TF 1.x
-way (no antialias), statistics in float64. Prints a table and writes RUN/eval/step_NNNNNNNN.json.
+way (no antialias), statistics in float64. The std of KID is given only where the subsets are smaller
+than both sets (else every subset holds every image of a set: none, and the record says why).
+Translations are made in fp32 (--precision). Prints a table and writes RUN/eval/step_NNNNNNNN.json
+and the results page RUN/eval/step_NNNNNNNN/index.html (per direction, rows of input | translated |
+reconstructed as scored, the scores, the recipe; relative links, the images beside it).
 
 Inception weights are never downloaded; the first found is used: --inception PATH, the
 CGX_INCEPTION_WEIGHTS variable, pt_inception-2015-12-05-6726825d.pth or
@@ -461,7 +466,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--inception", default=None, metavar="PATH", help="Inception weights file (see above for the other sources)")
     t.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
-    t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json)")
+    t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json; "
+                                                        "the results page goes beside it: NAME/index.html)")
+    t.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="precision of the scored translations (default fp32: the same scores on any hardware; "
+                        "auto scores what cgx translate writes by default, bf16 where the hardware computes it)")
+    t.add_argument("--no-page", action="store_true", help="write no results page (index.html), the JSON record only")
     t.add_argument("--bands", type=_bands, default=None, metavar="R,G,B",
                    help="N-channel domains: the three bands (0-based) Inception sees as R, G, B (default: the run's "
                         "eval.bands; unset: FID/KID skipped for directions into such a domain, cycle L1 still reported)")

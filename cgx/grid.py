@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from PIL import Image, ImageDraw
 
-from .data.decode import load_tensor, rgb_view
+from .data.decode import display_view, load_tensor
 from .data.transforms import resize
 from .data.images import list_images, load_rgb
 from .data.transforms import to_image, to_tensor
@@ -19,6 +19,21 @@ from .outputs import check_targets
 
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+CYCLE_COLUMNS = ("input", "translated", "reconstructed")
+"""A row's images of an unpaired run: a method without a reverse network (CUT) has the first two."""
+PAIRED_COLUMNS = ("input", "translated", "ground truth")
+
+
+def row_label(direction: str, back: bool) -> str:
+    """``A -> B``, or ``A -> B -> A`` where a reverse network translates back."""
+    label = f"{direction[0]} -> {direction[-1]}"
+    return label + f" -> {direction[0]}" if back else label
+
+
+def shown_image(x: torch.Tensor, bands=None) -> Image.Image:
+    """One image (C, H, W) in [-1, 1] as the 8-bit RGB a grid or the results page shows (grey
+    repeated; N bands by ``bands``, else their first three; rounded as a saved PNG is)."""
+    return to_image(display_view(x, bands))
 
 
 def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out: str | Path, *,
@@ -34,12 +49,11 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
     rows = []
     data = gens.config.data
     # A method that learns one direction (CUT) gives input | translated rows for it alone.
-    for folder, first, second, label, spec in ((dir_a, gens.G, gens.F, "A -> B", data.a),
-                                              (dir_b, gens.F, gens.G, "B -> A", data.b)):
+    for folder, first, second, direction, spec in ((dir_a, gens.G, gens.F, "AtoB", data.a),
+                                                  (dir_b, gens.F, gens.G, "BtoA", data.b)):
         if first is None:
             continue
-        if second is not None:
-            label += f" -> {label[0]}"  # and back: A -> B -> A
+        label = row_label(direction, second is not None)
         for f in inputs[folder]:
             if spec.is_default:  # as always: PIL's resize of the 8-bit image
                 img = load_rgb(f)
@@ -53,8 +67,7 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
             x = x.unsqueeze(0).to(device)
             y = translate_batch(first, x)
             shown = (x, y) if second is None else (x, y, translate_batch(second, y))
-            # grey repeated, N bands shown by their first three
-            rows.append((label, [to_image(rgb_view(t[0], [min(i, t.shape[1] - 1) for i in range(3)])) for t in shown]))
+            rows.append((label, [shown_image(t[0]) for t in shown]))
     return write_sheet(rows, out, fmt)
 
 
@@ -80,7 +93,7 @@ def write_sheet(rows: list, out: Path, fmt: str, columns: str | None = None) -> 
     y0 = 0
     for i, (label, imgs) in enumerate(rows):
         if i == 0 or rows[i - 1][0] != label:
-            heading = columns or "input | translated" + (" | reconstructed" if len(imgs) == 3 else "")
+            heading = columns or " | ".join(CYCLE_COLUMNS[:len(imgs)])
             draw.text((pad, y0 + 2), f"{label}: {heading}", fill="black")
             y0 += head
         for j, im in enumerate(imgs):
@@ -120,6 +133,5 @@ def pairs_grid(checkpoint: str | Path, pairs: str | Path, out: str | Path, *, n:
                 pair = [resize(x, size, size) for x in pair]
             x, target = (pair[0], pair[1]) if direction == "AtoB" else (pair[1], pair[0])
             y = translate_batch(net, x.unsqueeze(0).to(device))[0]
-            shown = [to_image(rgb_view(t, [min(i, t.shape[0] - 1) for i in range(3)])) for t in (x, y, target)]
-            rows.append((f"{direction[0]} -> {direction[-1]}", shown))
-    return write_sheet(rows, out, fmt, "input | translated | ground truth")
+            rows.append((row_label(direction, False), [shown_image(t) for t in (x, y, target)]))
+    return write_sheet(rows, out, fmt, " | ".join(PAIRED_COLUMNS))

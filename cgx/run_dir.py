@@ -3,7 +3,8 @@
     RUN/config.yaml        the resolved recipe (written when training starts)
     RUN/checkpoints/       step_NNNNNNNN/ checkpoints (cgx.train.checkpoint)
     RUN/best/              the best checkpoint by eval.metric, and best.json (cgx.eval.periodic)
-    RUN/eval/              step_NNNNNNNN.json evaluation records (cgx eval, evaluation during training)
+    RUN/eval/              step_NNNNNNNN.json evaluation records (cgx eval, evaluation during training),
+                           step_NNNNNNNN/index.html their results pages, images beside them (cgx.eval.page)
     RUN/tb/                TensorBoard event files
     RUN/STOPPED            written when a run stopped on request (removed by the next launch)
     RUN/LOCK               held by the training process (cgx.train.lock)
@@ -28,6 +29,7 @@ STOPPED = "STOPPED"
 LOCK = "LOCK"
 STOP = "STOP"
 REPLACED_PREFIX = "replaced-"
+PAGE = "index.html"
 
 RUN_PARTS = (CONFIG, CHECKPOINTS, BEST, EVAL, TENSORBOARD, STOPPED)
 """What one run writes into its folder: moved aside as a whole by ``RunDir.move_aside``."""
@@ -36,6 +38,14 @@ RUN_PARTS = (CONFIG, CHECKPOINTS, BEST, EVAL, TENSORBOARD, STOPPED)
 def step_name(step: int) -> str:
     """``step_00001000``: a checkpoint folder's (and an evaluation record's) name for ``step``."""
     return f"step_{step:08d}"
+
+
+def page_of(record: str | Path) -> Path:
+    """The results page of an evaluation record, in a folder beside it named as it is without its
+    suffix: ``step_N.json`` -> ``step_N/index.html`` (``--output x.json`` -> ``x/index.html``)."""
+    record = Path(record)
+    folder = record.with_suffix("") if record.suffix else record.with_name(f"{record.name}.page")
+    return folder / PAGE
 
 
 class RunDir:
@@ -61,6 +71,9 @@ class RunDir:
 
     def eval_record(self, step: int) -> Path:
         return self.eval / f"{step_name(step)}.json"
+
+    def eval_page(self, step: int) -> Path:
+        return page_of(self.eval_record(step))
 
     def parts(self) -> list[Path]:
         """The parts of a run present in this folder."""

@@ -58,7 +58,8 @@ def _a_test_that_starts_processes_is_marked(request, monkeypatch):
 
     def refuse(self, args, *rest, **kwargs):
         shown = args if isinstance(args, str) else " ".join(map(str, args))
-        if "torch._inductor" in shown or "compile_worker" in shown:  # torch.compile's own helpers
+        if "torch._inductor" in shown or "compile_worker" in shown or shown.startswith("fc-list"):
+            # torch.compile's own helpers; matplotlib's font scan (where fontconfig is installed: chromium)
             return original(self, args, *rest, **kwargs)
         raise AssertionError(f"{request.node.nodeid} starts a process ({shown[:120]}): mark it "
                              f"@pytest.mark.multiprocess (make test-fast skips those)")

@@ -346,3 +346,9 @@ def rgb_view(x: torch.Tensor, bands: list[int] | tuple[int, ...] | None = None) 
     if bands is None:
         return None
     return x[..., list(bands), :, :]
+
+
+def display_view(x: torch.Tensor, bands: list[int] | tuple[int, ...] | None = None) -> torch.Tensor:
+    """Images (..., C, H, W) as three channels to look at (grids, the results page): ``rgb_view``,
+    with N channels shown by ``bands`` where given (what evaluation scores), else by their first three."""
+    return rgb_view(x, bands if bands is not None else [min(i, x.shape[-3] - 1) for i in range(3)])

@@ -1,16 +1,19 @@
 """``cgx eval``: score a run's (or a checkpoint's) generators on test images, in one process or
-under torchrun (every rank takes its share of the images)."""
+under torchrun (every rank takes its share of the images); rank 0 writes the JSON record and the
+results page beside it (``cgx.eval.page``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
 from ..distributed import DDPStrategy, world_info_from_env
 from ..errors import SetupError, UsageError
 from ..infer import load_generators
-from ..run_dir import RunDir
-from .evaluate import directions_of, evaluate, report, summary, table, write_json
+from ..run_dir import RunDir, page_of
+from .evaluate import directions_of, evaluate, report, summary, table, translated_in, write_json
 from .image_set import ImageSet
+from .page import Examples, recipe_text, write_page
 from .inception import InceptionFeatures, resolve_weights
 
 
@@ -18,9 +21,11 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
              inception: str | None = None, batch_size: int = 16, max_images: int | None = None,
              output: str | None = None, progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
              bands: list[int] | None = None, pairs: str | None = None,
-             weights: str = "auto") -> tuple[dict, Path | None]:
+             weights: str = "auto", precision: str = "fp32", page: bool = True) -> tuple[dict, Path | None]:
     """Scores per direction (see ``cgx.eval.evaluate``; with ``pairs``, a folder of aligned test pairs,
-    ``cgx.eval.paired``) and the JSON file written (rank 0; else None)."""
+    ``cgx.eval.paired``) and the JSON file written (rank 0; else None). ``precision``: of the scored
+    translations (fp32 by default: the same scores on any hardware); ``page``: write the results page
+    (``cgx.eval.page``) beside the record."""
     if pairs is None and (a is None or b is None):
         raise UsageError("cgx eval needs --a and --b (test images of each domain), or --pairs (aligned A | B test pairs)")
     if pairs is not None and (a is not None or b is not None):
@@ -34,19 +39,23 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         data = gens.config.data
         bands = bands if bands is not None else gens.config.eval.bands
         check_bands(bands, data)
+        check_precision(precision, strategy.device)
+        translated = translated_in(precision, strategy.device)
+        shown = Examples(bands=bands, paired=pairs is not None) if page and strategy.is_main else None
         if pairs is not None:
             from .paired import PairSet, evaluate_paired, report_paired, table_paired
 
             pair_set = PairSet(pairs, "--pairs", max_images, data.a, data.b)
             results = evaluate_paired({"AtoB": gens.G, "BtoA": gens.F}, pair_set, directions_of(direction), features,
-                                      strategy, batch_size=batch_size, progress=progress, bands=bands)
+                                      strategy, batch_size=batch_size, progress=progress, bands=bands,
+                                      examples=shown, precision=precision)
             record = None
             if strategy.is_main:
                 record = report_paired(results, step=gens.step, checkpoint=str(ckpt), pairs=pair_set,
                                        weights=inception_weights, world_size=strategy.world_size, command=command,
-                                       bands=bands)
+                                       bands=bands, translated=translated)
                 record["generator_weights"] = gens.weights
-            return results, _write(record, output, ckpt, gens.step, table_paired(results))
+            return results, _write(record, output, ckpt, gens.step, table_paired(results), shown, gens.config)
         set_a, set_b = ImageSet(a, "--a", max_images, data.a), ImageSet(b, "--b", max_images, data.b)
         learned = tuple(d for d, net in (("AtoB", gens.G), ("BtoA", gens.F)) if net is not None)
         if direction != "both":
@@ -54,28 +63,50 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         elif len(learned) < 2 and strategy.is_main:
             print(f"cgx: eval: method {gens.config.method.name} learns {', '.join(learned)} only: scoring that")
         results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction, learned), features, strategy,
-                           batch_size=batch_size, progress=progress, bands=bands)
+                           batch_size=batch_size, progress=progress, bands=bands, examples=shown, precision=precision)
         record = None
         if strategy.is_main:
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b,
-                            weights=inception_weights, world_size=strategy.world_size, command=command, bands=bands)
+                            weights=inception_weights, world_size=strategy.world_size, command=command, bands=bands,
+                            translated=translated)
             record["generator_weights"] = gens.weights  # raw, or the run's moving average (train.ema)
-        return results, _write(record, output, ckpt, gens.step, table(results))
+        return results, _write(record, output, ckpt, gens.step, table(results), shown, gens.config)
     finally:
         strategy.close()
 
 
-def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown: str) -> Path | None:
-    """Rank 0 (``record`` given): write it to ``output`` or the run's eval record; others: None."""
+def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown: str,
+           examples: Examples | None, config) -> Path | None:
+    """Rank 0 (``record`` given): write it to ``output`` or the run's eval record, and with ``examples``
+    the results page beside it (``page_of``); others: None."""
     if record is None:
         return None
     target = Path(output) if output else RunDir.of_checkpoint(ckpt).eval_record(step)
+    page = page_of(target)
+    if examples is not None:
+        record["page"] = os.path.relpath(page, target.parent)  # beside the record: step_N/index.html
     try:
-        return write_json(record, target)
+        written = write_json(record, target)
     except OSError as e:  # the scores took long to compute: show them before failing
         print(shown)
         raise SetupError(f"cannot write the scores to {target} ({e.strerror}); they are printed above; "
                          f"--output names another file") from None
+    if examples is not None:
+        try:
+            write_page(page, record, examples, recipe_text(config), record_file=target)
+        except OSError as e:
+            print(shown)
+            raise SetupError(f"cannot write the results page to {page} ({e.strerror}); the scores are written "
+                             f"to {target}") from None
+    return written
+
+
+def check_precision(precision: str, device) -> None:
+    """UsageError naming --precision for one this device cannot compute in (fp16 on a CPU)."""
+    from ..precision import resolve
+
+    if resolve(precision, device) == "fp16" and device.type != "cuda":
+        raise UsageError(f"--precision fp16 needs a CUDA device; on {device.type} use fp32, bf16 or auto")
 
 
 def check_bands(bands, data) -> None:
@@ -93,13 +124,15 @@ def check_bands(bands, data) -> None:
 
 
 def print_results(results: dict, written: Path | None, checkpoint: str) -> None:
-    if any("PSNR" in r for r in results.values()):  # scored against ground truth (cgx.eval.paired)
+    paired = any("PSNR" in r for r in results.values())  # scored against ground truth (cgx.eval.paired)
+    if paired:
         from .paired import summary_paired, table_paired
 
         print(table_paired(results))
-        print(f"cgx: scores written to {written}")
-        print(f"cgx: eval {checkpoint}: {summary_paired(results)}")
-        return
-    print(table(results))
+    else:
+        print(table(results))
     print(f"cgx: scores written to {written}")
-    print(f"cgx: eval {checkpoint}: {summary(results)}")
+    page = page_of(written) if written is not None else None
+    if page is not None and page.is_file():
+        print(f"cgx: results page written to {page}")
+    print(f"cgx: eval {checkpoint}: {summary_paired(results) if paired else summary(results)}")

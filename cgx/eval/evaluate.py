@@ -12,7 +12,13 @@ FID/KID of the direction into that domain are skipped (None, with the reason) wh
 still computed. The JSON record says which (``images.{A,B}.scored_as``).
 
 A method that learns one direction (CUT: ``F`` is None) is scored in that direction alone; its cycle
-L1 is None (``cycle_L1_skipped`` says why): there is no network to translate back with."""
+L1 is None (``cycle_L1_skipped`` says why): there is no network to translate back with.
+
+The translations are made in ``precision`` (``cgx.precision``; fp32 unless asked otherwise: the same
+scores on any hardware), recorded as ``translated_in``. KID's std is None where a subset holds every
+image of a set (``cgx.eval.fid_kid.has_spread``; the record's ``kid.spread`` says which). With
+``examples`` (``cgx.eval.page.Examples``) the first images of each direction, as translated and scored
+here, are kept for the results page."""
 from __future__ import annotations
 
 import json
@@ -26,9 +32,10 @@ from ..choices import DIRECTIONS, METRICS  # noqa: F401 -- METRICS: what a best 
 from ..data.decode import rgb_view
 from ..errors import DataError
 from ..infer import translate_batch
+from ..precision import autocast, describe
 from .image_set import ImageSet
 from .inception import FEATURES, RESIZE_MODE, InceptionFeatures, InceptionWeights
-from .fid_kid import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, kid, kid_subset_size
+from .fid_kid import KID_DEGREE, KID_SEED, KID_SUBSETS, fid, has_spread, kid, kid_spread, kid_subset_size
 
 
 def directions_of(choice: str, learned: tuple[str, ...] = DIRECTIONS) -> tuple[str, ...]:
@@ -49,6 +56,17 @@ def no_reverse(direction: str) -> str:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float images -> uint8, rounded as a saved PNG is (``cgx.data.transforms.to_image``)."""
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def translate(net: torch.nn.Module, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """``translate_batch`` under the autocast of ``precision`` (the evaluation's; fp32: none)."""
+    with autocast(precision, x.device):
+        return translate_batch(net, x)
+
+
+def translated_in(precision: str, device) -> str:
+    """The record's ``translated_in``: the precision the scored translations were made in."""
+    return describe(precision, torch.device(device))
 
 
 def _runs_of_equal_size(images: list[torch.Tensor]) -> list[list[torch.Tensor]]:
@@ -90,7 +108,8 @@ def skip_reason(channels: int, key: str) -> str:
 
 @torch.no_grad()
 def _embed_share(images: ImageSet, share: range, forward, backward, features: InceptionFeatures, device,
-                 batch_size: int, want_real: bool, want_fake: bool, bar, bands=None) -> _Side:
+                 batch_size: int, want_real: bool, want_fake: bool, bar, bands=None, direction: str = "",
+                 examples=None, precision: str = "fp32") -> _Side:
     side = _Side()
     for start in range(share.start, share.stop, batch_size):
         chunk = images.load(range(start, min(start + batch_size, share.stop)))
@@ -105,13 +124,16 @@ def _embed_share(images: ImageSet, share: range, forward, backward, features: In
             if want_real and u8 is not None:
                 side.real.append(features(u8))
             if want_fake:
-                fake = translate_batch(forward, x)
+                fake = translate(forward, x, precision)
                 shown = rgb_view(fake, bands)
                 if shown is not None:
                     side.fake.append(features(to_uint8(shown)))
+                rec = None
                 if backward is not None:
-                    rec = translate_batch(backward, fake)
+                    rec = translate(backward, fake, precision)
                     side.l1_sum += float((rec - x).abs().mean(dim=(1, 2, 3)).double().sum())
+                if examples is not None:
+                    examples.offer(direction, x, fake, rec)
                 side.count += len(run)
             bar.update(len(run))
     return side
@@ -123,11 +145,13 @@ def _rows(parts: list[torch.Tensor], device) -> torch.Tensor:
 
 def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageSet, set_b: ImageSet, directions: tuple[str, ...],
              features: InceptionFeatures, collective, *, batch_size: int = 16, progress: bool = True,
-             bands=None) -> dict:
+             bands=None, examples=None, precision: str = "fp32") -> dict:
     """Collective. ``collective``: a ``cgx.distributed`` strategy (``world``, ``device``,
     ``all_gather_rows``, ``all_reduce``). Returns ``{direction: {FID, KID_mean, KID_std, cycle_L1,
     n_translated, n_real}}`` on every rank. ``G`` or ``F`` may be None (a method that learns one direction):
-    the other direction is scored alone, without cycle L1 (None, ``cycle_L1_skipped`` says why)."""
+    the other direction is scored alone, without cycle L1 (None, ``cycle_L1_skipped`` says why).
+    ``examples``: filled with this rank's first images of each direction (the results page);
+    ``precision``: of the translations (``cgx.precision``)."""
     world, device = collective.world, collective.device
     for direction, net in (("AtoB", G), ("BtoA", F)):
         if direction in directions and net is None:
@@ -142,10 +166,11 @@ def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageS
     bar = tqdm(total=len(share_a) + len(share_b), unit="img", desc="eval", disable=not (progress and world.is_main))
     try:
         with torch.random.fork_rng(devices=[]):
-            a = _embed_share(set_a, share_a, G, F, features, device, batch_size,
-                             want_real="BtoA" in directions, want_fake="AtoB" in directions, bar=bar, bands=bands)
-            b = _embed_share(set_b, share_b, F, G, features, device, batch_size,
-                             want_real="AtoB" in directions, want_fake="BtoA" in directions, bar=bar, bands=bands)
+            common = dict(bar=bar, bands=bands, examples=examples, precision=precision)
+            a = _embed_share(set_a, share_a, G, F, features, device, batch_size, want_real="BtoA" in directions,
+                             want_fake="AtoB" in directions, direction="AtoB", **common)
+            b = _embed_share(set_b, share_b, F, G, features, device, batch_size, want_real="AtoB" in directions,
+                             want_fake="BtoA" in directions, direction="BtoA", **common)
     finally:
         bar.close()
         for n, mode in nets:
@@ -165,15 +190,22 @@ def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageS
         fake = collective.all_gather_rows(_rows(src.fake, device)).cpu()
         real = collective.all_gather_rows(_rows(tgt.real, device)).cpu()
         l1 = collective.all_reduce(torch.tensor([src.l1_sum, float(src.count)], dtype=torch.float64, device=device), "sum")
-        scores = torch.zeros(3, dtype=torch.float64, device=device)
-        if world.is_main:
-            k_mean, k_std = kid(real, fake)
-            scores = torch.tensor([fid(real, fake), k_mean, k_std], dtype=torch.float64, device=device)
-        scores = collective.all_reduce(scores, "sum").cpu()  # rank 0's numbers, everywhere
-        out[direction] = {"FID": float(scores[0]), "KID_mean": float(scores[1]), "KID_std": float(scores[2]),
+        out[direction] = {**kid_and_fid(real, fake, collective),
                           "cycle_L1": float(l1[0] / l1[1]) if back is not None else None,
                           "n_translated": fake.shape[0], "n_real": real.shape[0], **cycle}
     return out
+
+
+def kid_and_fid(real: torch.Tensor, fake: torch.Tensor, collective) -> dict:
+    """Collective: FID, KID_mean and KID_std (None without a spread) of the gathered features, computed
+    on rank 0, the same numbers on every rank."""
+    scores = torch.zeros(3, dtype=torch.float64, device=collective.device)
+    if collective.world.is_main:
+        k_mean, k_std = kid(real, fake)
+        scores = torch.tensor([fid(real, fake), k_mean, k_std or 0.0], dtype=torch.float64, device=collective.device)
+    scores = collective.all_reduce(scores, "sum").cpu()  # rank 0's numbers, everywhere
+    spread = has_spread(real.shape[0], fake.shape[0])  # the counts: known to every rank
+    return {"FID": float(scores[0]), "KID_mean": float(scores[1]), "KID_std": float(scores[2]) if spread else None}
 
 
 def metric_value(results: dict, metric: str) -> float:
@@ -189,8 +221,8 @@ def metric_value(results: dict, metric: str) -> float:
 
 
 def report(results: dict, *, step: int, checkpoint: str, set_a: ImageSet, set_b: ImageSet,
-           weights: InceptionWeights, world_size: int, command: str, bands=None) -> dict:
-    """The JSON record of one evaluation."""
+           weights: InceptionWeights, world_size: int, command: str, bands=None, translated: str = "fp32") -> dict:
+    """The JSON record of one evaluation (``translated``: ``translated_in``'s text)."""
     images = {}
     for d, s in (("A", set_a), ("B", set_b)):
         images[d] = {"source": s.spec, "count": len(s), "channels": s.image.channels, "depth": s.image.depth,
@@ -200,11 +232,11 @@ def report(results: dict, *, step: int, checkpoint: str, set_a: ImageSet, set_b:
         "checkpoint": str(checkpoint),
         "scores": results,
         "images": images,
-        **how_scored(results, weights, world_size, command),
+        **how_scored(results, weights, world_size, command, translated),
     }
 
 
-def how_scored(results: dict, weights, world_size: int, command: str) -> dict:
+def how_scored(results: dict, weights, world_size: int, command: str, translated: str = "fp32") -> dict:
     """The fields of an evaluation record that say how FID/KID were computed and by what command
     (shared by the unpaired record and ``cgx.eval.paired``'s)."""
     return {
@@ -213,7 +245,10 @@ def how_scored(results: dict, weights, world_size: int, command: str) -> dict:
         "resize": RESIZE_MODE,
         "statistics": "float64",
         "kid": {"subsets": KID_SUBSETS, "degree": KID_DEGREE, "seed": KID_SEED,
-                "subset_size": {d: kid_subset_size(r["n_real"], r["n_translated"]) for d, r in results.items()}},
+                "subset_size": {d: kid_subset_size(r["n_real"], r["n_translated"]) for d, r in results.items()},
+                "spread": {d: kid_spread(r["n_real"], r["n_translated"]) for d, r in results.items()
+                           if r["FID"] is not None}},
+        "translated_in": translated,
         "world_size": world_size,
         "command": command,
     }
@@ -240,15 +275,24 @@ def table(results: dict) -> str:
             lines.append(f"{d:<10} {'-':>10} {'-':>12}   {'':<7} {l1} {r['n_translated']:>14} / -")
             notes.append(f"{d}: FID/KID skipped: {r['skipped']}")
             continue
-        lines.append(f"{d:<10} {r['FID']:>10.3f} {r['KID_mean']:>12.5f} ± {r['KID_std']:<7.5f} {l1} "
-                     f"{r['n_translated']:>14} / {r['n_real']}")
+        lines.append(f"{d:<10} {r['FID']:>10.3f} {kid_text(r, 12, 7)} {l1} {r['n_translated']:>14} / {r['n_real']}")
+        if r["KID_std"] is None:
+            notes.append(f"{d}: KID spread: {kid_spread(r['n_real'], r['n_translated'])}")
     return "\n".join(lines + notes)
+
+
+def kid_text(r: dict, width: int = 0, std_width: int = 0) -> str:
+    """``0.26002 ± 0.00310``, or ``0.26002`` padded to the same width where there is no spread."""
+    if r["KID_std"] is None:
+        return f"{r['KID_mean']:>{width}.5f}   {'':<{std_width}}"
+    return f"{r['KID_mean']:>{width}.5f} ± {r['KID_std']:<{std_width}.5f}"
 
 
 def summary(results: dict) -> str:
     def one(d: str, r: dict) -> str:
         if r["FID"] is not None:
-            return f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f} ± {r['KID_std']:.4f}"
+            spread = f" ± {r['KID_std']:.4f}" if r["KID_std"] is not None else ""
+            return f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f}{spread}"
         l1 = f"cycle L1 {r['cycle_L1']:.4f}" if r["cycle_L1"] is not None else "cycle L1 not available"
         return f"{d}: FID/KID skipped, {l1}"
     return "; ".join(one(d, r) for d, r in results.items())

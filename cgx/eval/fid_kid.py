@@ -3,7 +3,12 @@
 The features are computed once (``cgx.eval.inception``). KID is torchmetrics' (the features handed
 to it through a pass-through feature module); FID is written here, equal to torchmetrics' (tested)
 and faster on CPU (see ``fid``). KID draws its subsets with a fixed seed,
-without touching the caller's random state, and its subset size is at most the smaller set."""
+without touching the caller's random state, and its subset size is at most the smaller set.
+
+KID's spread (std over the subsets) is given only when a subset is smaller than each set
+(``kid_spread``): where a subset holds every image of a set (60 test images, subsets of
+min(1000, 60)), every subset is the same set, and the std is 0 or measures the other set's
+resampling alone; then there is none (None), and the record says why."""
 from __future__ import annotations
 
 import warnings
@@ -63,17 +68,35 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     return float(mean + trace - 2 * cross)
 
 
-def kid_subset_size(n_real: int, n_fake: int) -> int:
-    return min(KID_SUBSET_SIZE, n_real, n_fake)
+def kid_subset_size(n_real: int, n_fake: int, most: int = KID_SUBSET_SIZE) -> int:
+    return min(most, n_real, n_fake)
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, seed: int = KID_SEED) -> tuple[float, float]:
+def has_spread(n_real: int, n_fake: int, most: int = KID_SUBSET_SIZE) -> bool:
+    """Whether KID's subsets are smaller than both sets, so that they differ in both and their std
+    says how much the score moves with the images drawn."""
+    return kid_subset_size(n_real, n_fake, most) < min(n_real, n_fake)
+
+
+def kid_spread(n_real: int, n_fake: int, subsets: int = KID_SUBSETS, most: int = KID_SUBSET_SIZE) -> str:
+    """What the KID spread of ``n_real`` real and ``n_fake`` translated images is (for the record)."""
+    size = kid_subset_size(n_real, n_fake, most)
+    if has_spread(n_real, n_fake, most):
+        return f"std over {subsets} subsets of {size} of the {n_fake} translated and {n_real} real images"
+    which = " and ".join(f"all {n} {name} images" for n, name in ((n_fake, "translated"), (n_real, "real")) if n == size)
+    return (f"none: every subset (of {size}) holds {which}, so the subsets do not vary in it; a spread needs "
+            f"more than {most} images of each set")
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, seed: int = KID_SEED,
+        most: int = KID_SUBSET_SIZE) -> tuple[float, float | None]:
     """Kernel Inception Distance (unbiased MMD², cubic polynomial kernel): mean and std over
-    ``subsets`` random subsets of ``kid_subset_size`` images of each set (torchmetrics, float64)."""
+    ``subsets`` random subsets of ``kid_subset_size`` images of each set (torchmetrics, float64);
+    the std is None where a subset holds every image of a set (``has_spread``)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
     _check(real, fake)
-    size = kid_subset_size(real.shape[0], fake.shape[0])
+    size = kid_subset_size(real.shape[0], fake.shape[0], most)
     with warnings.catch_warnings():  # "will save all extracted features": that is the point here
         warnings.simplefilter("ignore", UserWarning)
         metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size,
@@ -83,4 +106,4 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mean, std = metric.compute()
-    return float(mean), float(std)
+    return float(mean), float(std) if has_spread(real.shape[0], fake.shape[0], most) else None

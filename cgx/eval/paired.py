@@ -24,9 +24,9 @@ from ..config import ImageSpec
 from ..data.decode import DEFAULT, as_tensor, rgb_view
 from ..data.images import DataError
 from ..data.paired import aligned_files, load_aligned
-from ..infer import translate_batch
-from .evaluate import _rows, _runs_of_equal_size, directions_of, how_scored, scored_as, skip_reason, to_uint8
-from .fid_kid import fid, kid
+from .evaluate import (_rows, _runs_of_equal_size, directions_of, how_scored, kid_and_fid, kid_text, scored_as,
+                       skip_reason, to_uint8, translate)
+from .fid_kid import kid_spread
 
 PIXEL_METRICS = {
     "L1": "mean |output - target| per pixel and channel, images rounded to 8 bits and scaled to [0, 1]",
@@ -74,10 +74,12 @@ def pixel_scores(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_paired(translators: dict, pairs: PairSet, directions: tuple[str, ...], features, collective, *,
-                    batch_size: int = 16, progress: bool = True, bands=None) -> dict:
+                    batch_size: int = 16, progress: bool = True, bands=None, examples=None,
+                    precision: str = "fp32") -> dict:
     """Collective. ``translators``: direction -> bare network (a method's ``translators``); directions it
     lacks are left out (a requested one that none learns is a DataError). Returns ``{direction: {L1, PSNR,
-    SSIM, FID, KID_mean, KID_std, n_translated, n_real}}`` on every rank."""
+    SSIM, FID, KID_mean, KID_std, n_translated, n_real}}`` on every rank. ``examples``, ``precision``: as
+    ``cgx.eval.evaluate.evaluate`` (the page's rows: input | translated | ground truth)."""
     world, device = collective.world, collective.device
     if len(pairs) < 2:
         raise DataError(f"{pairs.key}: FID/KID need at least 2 pairs, {pairs.folder} gives {len(pairs)}")
@@ -101,8 +103,10 @@ def evaluate_paired(translators: dict, pairs: PairSet, directions: tuple[str, ..
                     images = {"A": both[:, :ca], "B": both[:, ca:]}
                     for d in chosen:
                         x, y = images[d[0]], images[d[-1]]
-                        fake = translate_batch(translators[d], x)
+                        fake = translate(translators[d], x, precision)
                         parts[d]["pixel"].append(pixel_scores(fake, y))
+                        if examples is not None:
+                            examples.offer(d, x, fake, y)
                         shown_fake, shown_real = rgb_view(fake, bands), rgb_view(y, bands)
                         if shown_fake is not None:
                             parts[d]["fake"].append(features(to_uint8(shown_fake)))
@@ -126,18 +130,13 @@ def evaluate_paired(translators: dict, pairs: PairSet, directions: tuple[str, ..
             continue
         fake = collective.all_gather_rows(_rows(parts[d]["fake"], device)).cpu()
         real = collective.all_gather_rows(_rows(parts[d]["real"], device)).cpu()
-        scores = torch.zeros(3, dtype=torch.float64, device=device)
-        if world.is_main:
-            k_mean, k_std = kid(real, fake)
-            scores = torch.tensor([fid(real, fake), k_mean, k_std], dtype=torch.float64, device=device)
-        scores = collective.all_reduce(scores, "sum").cpu()
-        out[d] = {**record, "FID": float(scores[0]), "KID_mean": float(scores[1]), "KID_std": float(scores[2]),
-                  "n_translated": fake.shape[0], "n_real": real.shape[0]}
+        out[d] = {**record, **kid_and_fid(real, fake, collective), "n_translated": fake.shape[0],
+                  "n_real": real.shape[0]}
     return out
 
 
 def report_paired(results: dict, *, step: int, checkpoint: str, pairs: PairSet, weights, world_size: int,
-                  command: str, bands=None) -> dict:
+                  command: str, bands=None, translated: str = "fp32") -> dict:
     """The JSON record of one paired evaluation (the unpaired record's fields, plus what the pixel scores are)."""
     return {
         "step": step,
@@ -149,17 +148,19 @@ def report_paired(results: dict, *, step: int, checkpoint: str, pairs: PairSet, 
         "images": {d: {"channels": s.channels, "depth": s.depth,
                        "scored_as": scored_as(s.channels, bands) or "not scored (FID/KID need RGB; no eval.bands)"}
                    for d, s in pairs.specs.items()},
-        **how_scored(results, weights, world_size, command),
+        **how_scored(results, weights, world_size, command, translated),
     }
 
 
 def table_paired(results: dict) -> str:
     lines = [f"{'direction':<10} {'L1':>8} {'PSNR dB':>8} {'SSIM':>7} {'FID':>10} {'KID mean ± std':>22} {'pairs':>6}"]
     for d, r in results.items():
-        fid_text = f"{r['FID']:>10.3f} {r['KID_mean']:>12.5f} ± {r['KID_std']:<7.5f}" if r["FID"] is not None \
+        fid_text = f"{r['FID']:>10.3f} {kid_text(r, 12, 7)}" if r["FID"] is not None \
             else f"{'-':>10} {'-':>22}"
         lines.append(f"{d:<10} {r['L1']:>8.4f} {r['PSNR']:>8.2f} {r['SSIM']:>7.4f} {fid_text} {r['n_translated']:>6}")
-    return "\n".join(lines)
+    notes = [f"{d}: KID spread: {kid_spread(r['n_real'], r['n_translated'])}"
+             for d, r in results.items() if r["FID"] is not None and r["KID_std"] is None]
+    return "\n".join(lines + notes)
 
 
 def summary_paired(results: dict) -> str:

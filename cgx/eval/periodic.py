@@ -1,7 +1,10 @@
 """Evaluation during training (the recipe's ``eval`` section), called by ``Trainer.fit`` right after
 a checkpoint is written at an evaluation step.
 
-Every rank takes part (``cgx.eval.evaluate``); rank 0 writes ``RUN/eval/step_NNNNNNNN.json``,
+Every rank takes part (``cgx.eval.evaluate``, translations in fp32 as ``cgx eval``'s default); rank 0
+writes ``RUN/eval/step_NNNNNNNN.json`` and its results page ``RUN/eval/step_NNNNNNNN/index.html``
+(``cgx.eval.page``: a few PNGs, cheap beside a checkpoint; the images of the weights the best
+checkpoint is chosen by: EMA where kept),
 logs ``eval/FID_AtoB``, ``eval/KID_AtoB``, ``eval/KID_std_AtoB``, ``eval/cycle_L1_AtoB`` (and
 ``BtoA``) to TensorBoard, and keeps the best checkpoint by ``eval.metric`` (lower is better) in
 ``RUN/best/``: the checkpoint just written (complete: the store renames it into place only when
@@ -21,9 +24,10 @@ from ..errors import ConfigError
 from ..run_dir import RunDir
 from ..train.checkpoint import swap_into_place
 from ..choices import DIRECTIONS
-from .evaluate import directions_of, evaluate, metric_value, report, summary, write_json
+from .evaluate import directions_of, evaluate, metric_value, report, summary, translated_in, write_json
 from .image_set import ImageSet
 from .inception import InceptionFeatures, resolve_weights
+from .page import Examples, recipe_text, write_page
 
 BEST_FILE = "best.json"
 
@@ -96,6 +100,8 @@ class PeriodicEvaluation:
             self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images, cfg.data.a)
             self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images, cfg.data.b)
         self.command = f"training: {cfg.recipe or '<recipe>'} (eval section)"
+        self.recipe = recipe_text(cfg)
+        self.translated = translated_in("fp32", strategy.device)
         previous = read_best(self.run)
         self.best = previous["value"] if previous and previous.get("metric") == e.metric else None
         self.best_step = previous["step"] if self.best is not None else None
@@ -103,10 +109,20 @@ class PeriodicEvaluation:
     def due(self, step: int, last: bool) -> bool:
         return step % self.cfg.every == 0 or last
 
-    def _scores(self, translators: dict) -> dict:
+    def _examples(self, paired: bool = False) -> Examples | None:
+        return Examples(bands=self.cfg.bands, paired=paired) if self.strategy.is_main else None
+
+    def _write(self, step: int, record: dict, examples: Examples | None) -> None:
+        """Rank 0: the record and its results page."""
+        target = self.run.eval_record(step)
+        record["page"] = os.path.relpath(self.run.eval_page(step), target.parent)
+        write_json(record, target)  # the scores first: they are what a resumed run and best/ go by
+        write_page(self.run.eval_page(step), record, examples, self.recipe, record_file=target)
+
+    def _scores(self, translators: dict, examples: Examples | None = None) -> dict:
         return evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions,
                         self.features, self.strategy, batch_size=self.cfg.batch_size, progress=False,
-                        bands=self.cfg.bands)
+                        bands=self.cfg.bands, examples=examples)
 
     def __call__(self, step: int, checkpoint: Path, translators: dict, log, ema: dict | None = None) -> dict:
         """Collective: evaluate the method's ``translators`` (direction -> bare network) at ``step``,
@@ -116,18 +132,22 @@ class PeriodicEvaluation:
         s = self.strategy
         if self.pairs is not None:  # scored against ground truth: the weights inference uses (EMA when kept)
             return self._paired(step, checkpoint, ema if ema is not None else translators, log)
-        results = self._scores(translators)
-        ema_results = self._scores(ema) if ema is not None else None
+        shown = self._examples()  # of the weights the best is chosen by
+        results = self._scores(translators, shown if ema is None else None)
+        ema_results = self._scores(ema, shown) if ema is not None else None
         chosen = ema_results if ema_results is not None else results
         value = metric_value(chosen, self.cfg.metric)
         better = self.best is None or value < self.best
         if s.is_main:
             record = report(results, step=step, checkpoint=str(checkpoint), set_a=self.set_a, set_b=self.set_b,
-                            weights=self.weights, world_size=s.world_size, command=self.command, bands=self.cfg.bands)
+                            weights=self.weights, world_size=s.world_size, command=self.command, bands=self.cfg.bands,
+                            translated=self.translated)
+            record["generator_weights"] = "raw"
             if ema_results is not None:
                 record["ema"] = ema_results
                 record["best_by"] = "ema"
-            write_json(record, self.run.eval_record(step))
+                record["page_images"] = "ema"
+            self._write(step, record, shown)
             scalars = _scalars("eval", results)
             if ema_results is not None:
                 scalars.update(_scalars("eval_ema", ema_results))
@@ -150,8 +170,9 @@ class PeriodicEvaluation:
         from .paired import evaluate_paired, report_paired, summary_paired
 
         s = self.strategy
+        shown = self._examples(paired=True)
         results = evaluate_paired(translators, self.pairs, self.directions, self.features, s,
-                                  batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands)
+                                  batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands, examples=shown)
         which = self.cfg.metric.partition("_")[2]
         if any(d not in results for d in (DIRECTIONS if which == "mean" else (which,))):
             raise DataError(f"eval.metric={self.cfg.metric}: the method learns {', '.join(results)} only; set "
@@ -161,8 +182,9 @@ class PeriodicEvaluation:
         if s.is_main:
             record = report_paired(results, step=step, checkpoint=str(checkpoint), pairs=self.pairs,
                                    weights=self.weights, world_size=s.world_size, command=self.command,
-                                   bands=self.cfg.bands)
-            write_json(record, self.run.eval_record(step))
+                                   bands=self.cfg.bands, translated=self.translated)
+            record["generator_weights"] = "ema" if ema is not None else "raw"
+            self._write(step, record, shown)
             log.scalars(step, {f"eval/{k}_{d}": r[k] for d, r in results.items()
                                for k in ("L1", "PSNR", "SSIM", "FID", "KID_mean") if r[k] is not None})
             if better:

@@ -45,6 +45,10 @@ def test_training_and_cgx_eval_score_pix2pix_against_ground_truth(make_paired_re
     assert set(record["paired"]["metrics"]) == {"L1", "PSNR", "SSIM"}
     assert record["paired"]["pairs"] == str(paired_data / "test")
     assert (tmp_path / "run/best/best.json").is_file()
+    page = tmp_path / "run/eval/step_00000002"  # the page: input | translated | ground truth, AtoB only
+    assert sorted(f.name for f in (page / "AtoB").iterdir())[:3] == [
+        "000_ground_truth.png", "000_input.png", "000_translated.png"]
+    assert sorted(f.name for f in page.iterdir()) == ["AtoB", "index.html"]
 
     out = tmp_path / "cli.json"
     assert cli(["eval", str(tmp_path / "run"), "--pairs", str(paired_data / "test"), "-o", str(out),

@@ -47,8 +47,16 @@ def test_eval_during_training_logs_keeps_best_and_resumes_it(make_recipe, tmp_pa
                for r in evals.values())
     scalars = EventAccumulator(str(run / "tb")).Reload().Tags()["scalars"]
     for d in ("AtoB", "BtoA"):
-        for name in ("FID", "KID", "KID_std", "cycle_L1"):
+        for name in ("FID", "KID", "cycle_L1"):
             assert f"eval/{name}_{d}" in scalars
+        # 2 test images: every KID subset holds both, so there is no spread to log (not "± 0")
+        assert f"eval/KID_std_{d}" not in scalars and evals[2]["scores"][d]["KID_std"] is None
+        assert evals[2]["kid"]["spread"][d].startswith("none: every subset (of 2) holds all 2 translated")
+    assert evals[2]["translated_in"] == "fp32" and evals[2]["page"] == "step_00000002/index.html"
+    page = run / "eval" / "step_00000002"  # the results page, written during training too
+    assert sorted(p.name for p in (page / "AtoB").iterdir()) == [f"00{i}_{c}.png" for i in (0, 1)
+                                                               for c in ("input", "reconstructed", "translated")]
+    assert (page / "index.html").is_file() and not list((run / "eval").glob(".*"))  # no temporary left
     step = min(evals, key=lambda s: fid_mean(evals[s]))
     kept = read_best(run)
     assert kept["metric"] == "FID_mean" and kept["step"] == step
@@ -96,7 +104,7 @@ def test_start_over_moves_best_and_eval_aside_with_the_rest(make_recipe, tmp_pat
     assert before is None  # the old run's best score is not the new run's
     (aside,) = run.glob("replaced-*")
     assert read_best(aside) == old_best
-    assert sorted(p.name for p in (aside / "eval").iterdir()) == ["step_00000002.json"]
+    assert sorted(p.name for p in (aside / "eval").iterdir()) == ["step_00000002", "step_00000002.json"]  # and its page
     assert {"best", "eval", "checkpoints", "tb", "config.yaml"} <= {p.name for p in aside.iterdir()}
     new_best = read_best(run)
     assert new_best["step"] == 2 and new_best["checkpoint"].startswith(str(run / "best"))

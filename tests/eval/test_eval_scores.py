@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from cgx.eval.fid_kid import kid, kid_subset_size, fid
+from cgx.eval.fid_kid import fid, has_spread, kid, kid_spread, kid_subset_size
 
 
 def features(n: int, d: int, seed: int, shift: float = 0.0) -> torch.Tensor:
@@ -59,7 +59,8 @@ def test_kid_equals_unbiased_polynomial_mmd():
     real, fake = features(40, 64, 6), features(40, 64, 7, shift=0.2)
     mean, std = kid(real, fake)
     assert mean == pytest.approx(unbiased_poly_mmd2(real.numpy(), fake.numpy()), rel=1e-9)
-    assert std == pytest.approx(0.0, abs=1e-12)
+    assert std is None  # 100 identical subsets: no spread, not "± 0"
+    assert kid_spread(40, 40).startswith("none: every subset (of 40) holds all 40 translated images and all 40 real")
 
 
 def test_kid_subsets_are_seeded_and_leave_the_random_state_alone():
@@ -71,9 +72,23 @@ def test_kid_subsets_are_seeded_and_leave_the_random_state_alone():
     first = kid(real, fake)
     assert torch.equal(torch.rand(3), before)  # the caller's stream is untouched
     assert kid(real, fake) == first and kid(real, fake, seed=1) != first
-    assert first[1] > 0  # real subsets differ (60 images, subsets of 45)
+    assert first[1] is None  # every subset holds all 45 translated images: real subsets alone differ
+    assert kid_spread(60, 45).startswith("none: every subset (of 45) holds all 45 translated images, so the subsets do not vary in it")
     # every subset is an unbiased MMD² of 45 vs 45 images: the mean lies within their range
     x, y = real.numpy(), fake.numpy()
     rng = np.random.default_rng(0)
     samples = [unbiased_poly_mmd2(x[rng.permutation(60)[:45]], y) for _ in range(50)]
     assert min(samples) - 1e-9 <= first[0] <= max(samples) + 1e-9
+
+
+def test_kid_spread_only_where_subsets_are_smaller_than_both_sets():
+    assert not has_spread(60, 60) and not has_spread(5000, 1000) and has_spread(1001, 1001)
+    assert has_spread(60, 45, most=30) and not has_spread(60, 45, most=45)
+    real, fake = features(60, 32, 8), features(45, 32, 9, shift=0.2)
+    mean, std = kid(real, fake, most=30)
+    assert std is not None and std > 0  # subsets of 30 differ in both sets
+    x, y = real.numpy(), fake.numpy()
+    rng = np.random.default_rng(0)
+    samples = [unbiased_poly_mmd2(x[rng.permutation(60)[:30]], y[rng.permutation(45)[:30]]) for _ in range(200)]
+    assert std == pytest.approx(np.std(samples), rel=0.3)  # the spread of the estimator at 30 vs 30
+    assert kid_spread(60, 45, most=30) == "std over 100 subsets of 30 of the 45 translated and 60 real images"

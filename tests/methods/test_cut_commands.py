@@ -71,6 +71,10 @@ def test_eval_scores_a_to_b_without_cycle(cut_run, demo_data, use_weights, tmp_p
     assert scores["AtoB"]["FID"] is not None and scores["AtoB"]["KID_mean"] is not None
     assert scores["AtoB"]["cycle_L1"] is None and "BtoA" in scores["AtoB"]["cycle_L1_skipped"]
     assert "cycle L1 not available" in out
+    page = tmp_path / "scores"  # beside --output: input | translated rows, no reconstruction
+    assert sorted(f.name for f in (page / "AtoB").iterdir())[:2] == ["000_input.png", "000_translated.png"]
+    assert not list(page.rglob("*reconstructed*")) and not (page / "BtoA").exists()
+    assert "A → B</h2>" in (page / "index.html").read_text()
     code = cli_main([*args, "--direction", "BtoA", "--output", str(tmp_path / "b.json")])
     assert code != 0
     one_line_error(capsys, "BtoA", "cut")

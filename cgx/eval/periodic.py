@@ -131,7 +131,8 @@ class PeriodicEvaluation:
         translate, eval and export use by default)."""
         s = self.strategy
         if self.pairs is not None:  # scored against ground truth: the weights inference uses (EMA when kept)
-            return self._paired(step, checkpoint, ema if ema is not None else translators, log)
+            return self._paired(step, checkpoint, ema if ema is not None else translators, log,
+                                "ema" if ema is not None else "raw")
         shown = self._examples()  # of the weights the best is chosen by
         results = self._scores(translators, shown if ema is None else None)
         ema_results = self._scores(ema, shown) if ema is not None else None
@@ -164,8 +165,9 @@ class PeriodicEvaluation:
         return results
 
 
-    def _paired(self, step: int, checkpoint: Path, translators: dict, log) -> dict:
-        """The same with ground truth (``cgx.eval.paired``): L1, PSNR, SSIM and FID/KID per learnt direction."""
+    def _paired(self, step: int, checkpoint: Path, translators: dict, log, weights: str) -> dict:
+        """The same with ground truth (``cgx.eval.paired``): L1, PSNR, SSIM and FID/KID per learnt direction,
+        of the generator ``weights`` (``ema`` or ``raw``) that ``translators`` hold."""
         from ..errors import DataError
         from .paired import evaluate_paired, report_paired, summary_paired
 
@@ -183,13 +185,13 @@ class PeriodicEvaluation:
             record = report_paired(results, step=step, checkpoint=str(checkpoint), pairs=self.pairs,
                                    weights=self.weights, world_size=s.world_size, command=self.command,
                                    bands=self.cfg.bands, translated=self.translated)
-            record["generator_weights"] = "ema" if ema is not None else "raw"
+            record["generator_weights"] = weights
             self._write(step, record, shown)
             log.scalars(step, {f"eval/{k}_{d}": r[k] for d, r in results.items()
                                for k in ("L1", "PSNR", "SSIM", "FID", "KID_mean") if r[k] is not None})
             if better:
                 keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
-                                                     "scores": results})
+                                                     "weights": weights, "scores": results})
             note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
             log.print(f"cgx: step {step}: eval {summary_paired(results)} ({note})")
         if better:

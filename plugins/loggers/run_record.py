@@ -20,7 +20,8 @@ class RunRecord:
         self.path = path
         self.data = data or {}
         held = self.data.get("held")
-        self.held: dict[str, int] = {k: v for k, v in held.items() if isinstance(v, int)} if isinstance(held, dict) else {}
+        self.held: dict[str, int] = ({k: v for k, v in held.items() if isinstance(v, int) and not isinstance(v, bool)}
+                                     if isinstance(held, dict) else {})
 
     @classmethod
     def load(cls, path: Path) -> "RunRecord":
@@ -38,8 +39,10 @@ class RunRecord:
             return cls(path)
         return cls(path, data)
 
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
+    def get(self, key: str) -> str | None:
+        """A field of the record (``id``, ``uri``, ...): a non-empty string, or None."""
+        value = self.data.get(key)
+        return value if isinstance(value, str) and value else None
 
     def start(self, **fields: Any) -> None:
         """A new run on the service: forget what the old one held."""

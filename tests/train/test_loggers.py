@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -180,6 +181,40 @@ def test_a_failing_logger_is_warned_once_and_left_out(fail_in, tmp_path, capsys)
     assert bad.calls == ["open", "close"] if fail_in == "open" else ["open", "scalars", "close"]
 
 
+def test_jsonl_resumed_at_a_step_drops_later_records_and_a_torn_line(tmp_path):
+    import json
+
+    from cgx_plugins.loggers.jsonl_log import JsonlLogger
+
+    run = RunDir(tmp_path)
+    lines = [json.dumps({"step": s, "kind": "scalars", "values": {"x": s}}) for s in range(7)]
+    run.jsonl.write_text("\n".join(lines) + '\n{"step": 7, "kind": "sca')  # killed mid-line
+    logger = JsonlLogger()
+    logger.open(LogRun(run, "run", 3, 10))
+    logger.scalars(4, {"x": 4.0})
+    logger.close()
+    assert [json.loads(line)["step"] for line in run.jsonl.read_text().splitlines()] == [0, 1, 2, 3, 4]
+    logger.open(LogRun(run, "run", 0, 10))  # a run that starts at 0 again (no checkpoint was kept)
+    logger.close()
+    assert run.jsonl.read_text() == ""
+
+
+@pytest.mark.parametrize("text", ["[1, 2", "[1, 2]", "[" * 100_000, '{"id": 5, "held": {"x": "7"}}'])
+def test_a_damaged_run_record_is_a_new_run(text, tmp_path, capsys):
+    from cgx_plugins.loggers.run_record import RunRecord
+
+    path = tmp_path / "cgx-run.json"
+    path.write_text(text)
+    record = RunRecord.load(path)
+    assert record.get("id") is None and record.new("x", 0)
+    if not text.startswith("{"):
+        assert f"{path} is not readable" in capsys.readouterr().err
+    record.start(id="abc")
+    record.note(["x"], 5)
+    again = RunRecord.load(path)
+    assert again.get("id") == "abc" and not again.new("x", 5) and again.new("x", 6)
+
+
 # --- a short run with a resume in between -------------------------------------------------------------
 
 
@@ -283,9 +318,17 @@ class KillAt:
     def close(self): ...
 
     def scalars(self, step, values):
-        if step == self.at and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if step == self.at:
+            stop_server(self.proc)
+
+
+def stop_server(proc) -> None:
+    """Kill the server and its workers (its own process group: `mlflow server` runs uvicorn in a child)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 @pytest.mark.slow
@@ -296,7 +339,8 @@ def test_an_mlflow_server_that_goes_away_never_stops_training(tmp_path, demo_dat
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", store, "--default-artifact-root", str(tmp_path / "server-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True)
     try:
         deadline = time.time() + 120
         while True:
@@ -311,9 +355,7 @@ def test_an_mlflow_server_that_goes_away_never_stops_training(tmp_path, demo_dat
         run = short_run(tmp_path, demo_data, ["jsonl", "tensorboard", "kill_server", "mlflow"],
                         registry_plugins=[KillAt(server, at=7)])
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        stop_server(server)
     err = capfd.readouterr().err
     assert err.count("logger mlflow failed") == 1, err
     assert (run / "checkpoints" / "step_00000008").is_dir()  # trained to the end

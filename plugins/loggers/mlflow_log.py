@@ -64,34 +64,51 @@ class MlflowLogger:
 
     def open(self, run: LogRun) -> None:
         from mlflow import MlflowClient
-        from mlflow.entities import RunStatus
 
         folder = run.folder.mlflow
         folder.mkdir(parents=True, exist_ok=True)
-        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(folder / 'mlflow.db').resolve()}"
-        local = uri.startswith("sqlite:") and not (self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+        given = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        uri = given or f"sqlite:///{(folder / 'mlflow.db').resolve()}"
         if uri.startswith(("http:", "https:")):
             for name, value in HTTP_LIMITS.items():
                 os.environ.setdefault(name, value)
         self.client = MlflowClient(tracking_uri=uri)
         self.record = RunRecord.load(run.folder.logger_run(folder))
-        self.run_id = self.record.get("id") if self.record.get("uri") == uri else None
-        if self.record.get("id") and self.run_id is None:
-            print(f"cgx: warning: mlflow: the run {self.record.get('id')} was logged to {self.record.get('uri')}; "
-                  f"this launch logs to {uri}: a new MLflow run", file=sys.stderr)
+        self.run_id = self._continued(uri)
         if self.run_id is not None:
-            self.client.update_run(self.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             return
         experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is not None:
             experiment_id = experiment.experiment_id
-        else:
-            location = (folder / "artifacts").resolve().as_uri() if local else None
+        else:  # the local store keeps its artifacts in the run folder too (else MLflow's default is ./mlruns)
+            location = None if given else (folder / "artifacts").resolve().as_uri()
             experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
         created = self.client.create_run(experiment_id, run_name=self.run_name or run.name,
                                          tags={"cgx.run_dir": str(run.folder.root.resolve())})
         self.run_id = created.info.run_id
         self.record.start(id=self.run_id, uri=uri, experiment=self.experiment)
+
+    def _continued(self, uri: str) -> Optional[str]:
+        """The recorded run, marked running again; None (warned) when it is on another URI or gone."""
+        from mlflow.entities import RunStatus
+        from mlflow.exceptions import MlflowException
+
+        old, where = self.record.get("id"), self.record.get("uri")
+        if old is None:
+            return None
+        if where != uri:
+            print(f"cgx: warning: mlflow: run {old} was logged to {where}; this launch logs to {uri}: a new "
+                  f"MLflow run", file=sys.stderr)
+            return None
+        try:
+            self.client.get_run(old)
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            print(f"cgx: warning: mlflow: run {old} is not on {uri} (deleted?): a new MLflow run", file=sys.stderr)
+            return None
+        self.client.update_run(old, status=RunStatus.to_string(RunStatus.RUNNING))
+        return old
 
     def _metrics(self, step: int, values: Mapping[str, float], tags: Mapping[str, str] = {},
                  series: Optional[str] = None) -> None:
@@ -104,8 +121,8 @@ class MlflowLogger:
         if not new:
             return
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(key_name(k), float(v), now, step) for k, v in new.items()],
-                              tags=[RunTag(key_name(k), str(v)) for k, v in tags.items()])
+        metrics = [Metric(key_name(k), float(v), now, step) for k, v in new.items()]
+        self.client.log_batch(self.run_id, metrics=metrics, tags=[RunTag(key_name(k), str(v)) for k, v in tags.items()])
         self.record.note([series] if series is not None else new, step)
 
     def recipe(self, config: Mapping[str, Any]) -> None:
@@ -128,7 +145,8 @@ class MlflowLogger:
             self.record.note([f"image/{tag}"], step)
 
     def event(self, step: int, name: str, fields: Mapping[str, Any]) -> None:
-        numbers = {f"{name}/{k}": v for k, v in fields.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numbers = {f"{name}/{k}": v for k, v in fields.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         strings = {f"{name}/{k}": v for k, v in fields.items() if f"{name}/{k}" not in numbers}
         self._metrics(step, {f"{name}/step": step, **numbers}, strings, series=f"event/{name}")
 

@@ -79,6 +79,8 @@ class WandbLogger:
         if self.run is not None:
             self.run.finish()
             self.run = None
+            if self.wandb.run is None:  # no other run of this process: wait until W&B's files are written
+                self.wandb.teardown()
 
 
 def build_wandb(project: str = "cgx", entity: Optional[str] = None, name: Optional[str] = None,

@@ -115,7 +115,9 @@ def read_wandb(run: Path) -> dict:
     for path in files:
         for record in wandb_records(path):
             kind = record.WhichOneof("record_type")
-            if kind == "config" and any(i.key == "train" for i in record.config.update):
+            # the recipe is the run's config: in a config record, or in the run record when W&B folds it in
+            config = record.config if kind == "config" else record.run.config if kind == "run" else None
+            if config is not None and any(i.key == "train" for i in config.update):
                 out["recipe"] += 1
             if kind != "history":
                 continue

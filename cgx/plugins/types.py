@@ -264,10 +264,11 @@ class LogRun:
     name: str
     """The run's name (its folder's name): what a tracking server may show."""
     start_step: int
-    """0 for a new run; the step of the checkpoint a resumed run continues from. The engine logs
-    every step after it again, with the same values (resume is exact; only timings differ): records
-    a previous launch made after ``start_step`` are the logger's to drop, replace or skip, so that
-    each step is held once."""
+    """0 for a new run (a launch that starts at step 0 is one, even in a folder where an earlier launch
+    logged without ever writing a checkpoint: what that one left is dropped or left behind); the step
+    of the checkpoint a resumed run continues from. The engine logs every step after it again, with
+    the same values (resume is exact; only timings differ): records a previous launch made after
+    ``start_step`` are the logger's to drop, replace or skip, so that each step is held once."""
     total_steps: int
     """The run's last step."""
 

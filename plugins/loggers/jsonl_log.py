@@ -9,6 +9,8 @@ read in a script, no package needed.
 
     import json; records = [json.loads(line) for line in open("runs/NAME/log.jsonl")]
 
+A scalar that is NaN or infinite is written as the string "nan", "inf" or "-inf" (JSON has no such numbers).
+
 When a run resumes from step S, the file is first rewritten (atomically) without the records after S,
 which the resumed run logs again; a run started at step 0 starts the file afresh. A torn last line
 (a killed run) is dropped then."""

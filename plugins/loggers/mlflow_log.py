@@ -5,7 +5,8 @@ file store in maintenance mode and refuses it by default, so the store is SQLite
 ``MLFLOW_TRACKING_URI=http://host:5000`` (or the ``tracking_uri`` argument).
 
 The run's id and tracking URI are kept in ``RUN/mlflow/cgx-run.json``: a resumed run continues the
-same MLflow run (on the same URI; another URI gets a new run, with a warning). A resumed run logs
+same MLflow run (on the same URI; another URI gets a new run, with a warning; so does a launch at step
+0). A resumed run logs
 again every step after its checkpoint; MLflow keeps every value logged, so the steps of each series
 the run already holds are skipped. Scalars are metrics, image grids ``log_image`` series (their key:
 the tag with only the characters MLflow accepts), the recipe the run's parameters (dotted keys) and
@@ -74,7 +75,7 @@ class MlflowLogger:
                 os.environ.setdefault(name, value)
         self.client = MlflowClient(tracking_uri=uri)
         self.record = RunRecord.load(run.folder.logger_run(folder))
-        self.run_id = self._continued(uri)
+        self.run_id = self._continued(uri) if run.start_step else None  # step 0: a new run
         if self.run_id is not None:
             return
         experiment = self.client.get_experiment_by_name(self.experiment)

@@ -1,5 +1,6 @@
 """Weights & Biases (``pip install 'cgx[wandb]'``): W&B's files in ``RUN/wandb/``, the run's id in
-``RUN/wandb/cgx-run.json``, so that a resumed run continues the same W&B run.
+``RUN/wandb/cgx-run.json``, so that a resumed run continues the same W&B run (a launch at step 0 is a
+new run, with a new id).
 
 Offline (``WANDB_MODE=offline`` or ``mode: offline``: no network, no account) each launch leaves an
 ``RUN/wandb/offline-run-<time>-<id>/`` folder; ``wandb sync RUN/wandb/offline-run-*`` uploads them
@@ -40,7 +41,7 @@ class WandbLogger:
         folder = run.folder.wandb
         folder.mkdir(parents=True, exist_ok=True)
         self.record = RunRecord.load(run.folder.logger_run(folder))
-        run_id = self.record.get("id") or new_id()
+        run_id = (self.record.get("id") if run.start_step else None) or new_id()  # step 0: a new run
         self.run = self.wandb.init(project=self.project, entity=self.entity, name=self.name or run.name,
                                    id=run_id, resume="allow", dir=str(run.folder.root), mode=self.mode)
         if self.record.get("id") != self.run.id:

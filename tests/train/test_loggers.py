@@ -144,6 +144,11 @@ def test_every_event_reaches_every_logger_once(name, tmp_path):
     assert got["fields"]["checkpoint"]["path"] == str(run / "checkpoints" / "step_00000003")
     best = got["fields"]["best"]
     assert best["metric"] == "FID_AtoB" and float(best["value"]) == 12.5 and best["checkpoint"] == str(run / "best/step")
+    if name in ("wandb", "mlflow"):  # a launch at step 0 (no checkpoint kept) is a new run on the service
+        record = RunDir(run).logger_run(run / name)
+        first = yaml.safe_load(record.read_text())["id"]
+        play(run, [name], steps=(1,))
+        assert yaml.safe_load(record.read_text())["id"] != first
 
 
 def test_the_grid_is_rgb_uint8_with_a_row_per_batch():

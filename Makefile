@@ -3,11 +3,13 @@
 # make demo-paired: pix2pix and CycleGAN (ignoring the pairs) on the paired demo data, same images and steps;
 # L1/PSNR/SSIM and FID/KID against ground truth for both, and their grids.
 # make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime) and the images extra
-# (tifffile, pypng: 16-bit, float and multi-channel domains), then run the test suite.
+# (tifffile, pypng: 16-bit, float and multi-channel domains), then the logger extras wandb and mlflow (their own
+# stamp: make demo does not need them), then run the test suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cgx-installed
+TEST_STAMP := $(VENV)/.cgx-test-installed
 RUN    := runs/demo
 DATA   := data/demo
 
@@ -21,6 +23,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The tests also read every built-in logger's files back through its own package (W&B, MLflow).
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,export,images,wandb,mlflow]'
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/cgx demo-data $(DATA)
@@ -49,12 +56,12 @@ demo-paired: $(STAMP)
 	  $(BIN)/cgx eval runs/$$r --pairs $(PAIRED)/test || exit 1; \
 	done
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The fast lane (under a minute): everything but the tests that start processes (torchrun, subprocesses,
 # SLURM, pip) or train, evaluate or export for real (the markers multiprocess and slow).
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m "not multiprocess and not slow"
 
 bench: $(STAMP)

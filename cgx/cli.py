@@ -479,7 +479,7 @@ def parser() -> argparse.ArgumentParser:
     add_inference_options(t)
     t.set_defaults(fn=cmd_eval)
 
-    t = sub.add_parser("plugins", help="list registered generators, discriminators, losses and buffers")
+    t = sub.add_parser("plugins", help="list registered methods, generators, discriminators, losses, buffers and loggers")
     t.add_argument("--json", action="store_true", help="machine-readable output")
     t.set_defaults(fn=cmd_plugins)
 

@@ -2,8 +2,9 @@
 
 Loading rejects unknown keys and wrong types with the dotted key's name, the recipe file and the
 accepted values. Plugin sections (``method``, ``model.generator``, ``model.discriminator``, ``loss.gan``,
-``loss.cycle``, ``buffer``) hold a ``name`` plus that component's own arguments; those arguments
-are checked against the component's factory once plugins are loaded (see ``cgx.plugins``).
+``loss.cycle``, ``buffer``, and each item of the list ``logging.backends``) hold a ``name`` plus that
+component's own arguments; those arguments are checked against the component's factory once plugins
+are loaded (see ``cgx.plugins``).
 """
 from __future__ import annotations
 
@@ -145,7 +146,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     run_dir: str = "runs/cyclegan"
-    """Everything of a run goes here: config.yaml, checkpoints/, tb/, samples."""
+    """Everything of a run goes here: config.yaml, checkpoints/, the loggers' files (tb/, ...), samples."""
     epochs: int = 200
     """Length of training in epochs (epoch = max(|A|, |B|) samples over all ranks)."""
     steps: Optional[int] = None
@@ -173,7 +174,7 @@ class TrainConfig:
     log_every: int = 10
     """Steps between scalar logs."""
     image_every: int = 500
-    """Steps between image grids in TensorBoard (0: never)."""
+    """Steps between image grids to the loggers (0: never)."""
     ckpt_every: int = 1000
     """Steps between checkpoints (one is always written at the end)."""
     keep: int = 3
@@ -182,7 +183,7 @@ class TrainConfig:
     """Resume from the newest good checkpoint in run_dir/checkpoints if there is one. false in a folder
     that holds checkpoints is an error (they belong to another run): see start_over."""
     start_over: bool = False
-    """Start at step 0 in a run_dir that holds a run: its checkpoints/, tb/ and config.yaml are moved
+    """Start at step 0 in a run_dir that holds a run: its checkpoints/, logs (tb/ ...) and config.yaml are moved
     (never deleted) into run_dir/replaced-<date-time>/ first."""
     init_from: Optional[str] = None
     """A new run's networks start from these weights (optimizers, schedule and step start fresh): a cgx run
@@ -237,6 +238,18 @@ class EvalConfig:
 
 
 @dataclass
+class LoggingConfig:
+    """Where rank 0's logs go (``cgx.plugins.types.Logger``); the progress bar and console lines stay."""
+
+    backends: list[ComponentConfig] = field(default_factory=lambda: [ComponentConfig("tensorboard")])
+    """Logger plugins, each getting every event (the recipe, loss terms, lr, images/s, step and data-wait
+    times, image grids, eval scores, checkpoint and best events): a list of names or sections with
+    ``name`` and the logger's arguments. Built in: tensorboard (RUN/tb), jsonl (RUN/log.jsonl), wandb
+    (pip install 'cgx[wandb]'; files in RUN/wandb), mlflow (pip install 'cgx[mlflow]'; RUN/mlflow, or
+    MLFLOW_TRACKING_URI). [] logs to the console only."""
+
+
+@dataclass
 class Config:
     method: ComponentConfig = field(default_factory=lambda: ComponentConfig("cyclegan"))
     """Training method plugin (what a step is): cyclegan (default; cycle_weight, identity_weight), ..."""
@@ -248,6 +261,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     plugins: list[str] = field(default_factory=list)
     """Extra plugin modules to load: importable names or .py paths (relative to the recipe)."""
     recipe: Optional[str] = None
@@ -398,6 +412,8 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     for name, value in data.items():
         if hints[name] is ComponentConfig:  # a plugin section merges onto its default
             kwargs[name] = _component(value, where, _join(path, name), _default(fields[name]))
+        elif hints[name] == list[ComponentConfig]:  # a list of plugin sections: replaces the default list
+            kwargs[name] = _components(value, where, _join(path, name))
         else:
             kwargs[name] = _coerce(hints[name], value, where, _join(path, name))
     obj = cls(**kwargs)
@@ -410,20 +426,35 @@ def _default(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def _component(data: Any, where: str, path: str, default: ComponentConfig) -> ComponentConfig:
+def _component(data: Any, where: str, path: str, default: ComponentConfig | None) -> ComponentConfig:
     """A plugin name, or a section. Without a ``name``, or with the default's name, the given
-    arguments update the default's (so ``model.generator.n_blocks=6`` keeps ``resnet``)."""
+    arguments update the default's (so ``model.generator.n_blocks=6`` keeps ``resnet``); without a
+    default (an item of a list), ``name`` is required."""
     if isinstance(data, str):
         data = {"name": data}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: {path} must be a plugin name or a section with 'name', got {shown(data)}")
-    name = data.get("name", default.name)
+    name = data.get("name", default.name if default is not None else None)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: {path}.name must be the name of a registered plugin, got {shown(name)}")
     args = {k: v for k, v in data.items() if k != "name"}
-    if name == default.name:
+    if default is not None and name == default.name:
         args = {**default.args, **args}
     return ComponentConfig(name, args)
+
+
+def _components(data: Any, where: str, path: str) -> list[ComponentConfig]:
+    """A list of plugin names or sections (``logging.backends``), each named once."""
+    if not isinstance(data, list):
+        raise ConfigError(f"{where}: {path} must be a list of plugin names or sections with 'name' "
+                          f"(e.g. [tensorboard, jsonl]), got {shown(data)}")
+    out: list[ComponentConfig] = []
+    for i, item in enumerate(data):
+        section = _component(item, where, f"{path}[{i}]", None)
+        if any(c.name == section.name for c in out):
+            raise ConfigError(f"{where}: {path}[{i}]: {section.name} is named twice; name each plugin once")
+        out.append(section)
+    return out
 
 
 def _coerce(tp, value, where: str, key: str):

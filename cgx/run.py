@@ -67,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         if trainer.stopped_early:
             return EXIT_STOPPED
         if main_rank:
-            run = trainer.run_dir
-            print(f"cgx: trained {trainer.step} steps\n"
-                  f"  run folder:  {run}\n  checkpoint:  {latest}\n  tensorboard: tensorboard --logdir {RunDir(run).tensorboard}")
+            run, loggers = RunDir(trainer.run_dir), [b.name for b in cfg.logging.backends]
+            print(f"cgx: trained {trainer.step} steps\n  run folder:  {run.root}\n  checkpoint:  {latest}"
+                  + (f"\n  tensorboard: tensorboard --logdir {run.tensorboard}" if "tensorboard" in loggers else "")
+                  + (f"\n  jsonl:       {run.jsonl}" if "jsonl" in loggers else ""))
         return 0
     except BaseException as e:
         if trainer is not None and world.distributed:

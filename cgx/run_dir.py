@@ -5,7 +5,11 @@
     RUN/best/              the best checkpoint by eval.metric, and best.json (cgx.eval.periodic)
     RUN/eval/              step_NNNNNNNN.json evaluation records (cgx eval, evaluation during training),
                            step_NNNNNNNN/index.html their results pages, images beside them (cgx.eval.page)
-    RUN/tb/                TensorBoard event files
+    RUN/tb/                TensorBoard event files (logger tensorboard)
+    RUN/log.jsonl          one JSON record a line (logger jsonl); RUN/log_images/ its image grids
+    RUN/wandb/             W&B's files (logger wandb: offline runs to `wandb sync`) and cgx-run.json (the run id)
+    RUN/mlflow/            MLflow's local store (mlflow.db, artifacts/) and cgx-run.json (run id, tracking URI)
+    RUN/logs/NAME/         the folder of a logger plugin that is not built in
     RUN/STOPPED            written when a run stopped on request (removed by the next launch)
     RUN/LOCK               held by the training process (cgx.train.lock)
     RUN/STOP               a request to stop at the next step boundary (cgx.train.stop)
@@ -25,13 +29,19 @@ CHECKPOINTS = "checkpoints"
 BEST = "best"
 EVAL = "eval"
 TENSORBOARD = "tb"
+JSONL = "log.jsonl"
+JSONL_IMAGES = "log_images"
+WANDB = "wandb"
+MLFLOW = "mlflow"
+LOGS = "logs"
+LOGGER_RUN = "cgx-run.json"
 STOPPED = "STOPPED"
 LOCK = "LOCK"
 STOP = "STOP"
 REPLACED_PREFIX = "replaced-"
 PAGE = "index.html"
 
-RUN_PARTS = (CONFIG, CHECKPOINTS, BEST, EVAL, TENSORBOARD, STOPPED)
+RUN_PARTS = (CONFIG, CHECKPOINTS, BEST, EVAL, TENSORBOARD, JSONL, JSONL_IMAGES, WANDB, MLFLOW, LOGS, STOPPED)
 """What one run writes into its folder: moved aside as a whole by ``RunDir.move_aside``."""
 
 
@@ -62,12 +72,25 @@ class RunDir:
     best = property(lambda self: self.root / BEST)
     eval = property(lambda self: self.root / EVAL)
     tensorboard = property(lambda self: self.root / TENSORBOARD)
+    jsonl = property(lambda self: self.root / JSONL)
+    jsonl_images = property(lambda self: self.root / JSONL_IMAGES)
+    wandb = property(lambda self: self.root / WANDB)
+    mlflow = property(lambda self: self.root / MLFLOW)
     stopped = property(lambda self: self.root / STOPPED)
     lock = property(lambda self: self.root / LOCK)
     stop = property(lambda self: self.root / STOP)
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / step_name(step)
+
+    def logger_run(self, folder: Path) -> Path:
+        """The file in a logger's folder that names its run on a tracking service (id, URI), so that a
+        resumed run continues it: ``RUN/wandb/cgx-run.json``, ``RUN/mlflow/cgx-run.json``."""
+        return folder / LOGGER_RUN
+
+    def logger_dir(self, name: str) -> Path:
+        """``RUN/logs/NAME/``: the folder of logger plugin ``name`` (one that is not built in)."""
+        return self.root / LOGS / name
 
     def eval_record(self, step: int) -> Path:
         return self.eval / f"{step_name(step)}.json"

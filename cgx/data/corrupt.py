@@ -1,7 +1,7 @@
 """What both data sources do with an image they cannot read (``data.on_corrupt``), in one place.
 
 ``raise``: a DataError naming the file or sample. ``skip``: a warning, the sample is counted
-(``batch["skipped"]``, TensorBoard ``data/skipped``) and the next readable one of the same domain
+(``batch["skipped"]``, logged as ``data/skipped``) and the next readable one of the same domain
 stands in, chosen by position only, so a resumed run sees the same stand-in."""
 from __future__ import annotations
 

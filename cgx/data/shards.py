@@ -26,7 +26,7 @@ Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
   rank, as its batch ``t // W``; each worker yields whole batches of its steps, so after a resume
   at step ``s`` each worker knows which stream and which position it continues from.
 - Corrupt or undecodable samples (and the rest of a truncated or unreadable shard) are, with
-  ``on_corrupt: skip``, logged as a warning, counted (``batch["skipped"]``, TensorBoard
+  ``on_corrupt: skip``, logged as a warning, counted (``batch["skipped"]``, logged as
   ``data/skipped``) and replaced by the next decodable sample of the same stream; a position is
   still a position, so the stream (and a resume) is unchanged by the skip. ``on_corrupt: raise``
   stops with a DataError naming the shard and sample.

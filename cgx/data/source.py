@@ -45,7 +45,7 @@ class _PlannedImages(Dataset):
     """Map-style dataset keyed by (epoch, position): returns that position's A and B images.
 
     An image that cannot be read follows ``data.on_corrupt`` as in the shard source: ``raise`` stops
-    with a DataError naming the file; ``skip`` warns, counts it (``skipped``, TensorBoard
+    with a DataError naming the file; ``skip`` warns, counts it (``skipped``, logged as
     ``data/skipped``) and takes the next readable file of the domain (in sorted order, wrapping) in
     its place. The stand-in depends only on the file list, so a resumed run sees the same one."""
 

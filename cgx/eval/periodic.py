@@ -6,11 +6,12 @@ writes ``RUN/eval/step_NNNNNNNN.json`` and its results page ``RUN/eval/step_NNNN
 (``cgx.eval.page``: a few PNGs, cheap beside a checkpoint; the images of the weights the best
 checkpoint is chosen by: EMA where kept),
 logs ``eval/FID_AtoB``, ``eval/KID_AtoB``, ``eval/KID_std_AtoB``, ``eval/cycle_L1_AtoB`` (and
-``BtoA``) to TensorBoard, and keeps the best checkpoint by ``eval.metric`` (lower is better) in
-``RUN/best/``: the checkpoint just written (complete: the store renames it into place only when
-every rank has finished) is hard-linked (copied across file systems) into ``best/.step_N.tmp`` and
-renamed to ``best/step_N``; then ``best/best.json`` (metric, value, step, scores) is replaced
-atomically, then the older ``best/step_*`` is removed. ``best.json`` is what a resumed run reads,
+``BtoA``) to every logger (``logging.backends``), and keeps the best checkpoint by ``eval.metric``
+(lower is better) in ``RUN/best/``, telling the loggers (a ``best`` event): the checkpoint just
+written (complete: the store renames it into place only when every rank has finished) is
+hard-linked (copied across file systems) into ``best/.step_N.tmp`` and renamed to ``best/step_N``;
+then ``best/best.json`` (metric, value, step, scores) is replaced atomically, then the older
+``best/step_*`` is removed. ``best.json`` is what a resumed run reads,
 so the best score survives restarts."""
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def read_best(run: RunDir | Path) -> dict | None:
 
 
 def _scalars(prefix: str, results: dict) -> dict:
-    """TensorBoard scalars of one evaluation: ``eval/FID_AtoB`` ...; scores that were skipped are left out."""
+    """The logged scalars of one evaluation: ``eval/FID_AtoB`` ...; scores that were skipped are left out."""
     out = {}
     for d, r in results.items():
         out.update({f"{prefix}/{name}_{d}": r[key] for name, key in
@@ -154,8 +155,10 @@ class PeriodicEvaluation:
                 scalars.update(_scalars("eval_ema", ema_results))
             log.scalars(step, scalars)
             if better:
-                keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
-                                                     "weights": "ema" if ema is not None else "raw", "scores": chosen})
+                kept = keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
+                                                            "weights": "ema" if ema is not None else "raw",
+                                                            "scores": chosen})
+                log.event(step, "best", metric=self.cfg.metric, value=value, checkpoint=str(kept.resolve()))
             note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
             ema_note = f"; EMA: {summary(ema_results)}" if ema_results is not None else ""
             log.print(f"cgx: step {step}: eval {summary(results)}{ema_note} ({note})")
@@ -190,8 +193,9 @@ class PeriodicEvaluation:
             log.scalars(step, {f"eval/{k}_{d}": r[k] for d, r in results.items()
                                for k in ("L1", "PSNR", "SSIM", "FID", "KID_mean") if r[k] is not None})
             if better:
-                keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
-                                                     "weights": weights, "scores": results})
+                kept = keep_best(self.run, checkpoint, {"metric": self.cfg.metric, "value": value, "step": step,
+                                                            "weights": weights, "scores": results})
+                log.event(step, "best", metric=self.cfg.metric, value=value, checkpoint=str(kept.resolve()))
             note = "new best" if better else f"best {self.cfg.metric} {self.best:.4f} at step {self.best_step}"
             log.print(f"cgx: step {step}: eval {summary_paired(results)} ({note})")
         if better:

@@ -5,8 +5,8 @@
     ['resnet', 'unet']
     >>> g = plugins.create("generator", "resnet", n_blocks=6)
 
-Kinds (``KINDS``, one record each in ``cgx.plugins.kinds``): generator, discriminator,
-adversarial_loss, reconstruction_loss, buffer; what each must be is in ``cgx.plugins.types``
+Kinds (``KINDS``, one record each in ``cgx.plugins.kinds``): method, generator, discriminator,
+adversarial_loss, reconstruction_loss, buffer, logger; what each must be is in ``cgx.plugins.types``
 (Protocols, re-exported here). Installed plugins (the built-ins included)
 load from the ``cgx`` entry-point group on first use; ``CGX_LOAD_PLUGINS=a,b`` limits which.
 """
@@ -18,13 +18,14 @@ from ..errors import PluginError
 from .hookspecs import hookimpl
 from .kinds import KINDS, Kind
 from .registry import LOAD_ENV, Entry, Registry
-from .types import (AdversarialLoss, Buffer, Discriminator, DiscriminatorBatch, Generator, ReconstructionLoss,
-                    Scores)
+from .types import (AdversarialLoss, Buffer, Discriminator, DiscriminatorBatch, Generator, LogRun, Logger,
+                    ReconstructionLoss, Scores)
 
 __all__ = [
     "KINDS", "Kind", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
     "available", "create", "entries", "load_module", "default_registry",
-    "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "ReconstructionLoss", "Scores",
+    "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "LogRun", "Logger",
+    "ReconstructionLoss", "Scores",
 ]
 
 _default: Registry | None = None

@@ -9,7 +9,7 @@ What each kind must be is defined, as Protocols, in ``cgx.plugins.types``.
     cgx_register_methods(register)                cgx_register_generators(register)
     cgx_register_discriminators(register)
     cgx_register_adversarial_losses(register)     cgx_register_reconstruction_losses(register)
-    cgx_register_buffers(register)
+    cgx_register_buffers(register)                cgx_register_loggers(register)
 """
 import pluggy
 
@@ -26,8 +26,9 @@ def _spec(kind: Kind):
     spec.__name__ = spec.__qualname__ = kind.hook
     spec.__module__ = __name__
     keys = ", ".join(f"``{k}``" for k in kind.recipe_keys)
+    many = " (a list: each item names one)" if kind.many else ""
     spec.__doc__ = (f"Register {kind.summary}: ``register(name, factory)``. Each factory builds a "
-                    f"``cgx.plugins.types.{kind.protocol.__name__}``; recipe key {keys}.")
+                    f"``cgx.plugins.types.{kind.protocol.__name__}``; recipe key {keys}{many}.")
     return hookspec(spec)
 
 

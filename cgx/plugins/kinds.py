@@ -5,7 +5,7 @@ Protocol in ``cgx.plugins.types``).
     >>> KINDS["generator"].hook
     'cgx_register_generators'
     >>> [k for k in KINDS]            # iterating gives the kind names
-    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer']
+    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger']
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, Generic, Mapping, Protocol
 
 from torch import nn
 
-from .types import AdversarialLoss, Buffer, Discriminator, Generator, Method, ReconstructionLoss
+from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, ReconstructionLoss
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class Kind:
     """The recipe sections that select a component of this kind by name."""
     summary: str
     """One line for the hook's documentation."""
+    many: bool = False
+    """Whether each recipe key holds a list of components (``logging.backends: [tensorboard, jsonl]``),
+    each item a name or a section with ``name``, addressed as ``logging.backends[1]``; otherwise it
+    selects one."""
 
     def missing(self, obj: Any) -> list[str]:
         """What ``obj`` lacks to be a component of this kind (empty: it fits)."""
@@ -66,6 +70,10 @@ KINDS: Mapping[str, Kind] = _kinds(
          "reconstruction loss factories (the cycle and identity terms): ``loss(output, target)``"),
     Kind("buffer", "cgx_register_buffers", Buffer, False, ("buffer",),
          "image-buffer factories: ``query(images)``, ``state_dict()``, ``load_state_dict(state)``"),
+    Kind("logger", "cgx_register_loggers", Logger, False, ("logging.backends",),
+         "logger factories (where rank 0's scalars, image grids, recipe and checkpoint/best events go): "
+         "``open(run)``, ``recipe(config)``, ``scalars(step, values)``, ``image(step, tag, grid)``, "
+         "``event(step, name, fields)``, ``close()``", many=True),
 )
 """Every plugin kind by name."""
 

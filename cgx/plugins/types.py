@@ -18,15 +18,20 @@ discriminator        :class:`Discriminator`           ``model.discriminator``
 adversarial_loss     :class:`AdversarialLoss`         ``loss.gan``
 reconstruction_loss  :class:`ReconstructionLoss`      ``loss.cycle`` (cycle and identity terms)
 buffer               :class:`Buffer`                  ``buffer``
+logger               :class:`Logger`                  ``logging.backends`` (a list: every one named gets
+                     (with :class:`LogRun`)           every event)
 ==================== =============================== ========================================
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
+
+from ..run_dir import RunDir
 
 Scores = Union[torch.Tensor, Sequence[torch.Tensor]]
 """A discriminator's output: one score tensor, or a list of them (multi-output discriminators: one
@@ -241,6 +246,64 @@ class Method(Protocol):
         direction the method does not learn is absent (translate, eval and export name it)."""
 
 
-__all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "FeatureGenerator",
-           "Generator", "Method",
+# --- loggers ---------------------------------------------------------------------------------------
+
+EVENTS = ("checkpoint", "best")
+"""The events a logger's ``event`` receives, with their fields: ``checkpoint`` (``path``: the checkpoint
+folder just written) and ``best`` (``metric``, ``value``, ``checkpoint``: the evaluation that became the
+best so far, and where its checkpoint is kept)."""
+
+
+@dataclass(frozen=True)
+class LogRun:
+    """What a logger is told when it opens: the run and where this launch starts."""
+
+    folder: RunDir
+    """The run folder's paths (``cgx.run_dir.RunDir``): a logger writes only into its own part of it
+    (``folder.logger_dir(name)`` for a logger that is not built in)."""
+    name: str
+    """The run's name (its folder's name): what a tracking server may show."""
+    start_step: int
+    """0 for a new run (a launch that starts at step 0 is one, even in a folder where an earlier launch
+    logged without ever writing a checkpoint: what that one left is dropped or left behind); the step
+    of the checkpoint a resumed run continues from. The engine logs every step after it again, with
+    the same values (resume is exact; only timings differ): records a previous launch made after
+    ``start_step`` are the logger's to drop, replace or skip, so that each step is held once."""
+    total_steps: int
+    """The run's last step."""
+
+
+@runtime_checkable
+class Logger(Protocol):
+    """Where rank 0's logs go (``logging.backends``: a list of these, each one getting every event).
+    Only rank 0 builds loggers. Calls come in step order from the training loop; an exception from
+    any call is warned once and that logger is left out for the rest of the launch (a tracking server
+    that goes away never stops training), so a logger need not guard its own calls. The factory
+    builds it without touching anything (it may refuse a missing package: see ``cgx.extras.require``);
+    ``open`` starts it."""
+
+    def open(self, run: LogRun) -> None:
+        """Start (or, with ``run.start_step`` > 0, continue) logging the run."""
+
+    def recipe(self, config: Mapping[str, Any]) -> None:
+        """The resolved recipe (nested sections, as ``RUN/config.yaml``), once, when a run starts at step 0."""
+
+    def scalars(self, step: int, values: Mapping[str, float]) -> None:
+        """Scalars by tag: ``loss/<term>``, ``lr/generators``, ``lr/discriminators``, ``perf/images_per_s``,
+        ``perf/step_time_s``, ``perf/data_wait_s``, ``epoch``, ``data/skipped``; ``eval/...`` and
+        ``eval_ema/...`` scores after an evaluation."""
+
+    def image(self, step: int, tag: str, grid: np.ndarray) -> None:
+        """An image grid, (H, W, 3) uint8 RGB, under its title ``tag`` (the method's, e.g.
+        ``A->B->A (real, fake, reconstructed)``): a row per image batch, every ``train.image_every`` steps."""
+
+    def event(self, step: int, name: str, fields: Mapping[str, Union[str, float]]) -> None:
+        """One of ``EVENTS`` at ``step``, with its fields."""
+
+    def close(self) -> None:
+        """Flush and finish (the launch ends: the run may be resumed later)."""
+
+
+__all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
+           "FeatureGenerator", "Generator", "LogRun", "Logger", "Method",
            "MethodStep", "ReconstructionLoss", "Scores", "StepResult", "Trainable"]

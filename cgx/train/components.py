@@ -13,18 +13,22 @@ from ..channels import check_channels
 from ..config import ComponentConfig, Config
 from ..errors import ConfigError, PluginError
 from ..plugins import Registry
-from ..plugins.kinds import recipe_sections
-from ..plugins.types import Method
+from ..plugins.kinds import KINDS, recipe_sections
+from ..plugins.types import Logger, Method
 
 
 def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
-    """recipe key -> (plugin kind, section), for every key a plugin kind declares."""
+    """recipe key -> (plugin kind, section), for every key a plugin kind declares; a key that holds a
+    list (``logging.backends``) gives one entry per item, ``logging.backends[0]`` ..."""
     out = {}
     for key, kind in recipe_sections().items():
         section = cfg
         for part in key.split("."):
             section = getattr(section, part)
-        out[key] = (kind, section)
+        if KINDS[kind].many:
+            out.update({f"{key}[{i}]": (kind, item) for i, item in enumerate(section)})
+        else:
+            out[key] = (kind, section)
     return out
 
 
@@ -105,6 +109,13 @@ class RecipeComponents:
 
     def buffer(self):
         return self._create("buffer")
+
+
+def build_loggers(cfg: Config, registry: Registry) -> list[tuple[str, Logger]]:
+    """The recipe's loggers (``logging.backends``), built but not opened: (name, logger) in recipe order.
+    A missing package or a refused argument is a ConfigError naming ``logging.backends[i]``."""
+    return [(section.name, create(cfg, registry, key))
+            for key, (kind, section) in component_sections(cfg).items() if kind == "logger"]
 
 
 def build_method(cfg: Config, registry: Registry, where: str | None = None) -> Method:

@@ -21,12 +21,13 @@ from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError,
 from ..interop.init_from import load_initial_weights
 from ..outputs import check_run_config
 from ..plugins import Registry, default_registry
+from ..plugins.types import LogRun
 from ..precision import describe as describe_precision
 from ..run_dir import RunDir
 from . import components
 from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoints, newest_good, shared_meta, step_of
 from .lock import RunLock
-from .logger import Logger, NullLogger
+from .logger import NullLog, RunLog
 from .metrics import LossMeter
 from .ema import EMA
 from .rng import RNGState
@@ -56,6 +57,8 @@ class Trainer:
 
     def _build(self, cfg: Config) -> None:
         s = self.strategy
+        self.loggers = []  # rank 0's (cgx.train.logger): built first, so a missing package stops the run at once
+        self._on_main(self._build_loggers)
         # Resume or not, decided once, before anything is built: the step to resume from (-1: step 0).
         start = self._on_main(self._choose_start)
 
@@ -99,6 +102,9 @@ class Trainer:
             from ..eval.periodic import PeriodicEvaluation
             learned = tuple(self.method.translators(self.gens.module))
             self.evaluation = PeriodicEvaluation(cfg, s, self.folder, learned)
+
+    def _build_loggers(self) -> None:
+        self.loggers = components.build_loggers(self.cfg, self.registry)
 
     def _choose_start(self) -> int:
         """Rank 0: the step of the checkpoint to resume from (-1: start at 0), after making the run
@@ -203,7 +209,12 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.cfg, self.folder.config)
             self.folder.stopped.unlink(missing_ok=True)  # this launch trains on
-        log = Logger(self.folder, self.step, self.total_steps, cfg.progress) if s.is_main else NullLogger()
+        log = NullLog()
+        if s.is_main:
+            name = self.run_dir.resolve().name
+            log = RunLog(self.loggers, LogRun(self.folder, name, self.step, self.total_steps), cfg.progress)
+            if self.step == 0:
+                log.recipe(self.cfg.to_dict())
         log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}, "
                   f"{describe_precision(cfg.precision, s.device)}), step {self.step} of "
                   f"{self.total_steps}, run folder {self.run_dir}")
@@ -240,6 +251,7 @@ class Trainer:
                         log.images(self.step, title, rows)
                 if self.store.due(self.step) or stop_now:
                     path = self.save()
+                    log.event(self.step, "checkpoint", path=str(path.resolve()))
                     log.print(f"cgx: step {self.step}: checkpoint {path}")
                     if self.evaluation is not None and self.evaluation.due(self.step, self.step == stop):
                         self.evaluation(self.step, path, self.method.translators(self.gens.module), log,
@@ -272,18 +284,19 @@ class Trainer:
         """Collective (every rank logs at the same steps): the loss terms' means since the last log."""
         s = self.strategy
         values = self.meter.reduce(s)
-        log.scalars(self.step, {
+        scalars = {
             **{f"loss/{k}": v for k, v in values.items()},
             "lr/generators": self.sched_g.get_last_lr()[0],
             "lr/discriminators": self.sched_d.get_last_lr()[0],
             **timer.report(s.world_size * self.cfg.train.batch_size),
             "epoch": self.step / self.source.steps_per_epoch,
-        })
-        log.progress(self.step, {"G": f"{sum(v for k, v in values.items() if k.startswith('G/')):.3f}",
-                                 "D": f"{sum(v for k, v in values.items() if k.startswith('D/')):.3f}"})
+        }
         if skipped is not None:
             total = s.all_reduce(torch.tensor([float(skipped)], device=self.device), "sum")
-            log.scalars(self.step, {"data/skipped": round(total.item())})
+            scalars["data/skipped"] = round(total.item())
+        log.scalars(self.step, scalars)
+        log.progress(self.step, {"G": f"{sum(v for k, v in values.items() if k.startswith('G/')):.3f}",
+                                 "D": f"{sum(v for k, v in values.items() if k.startswith('D/')):.3f}"})
         self.meter.check_finite(s, self._not_saved)
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:

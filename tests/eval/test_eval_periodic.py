@@ -13,7 +13,7 @@ from cgx.plugins import Registry
 from cgx.train.trainer import Trainer
 
 EVAL = {"train": {"steps": 2, "ckpt_every": 2, "log_every": 2, "image_every": 0},
-        "eval": {"every": 2, "metric": "FID_mean"}}
+        "eval": {"every": 2, "metric": "FID_mean"}, "logging": {"backends": ["tensorboard", "jsonl"]}}
 
 
 def train(recipe, *overrides):
@@ -28,6 +28,12 @@ def train(recipe, *overrides):
 
 def records(run):
     return {int(p.stem[5:]): json.loads(p.read_text()) for p in sorted((run / "eval").glob("step_*.json"))}
+
+
+def best_events(run):
+    """The ``best`` events the jsonl logger got: step -> fields."""
+    lines = (run / "log.jsonl").read_text().splitlines()
+    return {r["step"]: r["fields"] for r in map(json.loads, lines) if r["kind"] == "event" and r["event"] == "best"}
 
 
 def fid_mean(record):
@@ -66,6 +72,8 @@ def test_eval_during_training_logs_keeps_best_and_resumes_it(make_recipe, tmp_pa
     original = run / "checkpoints" / folder.name / "train.pt"
     assert (folder / "train.pt").read_bytes() == original.read_bytes()
     assert (folder / "train.pt").stat().st_ino == original.stat().st_ino  # hard-linked, not rewritten
+    assert best_events(run) == {2: {"metric": "FID_mean", "value": pytest.approx(best),
+                                    "checkpoint": str(folder.resolve())}}
 
     # resume to step 4: the best score so far is known before the first new evaluation
     before, after = train(recipe, "train.steps=4")
@@ -76,6 +84,7 @@ def test_eval_during_training_logs_keeps_best_and_resumes_it(make_recipe, tmp_pa
     assert read_best(run)["step"] == step and after == pytest.approx(fid_mean(evals[step]))
     assert (run / "best" / f"step_{step:08d}" / "train.pt").is_file()
     assert len(list((run / "best").glob("step_*"))) == 1
+    assert sorted(best_events(run)) == ([2, 4] if step == 4 else [2])  # a best event each time the best changed
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -20,6 +20,7 @@ BUILTINS = {
     "adversarial_loss": {"lsgan", "vanilla", "hinge", "wgangp"},
     "reconstruction_loss": {"l1"},
     "buffer": {"image_pool", "none"},
+    "logger": {"tensorboard", "jsonl", "wandb", "mlflow"},
 }
 
 
@@ -112,6 +113,33 @@ def build_tiny_buffer(size: int = 2) -> TinyBuffer:
     return TinyBuffer(size)
 
 
+class TinyLogger:
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix, self.calls = prefix, []
+
+    def open(self, run):
+        self.calls.append(("open", run.start_step))
+
+    def recipe(self, config):
+        self.calls.append(("recipe",))
+
+    def scalars(self, step, values):
+        self.calls.append(("scalars", step))
+
+    def image(self, step, tag, grid):
+        self.calls.append(("image", step, tag))
+
+    def event(self, step, name, fields):
+        self.calls.append(("event", step, name))
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def build_tiny_logger(prefix: str = "") -> TinyLogger:
+    return TinyLogger(prefix)
+
+
 def build_tiny_method():
     from cgx_plugins.methods.cyclegan import CycleGAN
 
@@ -145,9 +173,13 @@ class TinyPlugin:
     def cgx_register_buffers(self, register):
         register("tiny_buffer", build_tiny_buffer)
 
+    @hookimpl
+    def cgx_register_loggers(self, register):
+        register("tiny_logger", build_tiny_logger)
+
 
 TINY = {"method": "tiny_method", "generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
-        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer"}
+        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer", "logger": "tiny_logger"}
 
 
 def hookspec_names() -> list[str]:
@@ -191,6 +223,8 @@ def test_test_plugin_components_are_built(only):
     assert loss(x, x).item() == 0.0
     buf = registry.create("buffer", "tiny_buffer", size=5)
     assert isinstance(buf, TinyBuffer) and buf.size == 5 and buf.query(x) is x
+    logger = registry.create("logger", "tiny_logger", prefix="x")
+    assert isinstance(logger, TinyLogger) and logger.prefix == "x"
 
 
 def test_entries_report_source(only):
@@ -488,13 +522,13 @@ def loaded(registry: Registry) -> dict[str, set[str]]:
 def test_load_plugins_env_limits_entry_points(only):
     only("resnet,lsgan")
     assert loaded(Registry()) == {"method": set(), "generator": {"resnet"}, "discriminator": set(), "adversarial_loss": {"lsgan"},
-                                  "reconstruction_loss": set(), "buffer": set()}
+                                  "reconstruction_loss": set(), "buffer": set(), "logger": set()}
 
 
 def test_load_plugins_env_ignores_spaces(only):
-    only(" patchgan , image_pool ,")
+    only(" patchgan , image_pool , jsonl")
     assert loaded(Registry()) == {"method": set(), "generator": set(), "discriminator": {"patchgan"}, "adversarial_loss": set(),
-                                  "reconstruction_loss": set(), "buffer": {"image_pool"}}
+                                  "reconstruction_loss": set(), "buffer": {"image_pool"}, "logger": {"jsonl"}}
 
 
 def test_load_plugins_env_empty_loads_none(only):
@@ -547,6 +581,7 @@ def test_a_loss_of_the_other_kind_is_refused_with_its_kind():
     ("adversarial_loss", lambda: nn.L1Loss(), "generator_loss()"),
     ("reconstruction_loss", lambda: object(), "__call__"),
     ("buffer", lambda: [], "query()"),
+    ("logger", lambda: TinyBuffer(), "open()"),
 ])
 def test_a_factory_returning_what_does_not_fit_its_kind_is_named(only, kind, returned, needs):
     only("")

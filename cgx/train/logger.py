@@ -85,9 +85,9 @@ class RunLog(NullLog):
 def image_grid(rows: list[torch.Tensor]) -> np.ndarray:
     """Rows of image batches in [-1, 1] as one (H, W, 3) uint8 grid, a row per batch; grey and N-channel
     images are shown as RGB (grey repeated, N bands by their first three)."""
-    from ..data.decode import rgb_view
+    from ..data.decode import display_view
 
     n = min(r.shape[0] for r in rows)
-    shown = [rgb_view(r[:n].detach().float().cpu(), [min(i, r.shape[1] - 1) for i in range(3)]) for r in rows]
+    shown = [display_view(r[:n].detach().float().cpu()) for r in rows]
     grid = make_grid(torch.cat(shown), nrow=n, normalize=True, value_range=(-1, 1))
     return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()

@@ -26,13 +26,14 @@ from PIL import Image
 
 from ..config import ImageSpec
 from ..errors import DataError, SetupError
+from ..extras import install_hint
 
 DEFAULT = ImageSpec()
 ORIENTATION = 0x0112
 """EXIF tag 274: how the stored pixels must be turned to be shown upright (1: as stored)."""
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _MAX = {8: 255.0, 16: 65535.0, "float": 1.0}
-EXTRAS = "pip install 'cgx[images]' (tifffile, pypng)"
+EXTRAS = f"{install_hint('images')} (tifffile, pypng)"
 
 
 # --- orientation ------------------------------------------------------------------------------------

@@ -179,6 +179,8 @@ def _version(name: str) -> str:
 
 
 def _require_onnx() -> None:
+    from ..extras import install_hint
+
     missing = []
     for name in ("onnx", "onnxruntime", "onnxscript"):
         try:
@@ -187,4 +189,4 @@ def _require_onnx() -> None:
             missing.append(name)
     if missing:
         raise SetupError(f"cgx export --format onnx needs the package(s) {', '.join(missing)}: "
-                         f"pip install -e '.[export]' (or pip install onnx onnxruntime onnxscript)")
+                         f"{install_hint('export')} (or pip install onnx onnxruntime onnxscript)")

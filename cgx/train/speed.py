@@ -28,6 +28,17 @@ class SpeedPlan:
     cudnn_benchmark: bool
 
     @property
+    def cuda_graphs(self) -> bool:
+        """Compiled networks replayed as CUDA graphs (``reduce-overhead``, ``max-autotune``; CUDA only)."""
+        return self.compile and self.compile_mode in ("reduce-overhead", "max-autotune")
+
+    def begin_step(self) -> None:
+        """Before each training step: with CUDA graphs, tell torch a new iteration starts (the previous
+        step's graph outputs may be overwritten from here on). Nothing otherwise."""
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+
+    @property
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.preserve_format
 

@@ -70,6 +70,7 @@ class Trainer:
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
         self.method, self.gens, self.discs, self.method_step = wired.method, wired.gens, wired.discs, wired.step
         self.speed = wired.speed
+        self.warm_up = WarmUp(self.speed.compile)
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
@@ -217,7 +218,7 @@ class Trainer:
         skipped = None  # corrupt samples the source skipped on this rank since (re)start (None: not counted)
         vote = s.stop_vote()
         batches = self.source.batches(self.step, stop)
-        warm_up = WarmUp(self.speed.compile)  # logs "cgx: compiled in ... s" once the graphs are built
+        warm_up = self.warm_up  # logs "cgx: compiled in ... s" once, when a step compiles nothing new
         try:
             for batch in batches:
                 timer.got_data()
@@ -226,6 +227,7 @@ class Trainer:
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
                     skipped = (skipped or 0) + int(batch["skipped"])
 
+                self.speed.begin_step()
                 losses, images = self.method_step(real_a, real_b)
                 if self.ema is not None:
                     self.ema.update(self.gens.module)

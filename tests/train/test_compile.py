@@ -1,7 +1,7 @@
 """train.compile in real training: compiled steps equal eager ones (float tolerance), no compilation
 after the first step (across checkpoints and the image pool filling up), exact resume of a compiled
 run, and checkpoints that move between compiled and eager runs. Slow: inductor compiles tiny networks
-in seconds each."""
+in seconds each, starting g++ (so: multiprocess)."""
 from __future__ import annotations
 
 import shutil
@@ -15,7 +15,7 @@ from cgx.plugins import Registry
 from cgx.train.speed import compiled_graphs
 from cgx.train.trainer import Trainer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]  # inductor starts g++
 
 # Tiny instance-normed nets amplify float noise ~30x a step (tests/distributed/test_ddp.py); a compiled
 # network's fused kernels round differently from eager ones, so after a few steps the weights differ by

@@ -159,8 +159,9 @@ class TrainConfig:
     """torch.compile each network (inductor, static shapes). The first step compiles (minutes on a small
     CPU; the log says how long: "cgx: compiled in 41.2 s"), later steps never compile again; checkpoints
     keep the networks' own parameter names, so a compiled run resumes eagerly and the other way round.
-    Measured on the demo recipe on a 2-core CPU (README, Benchmarks): 1.1-1.2x faster steps in bf16 after
-    the warm-up, none in fp32; not on by default (no GPU measurement yet). Not with loss.gan=wgangp."""
+    Whether it pays depends on the machine, network and precision (README, "Speed"): on the demo recipe on
+    a 2-core Xeon, fp32 steps 2.35x faster after a 110 s warm-up, bf16 steps 0.53x (slower); no GPU
+    figures yet, so no ``auto``. Not with loss.gan=wgangp."""
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
     """torch.compile's mode with train.compile=true. reduce-overhead also replays each compiled network as
     CUDA graphs (CUDA only; fewer kernel launches, the large lever at batch 1; the same as default on CPU);

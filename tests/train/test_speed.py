@@ -61,18 +61,18 @@ def one_rank_group(tmp_path):
 
 
 def test_ddp_flags_reach_ddp_and_train_as_plain_ddp(one_rank_group):
-    """gradient_as_bucket_view and static_graph: the same weights, bit for bit, over 3 Adam steps
-    (the gradients are the same all-reduced numbers; only where they live changes)."""
+    """gradient_as_bucket_view: the same weights, bit for bit, over 3 Adam steps (the gradients are the
+    same all-reduced numbers; only where they live changes)."""
     from cgx import plugins
 
     torch.manual_seed(0)
     net = plugins.create("discriminator", "patchgan", ndf=4, n_layers=2)
     x = torch.rand(2, 3, 32, 32)
     weights = []
-    for flags in ({}, {"gradient_as_bucket_view": True, "static_graph": True}):
+    for flags in ({}, {"gradient_as_bucket_view": True}):
         module = copy.deepcopy(net)
         t = DDPTrainable(module, torch.optim.Adam(module.parameters(), lr=1e-3), True, CPU, None, **flags)
-        assert t.wrapper.gradient_as_bucket_view == bool(flags) and t.wrapper.static_graph == bool(flags)
+        assert t.wrapper.gradient_as_bucket_view == bool(flags)
         for _ in range(3):
             t.backward(t(x).square().mean())
             t.step()
@@ -87,8 +87,7 @@ def test_ddp_strategy_resolves_auto_for_its_device():
 
     cfg = load_config(None, ["train.precision=fp32"])
     s = build_strategy(cfg.distributed, cfg.train, WorldInfo())
-    assert s.gradient_as_bucket_view is (s.device.type == "cuda") and s.static_graph is False
-    cfg = load_config(None, ["train.precision=fp32", "distributed.gradient_as_bucket_view=true",
-                             "distributed.static_graph=true"])
+    assert s.gradient_as_bucket_view is (s.device.type == "cuda")
+    cfg = load_config(None, ["train.precision=fp32", "distributed.gradient_as_bucket_view=true"])
     s = build_strategy(cfg.distributed, cfg.train, WorldInfo())
-    assert s.gradient_as_bucket_view is True and s.static_graph is True
+    assert s.gradient_as_bucket_view is True

@@ -10,6 +10,13 @@ the compiled run is ahead (warm-up cost / time saved per step).
 
 Only the method step is timed (no data loading, logging or checkpoints: ckpt_every is the run's
 length). Numbers go to stdout and --json.
+
+On a busy machine the load moves sequential runs by up to 3x; ``--alternate`` instead builds the
+eager and the compiled step (``wire_step``, the trainer's own step) in one process and times them
+alternately on the same random images (--steps each, after 5 of each untimed), so that the load
+falls on both alike (the ratio in the README comes from it):
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_compile.py --alternate --precisions fp32 bf16
 """
 from __future__ import annotations
 
@@ -59,6 +66,43 @@ def one(recipe: str | None, overrides: list[str], out: Path) -> None:
     out.write_text(json.dumps({"times": times, "warm_up_line": warm}))
 
 
+def alternate(recipe: str, overrides: list[str], precision: str, steps: int, mode: str) -> dict:
+    """Eager and compiled steps of ``recipe`` timed alternately in this process."""
+    import torch
+
+    from cgx import plugins
+    from cgx.config import load_config
+    from cgx.distributed import WorldInfo, build_strategy
+    from cgx.train.wiring import wire_step
+
+    step = {}
+    for compiled in (False, True):
+        cfg = load_config(recipe, [*overrides, f"train.precision={precision}", f"train.compile={str(compiled).lower()}",
+                                   f"train.compile_mode={mode}"])
+        s = build_strategy(cfg.distributed, cfg.train, WorldInfo())
+        step[compiled] = wire_step(cfg, plugins.default_registry(), s).step
+        size, batch = cfg.data.crop_size, cfg.train.batch_size
+    a, b = (torch.rand(batch, 3, size, size, device=s.device) * 2 - 1 for _ in range(2))
+    sync = torch.cuda.synchronize if s.device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    step[True](a, b)
+    sync()
+    first = time.perf_counter() - t0
+    for _ in range(5):
+        step[False](a, b), step[True](a, b)
+    times = {False: [], True: []}
+    for _ in range(steps):
+        for compiled in (False, True):
+            t0 = time.perf_counter()
+            step[compiled](a, b)
+            sync()
+            times[compiled].append(time.perf_counter() - t0)
+    eager, compiled = statistics.median(times[False]), statistics.median(times[True])
+    return {"mode": f"{precision} alternate", "eager_s_per_step": eager, "compiled_s_per_step": compiled,
+            "speedup": eager / compiled, "first_compiled_step_s": first,
+            "ahead_after_steps": first / (eager - compiled) if eager > compiled else None}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default=str(REPO / "recipes/demo.yaml"))
@@ -68,10 +112,24 @@ def main(argv=None) -> None:
     p.add_argument("--skip", type=int, default=5, help="steps left out of the steady figure (default 5)")
     p.add_argument("--mode", default="default", help="train.compile_mode of the compiled rows")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/bench_compile.json"))
+    p.add_argument("--alternate", action="store_true",
+                   help="time eager and compiled steps alternately in one process (see above)")
     p.add_argument("--_one", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._one:
         return one(args.recipe, args.overrides, args._one)
+    if args.alternate:
+        rows = []
+        for precision in args.precisions:
+            rows.append(alternate(args.recipe, args.overrides, precision, args.steps, args.mode))
+            r = rows[-1]
+            ahead = f"{r['ahead_after_steps']:.0f} steps" if r["ahead_after_steps"] else "never"
+            print(f"{precision}: eager {r['eager_s_per_step']:.4f} s/step, compiled {r['compiled_s_per_step']:.4f} "
+                  f"s/step, {r['speedup']:.2f}x; first compiled step {r['first_compiled_step_s']:.1f} s; "
+                  f"ahead after {ahead}", flush=True)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"recipe": args.recipe, "alternate": True, "results": rows}, indent=2))
+        return print(f"wrote {args.json}")
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cgx-bench-compile-") as tmp:

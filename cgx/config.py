@@ -159,9 +159,9 @@ class TrainConfig:
     """torch.compile each network (inductor, static shapes). The first step compiles (minutes on a small
     CPU; the log says how long: "cgx: compiled in 41.2 s"), later steps never compile again; checkpoints
     keep the networks' own parameter names, so a compiled run resumes eagerly and the other way round.
-    Whether it pays depends on the machine, network and precision (README, "Speed"): on the demo recipe on
-    a 2-core Xeon, fp32 steps 2.35x faster after a 110 s warm-up, bf16 steps 0.53x (slower); no GPU
-    figures yet, so no ``auto``. Not with loss.gan=wgangp."""
+    Measured on the demo recipe on a 2-core Xeon (README, "Speed"): steps 1.18x (fp32) and 1.13x (bf16)
+    faster after a warm-up of minutes, ahead after some thousands of steps; no GPU figures yet, so no
+    ``auto``. Not with loss.gan=wgangp."""
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
     """torch.compile's mode with train.compile=true. reduce-overhead also replays each compiled network as
     CUDA graphs (CUDA only; fewer kernel launches, the large lever at batch 1; the same as default on CPU);

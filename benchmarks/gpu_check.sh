@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The prepared GPU check: one command, one GPU, under 8 minutes (each stage has its own limit; they add
-# up to 470 s), one JSON. With --dry-run (or CGX_GPU_CHECK_DRY=1), or on a machine without CUDA, it is a
+# up to 475 s), one JSON. With --dry-run (or CGX_GPU_CHECK_DRY=1), or on a machine without CUDA, it is a
 # dry run: every stage runs end to end on the CPU at tiny sizes, writing the same JSON shape.
 #
 #   bash benchmarks/gpu_check.sh [--dry-run] [OUT_DIR]     (default OUT_DIR: benchmarks/results/gpu_check)
@@ -62,13 +62,13 @@ fi
 THREADS=(); [ "$DRY" = 1 ] && THREADS=(--threads 1)  # two OpenMP threads on a shared small CPU crawl
 BENCH=($PY benchmarks/bench_step.py --sizes $SIZE --iters $ITERS --warmup $WARM "${THREADS[@]}")
 
-step cuda_tests 75 $PY -m pytest -q -m cuda tests/cuda
+step cuda_tests 70 $PY -m pytest -q -m cuda tests/cuda
 step bench_step_b1 100 "${BENCH[@]}" --variants $B1 --json "$OUT/bench_step_b1.json"
 step bench_step_b4 80 "${BENCH[@]}" --batch 4 --variants $B4 --json "$OUT/bench_step_b4.json"
 for method in cut fastcut; do
   step bench_step_$method 35 "${BENCH[@]}" --method $method --variants $METHODS --json "$OUT/bench_step_$method.json"
 done
-step bench_translate 25 $PY benchmarks/bench_translate.py --size $SIZE --batches $BATCHES "${THREADS[@]}" \
+step bench_translate 20 $PY benchmarks/bench_translate.py --size $SIZE --batches $BATCHES "${THREADS[@]}" \
   --iters $ITERS --warmup $WARM --json "$OUT/bench_translate.json"
 
 # A compiled training run to a checkpoint, then its resume (torchrun: NCCL on a GPU, gloo otherwise).
@@ -78,8 +78,8 @@ $PY -m cgx.cli demo-data "$DATA" --n-train 16 --n-test 2 --size 72 > /dev/null
 TRAIN=(recipes/demo.yaml data.source=folder "data.root=$DATA" data.workers=2 "${TRAIN_SIZE[@]}" train.ckpt_every=10
        train.log_every=5 train.image_every=0 train.progress=false model.generator.n_blocks=2 train.precision=$PRECISION)
 TORCHRUN=($PY -m torch.distributed.run --standalone --nproc_per_node=1 -m cgx.run)
-step compile_train 45 "${TORCHRUN[@]}" "${TRAIN[@]}" "train.run_dir=$RUN" train.steps=10 train.compile=true
-step compile_resume 35 "${TORCHRUN[@]}" "${TRAIN[@]}" "train.run_dir=$RUN" train.steps=20 train.compile=true
+step compile_train 60 "${TORCHRUN[@]}" "${TRAIN[@]}" "train.run_dir=$RUN" train.steps=10 train.compile=true
+step compile_resume 30 "${TORCHRUN[@]}" "${TRAIN[@]}" "train.run_dir=$RUN" train.steps=20 train.compile=true
 
 # DeepSpeed ZeRO-2 (bf16 on the GPU; on the CPU its precision of the dry run)
 step deepspeed_zero2 45 "${TORCHRUN[@]}" "${TRAIN[@]}" "train.run_dir=$OUT/run_deepspeed" train.steps=4 \

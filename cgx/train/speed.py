@@ -1,7 +1,8 @@
 """The speed switches of a training run, resolved once for its device: ``train.compile`` (and its
 mode), ``train.channels_last``, ``train.cudnn_benchmark``. Each computes what the plain path
 computes (tests/train/test_compile.py, tests/train/test_fast_paths.py); ``auto`` turns a switch on
-only on CUDA, where it is known to pay (see each key's docstring in ``cgx.config``).
+only on CUDA, where it is expected to pay (NHWC for tensor-core convolutions; not yet measured here:
+``benchmarks/gpu_check.sh``), and the CPU keeps the plain path (see each key's docstring in ``cgx.config``).
 
 torch.compile here compiles each network of a group in place (``nn.Module.compile``): the module keeps
 its own parameters and ``state_dict`` keys (no ``_orig_mod.`` prefix), so a compiled run's checkpoint

@@ -9,9 +9,12 @@ is not timed.
     .venv/bin/python benchmarks/bench_data.py                          # 0, 1, 2 workers
     .venv/bin/python benchmarks/bench_data.py --workers 1 2 4 8 --steps 100 --images 800
 
-A CycleGAN at 256 px and batch 4 on one current GPU takes a few hundred images/s (A and B
-together); the last lines say how many workers of this machine that takes, from the best
-per-worker rate measured with real DataLoader workers (workers >= 1) of each loader. Numbers go to stdout and --json.
+What the step demands at the GPU targets of issue 22 (the default --target): a CycleGAN step at 256 px
+(9 blocks) is 1.88 TFLOP per image pair (``torch.utils.flop_counter`` on ``cgx.train.reference``, forward
+and backward of all four networks), so at 25% MFU of an H100/H200 (989 TFLOP/s dense bf16) it takes
+989e12 * 0.25 / 1.88e12 = 131 pairs/s = 263 images/s (A and B together), whatever the batch; 526 at
+50% MFU. The last lines say how many workers of this machine that takes, from the best per-worker rate
+measured with real DataLoader workers (workers >= 1) of each loader. Numbers go to stdout and --json.
 """
 from __future__ import annotations
 
@@ -67,7 +70,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=4, help="images per domain per step (default 4)")
     p.add_argument("--steps", type=int, default=40, help="timed steps per measurement (default 40)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="loader workers to try (0: in-process)")
-    p.add_argument("--target", type=float, nargs="+", default=[200, 400], help="images/s a GPU consumes")
+    p.add_argument("--target", type=float, nargs="+", default=[263, 526],
+                   help="images/s the step consumes (default: 256 px CycleGAN at 25%% and 50%% MFU of an H100)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/bench_data.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)

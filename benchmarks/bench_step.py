@@ -12,7 +12,8 @@ same machine.
     .venv/bin/python benchmarks/bench_step.py --sizes 256 --batch 4 --peak-tflops 989   # MFU on an H100
 
 A variant is a precision (fp32, bf16, fp16) with options joined by ``+``: ``cl`` channels_last,
-``compile`` torch.compile of the four networks, ``sep`` six separate generator calls instead of four
+``compile`` torch.compile of the four networks, ``cg`` compiled with CUDA graphs (``train.compile_mode=
+reduce-overhead``; on CPU the same as compile), ``sep`` six separate generator calls instead of four
 batched ones. Every row reports the step's model FLOPs (counted once per size with
 ``torch.utils.flop_counter`` on the baseline iteration), the achieved TFLOP/s, the model FLOPs
 utilisation when the peak is known (``--peak-tflops``, or the GPU's bf16 dense peak from a small
@@ -77,12 +78,14 @@ METHOD_SETTINGS = {
 def build_cgx(size: int, batch: int, variant: str, method: str = "cyclegan"):
     """The step as Trainer wires it (``cgx.train.wiring.wire_step``), minus data, schedules and logging."""
     precision, *options = variant.split("+")
-    unknown = set(options) - {"cl", "compile", "sep"}
+    unknown = set(options) - {"cl", "compile", "cg", "sep"}
     if unknown:
-        raise ValueError(f"unknown variant option(s) {sorted(unknown)} in {variant!r}; options: cl, compile, sep")
+        raise ValueError(f"unknown variant option(s) {sorted(unknown)} in {variant!r}; options: cl, compile, cg, sep")
+    compiled = bool({"compile", "cg"} & set(options))
     cfg = load_config(None, [
         "model.generator.name=resnet", f"model.generator.n_blocks={blocks_for(size)}", f"data.crop_size={size}",
-        f"train.precision={precision}", f"train.compile={str('compile' in options).lower()}",
+        f"train.precision={precision}", f"train.compile={str(compiled).lower()}",
+        f"train.compile_mode={'reduce-overhead' if 'cg' in options else 'default'}",
         f"train.channels_last={str('cl' in options).lower()}", f"method.name={method}",
         *METHOD_SETTINGS.get(method, []),
     ])
@@ -93,6 +96,10 @@ def build_cgx(size: int, batch: int, variant: str, method: str = "cyclegan"):
             raise ValueError(f"+sep is CycleGAN's option (six generator calls); method {method} has none")
         wired.gens.module.batch_calls = False
     step = wired.step
+    if wired.speed.cuda_graphs:  # as the trainer does: each iteration starts a new CUDA-graph step
+        def step(a, b, inner=wired.step):
+            wired.speed.begin_step()
+            return inner(a, b)
     images = random_images(size, s.device, batch)
     if cfg.train.channels_last:
         images = tuple(x.contiguous(memory_format=torch.channels_last) for x in images)
@@ -184,7 +191,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="crop sizes in px (default: 128 256)")
     p.add_argument("--variants", nargs="+", default=["fp32", "fp32+cl", "fp32+sep", "bf16", "bf16+cl"],
-                   metavar="VARIANT", help="cgx variants: precision[+cl][+compile][+sep] (default: %(default)s); "
+                   metavar="VARIANT", help="cgx variants: precision[+cl][+compile][+cg][+sep] (default: %(default)s); "
                    "the fp32 eager baseline always runs")
     p.add_argument("--method", default="cyclegan",
                    help="the method whose step cgx's rows time (default: cyclegan). The fp32 eager baseline "

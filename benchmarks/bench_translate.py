@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from cgx import plugins
-from cgx.infer import autocast, translate_batch
+from cgx.infer import translate_batch
+from cgx.precision import autocast
 from cgx.precision import cpu_has_bf16
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -37,7 +38,7 @@ def measure(variant: str, size: int, blocks: int, batch: int, warmup: int, iters
 
     def once() -> float:
         t0 = time.perf_counter()
-        with autocast(DEVICE, precision):
+        with autocast(precision, DEVICE):
             y = translate_batch(net, x)
         if DEVICE.type == "cuda":
             torch.cuda.synchronize()

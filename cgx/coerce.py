@@ -116,5 +116,5 @@ def _item(tp: Any, value: Any, index: int) -> Any:
 def describe(tp: Any) -> str:
     """An annotation as a user reads it: ``float``, ``one of 'instance', 'batch'``, ``int | None``."""
     if typing.get_origin(tp) is Literal:
-        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+        return "one of " + ", ".join(str(a).lower() if isinstance(a, bool) else repr(a) for a in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")

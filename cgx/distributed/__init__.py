@@ -16,7 +16,7 @@ def build_strategy(dist_cfg, train_cfg, world: WorldInfo | None = None) -> Strat
     world = world or world_info_from_env()
     common = dict(backend=dist_cfg.backend, precision=train_cfg.precision, timeout_min=dist_cfg.timeout_min)
     if dist_cfg.strategy == "ddp":
-        return DDPStrategy(world, **common)
+        return DDPStrategy(world, **common, gradient_as_bucket_view=dist_cfg.gradient_as_bucket_view)
     if dist_cfg.strategy == "deepspeed":
         try:
             from .deepspeed import DeepSpeedStrategy

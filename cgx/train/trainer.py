@@ -32,6 +32,7 @@ from .metrics import LossMeter
 from .ema import EMA
 from .rng import RNGState
 from .schedule import linear_decay
+from .speed import WarmUp
 from .wiring import wire_step
 from .stop import StopRequest, mark_stopped
 
@@ -71,6 +72,8 @@ class Trainer:
 
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
         self.method, self.gens, self.discs, self.method_step = wired.method, wired.gens, wired.discs, wired.step
+        self.speed = wired.speed
+        self.warm_up = WarmUp(self.speed.compile)
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
@@ -217,7 +220,7 @@ class Trainer:
                 log.recipe(self.cfg.to_dict())
         log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}, "
                   f"{describe_precision(cfg.precision, s.device)}), step {self.step} of "
-                  f"{self.total_steps}, run folder {self.run_dir}")
+                  f"{self.total_steps}, run folder {self.run_dir}; speed: {self.speed.describe()}")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
         request = StopRequest(self.folder.stop)
@@ -226,13 +229,16 @@ class Trainer:
         skipped = None  # corrupt samples the source skipped on this rank since (re)start (None: not counted)
         vote = s.stop_vote()
         batches = self.source.batches(self.step, stop)
+        warm_up = self.warm_up  # logs "cgx: compiled in ... s" once, when a step compiles nothing new
         try:
             for batch in batches:
                 timer.got_data()
+                warm_up.step_started()
                 real_a, real_b = self._to_device(batch["A"]), self._to_device(batch["B"])
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
                     skipped = (skipped or 0) + int(batch["skipped"])
 
+                self.speed.begin_step()
                 losses, images = self.method_step(real_a, real_b)
                 if self.ema is not None:
                     self.ema.update(self.gens.module)
@@ -243,6 +249,9 @@ class Trainer:
 
                 stop_now = vote.update(request.requested())
                 timer.step_done()
+                compiled = warm_up.step_done()
+                if compiled:
+                    log.print(compiled)
                 log.progress(self.step)
                 if self.step % cfg.log_every == 0 or self.step == stop:
                     self._log_scalars(log, timer, skipped)
@@ -301,7 +310,7 @@ class Trainer:
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
+        return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x
 
     def close(self) -> None:
         self.method_step = self.evaluation = None

@@ -18,6 +18,7 @@ from .activation_checkpointing import enable_activation_checkpointing
 from .components import RecipeComponents, build_method, check_data_mode, method_call
 from .optim import build_optimizer
 from .rng import seed_everything
+from .speed import SpeedPlan, apply_speed, plan_speed
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Wired:
     discs: Trainable
     """The discriminator group and its optimizer, wrapped likewise."""
     step: MethodStep
+    speed: SpeedPlan
+    """The speed switches in force (compile, channels_last, cudnn.benchmark), resolved for the device."""
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
@@ -48,12 +51,8 @@ def wire_step(cfg: Config, registry: Registry, strategy,
         initialise(gens, discs)
     if cfg.model.sync_batchnorm:
         gens, discs = sync_batchnorm(cfg, s, gens), sync_batchnorm(cfg, s, discs)
-    memory_format = torch.channels_last if t.channels_last else torch.preserve_format
-    gens.to(s.device, memory_format=memory_format)
-    discs.to(s.device, memory_format=memory_format)
-    if t.compile:  # each network of a group (the groups' own forwards are Python glue)
-        for net in (*gens.children(), *discs.children()):
-            net.compile()
+    speed = plan_speed(cfg, s.device, s.precision)  # train.compile, channels_last, cudnn_benchmark
+    apply_speed(speed, (gens, discs), s.device)
     offload = cfg.distributed.offload_optimizer
     gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
     discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
@@ -61,7 +60,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     # From here on every rank draws different randomness (buffers, augmentation).
     seed_everything(t.seed + 1_000_003 * s.rank)
     step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
-    return Wired(method, gens_t, discs_t, step)
+    return Wired(method, gens_t, discs_t, step, speed)
 
 
 def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:

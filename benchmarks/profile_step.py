@@ -51,7 +51,7 @@ def main(argv=None) -> None:
             iteration(*images)
         if cuda:
             torch.cuda.synchronize()
-    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
     print(f"{args.variant} at {args.size} px, batch {args.batch}, {args.iters} iterations, "
           f"torch {torch.__version__} on {DEVICE.type}, {args.threads} threads; sorted by {key}")
     print(prof.key_averages().table(sort_by=key, row_limit=args.top, max_name_column_width=40))

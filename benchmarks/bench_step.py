@@ -1,4 +1,4 @@
-"""Seconds per CycleGAN training iteration and images/s, cgx's step against plain PyTorch.
+"""Seconds per CycleGAN training iteration, and how close each variant comes to the machine's own limit.
 
 One iteration = generator phase (G and F forward both ways, cycle + identity L1, LSGAN, backward,
 Adam step) then discriminator phase (D_A and D_B on real + fake, backward, Adam step), batch 1.
@@ -14,13 +14,22 @@ same machine.
 A variant is a precision (fp32, bf16, fp16) with options joined by ``+``: ``cl`` channels_last,
 ``compile`` torch.compile of the four networks, ``cg`` compiled with CUDA graphs (``train.compile_mode=
 reduce-overhead``; on CPU the same as compile), ``sep`` six separate generator calls instead of four
-batched ones. Every row reports the step's model FLOPs (counted once per size with
-``torch.utils.flop_counter`` on the baseline iteration), the achieved TFLOP/s, the model FLOPs
-utilisation when the peak is known (``--peak-tflops``, or the GPU's bf16 dense peak from a small
-table), and on CUDA the peak memory.
+batched ones.
+
+The machine's limit is measured in the same run, before the rows and again after them: the best
+TFLOP/s of a large matrix multiplication (4096 x 4096 on a CPU, 8192 on a GPU) in each precision the
+rows use (fp32 on CUDA with TF32 when cuDNN's convolutions use it, as they do by default). Every row
+reports the step's model FLOPs (counted once per size with ``torch.utils.flop_counter``: on the
+baseline iteration for CycleGAN, on the method's own step otherwise), the achieved TFLOP/s and its
+fraction of the limit of the row's precision ("of limit"); the model FLOPs utilisation against a
+published peak when one is known (``--peak-tflops``, or the GPU's bf16 dense peak from a small
+table); on CUDA the peak memory. On a busy machine the limit and the rows slow down together, so
+the fractions stay roughly comparable while the seconds do not. The JSON's fractions are against
+the better of the two limit measurements; when they differ by more than 10% the table is printed
+again against it. ``benchmarks/profile_step.py`` shows where one variant's time goes.
 
 Sizes up to 128 px use 6 residual blocks, larger ones 9 (the paper's choice). The table goes to
-stdout, the numbers (with per-iteration times) to --json.
+stdout, the numbers (with per-iteration times and both limit measurements) to --json.
 """
 from __future__ import annotations
 
@@ -43,6 +52,8 @@ from cgx.train.rng import seed_everything
 from cgx.train.wiring import wire_step
 
 BASELINE = "baseline-fp32-eager"
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""What the timings read (``--clock``): wall seconds, or the process's CPU seconds (all its threads)."""
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where DDPStrategy puts cgx's step
 
 
@@ -106,15 +117,76 @@ def build_cgx(size: int, batch: int, variant: str, method: str = "cyclegan"):
     return step, images
 
 
-def count_flops(size: int, batch: int) -> float:
-    """FLOPs of one training iteration (forward and backward of every network), counted on the
-    baseline iteration: the algorithm's FLOPs, whatever a variant does to run them faster."""
+def count_flops(size: int, batch: int, method: str = "cyclegan") -> float:
+    """FLOPs of one training iteration (forward and backward of every network): the algorithm's FLOPs,
+    whatever a variant does to run them faster. Counted on the baseline iteration for CycleGAN, on
+    the method's own eager fp32 step otherwise."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    iteration, images = build_baseline(size, batch)
+    if method == "cyclegan":
+        iteration, images = build_baseline(size, batch)
+    else:
+        iteration, images = build_cgx(size, batch, "fp32", method)
     with FlopCounterMode(display=False) as counter:
         iteration(*images)
     return float(counter.get_total_flops())
+
+
+# --- the machine's limit --------------------------------------------------------------------------
+
+LIMIT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def matmul_tflops(precision: str, n: int, clock=time.perf_counter, min_seconds: float = 1.0, reps: int = 3) -> float:
+    """The best TFLOP/s of an n x n matrix product in ``precision`` on DEVICE: at least ``reps``
+    timings and ``min_seconds`` of them (a GPU times 10 products per timing)."""
+    dtype = LIMIT_DTYPES[precision]
+    a, b = (torch.randn(n, n, device=DEVICE, dtype=dtype) for _ in range(2))
+    per_timing = 10 if DEVICE.type == "cuda" else 1
+
+    def timed() -> float:
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = clock()
+        for _ in range(per_timing):
+            torch.mm(a, b)
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+        return (clock() - t0) / per_timing
+
+    timed()  # warm-up: kernel choice, page faults
+    times: list[float] = []
+    while len(times) < reps or sum(times) * per_timing < min_seconds:
+        times.append(timed())
+        if len(times) >= 50:
+            break
+    return 2 * n**3 / min(times) / 1e12
+
+
+def limit_label(precision: str) -> str:
+    """What the fp32 limit computes in: TF32 on CUDA when cuDNN's convolutions use it (torch's default)."""
+    if precision == "fp32" and DEVICE.type == "cuda" and torch.backends.cudnn.allow_tf32:
+        return "fp32 (TF32)"
+    return precision
+
+
+def measure_limits(precisions: list[str], n: int, clock=time.perf_counter) -> dict[str, float]:
+    """The limit of each precision (``matmul_tflops``); fp32 on CUDA with TF32 as the convolutions use it."""
+    out = {}
+    for precision in precisions:
+        tf32 = torch.backends.cuda.matmul.allow_tf32
+        if precision == "fp32" and DEVICE.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
+        try:
+            out[precision] = matmul_tflops(precision, n, clock)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+        gc.collect()
+    return out
+
+
+def describe_limits(limits: dict[str, float]) -> str:
+    return ", ".join(f"{limit_label(p)} {v:.3f}" for p, v in limits.items())
 
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
@@ -132,13 +204,13 @@ def peak_tflops(arg: float | None) -> float | None:
 
 # --- measuring ------------------------------------------------------------------------------------
 
-def measure(iteration, images, warmup: int, iters: int) -> dict:
+def measure(iteration, images, warmup: int, iters: int, clock=time.perf_counter) -> dict:
     def timed() -> float:
-        t0 = time.perf_counter()
+        t0 = clock()
         iteration(*images)
         if DEVICE.type == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - t0
+        return clock() - t0
 
     warmup_s = sum(timed() for _ in range(warmup))
     times = [timed() for _ in range(iters)]
@@ -147,12 +219,12 @@ def measure(iteration, images, warmup: int, iters: int) -> dict:
             "mean_s": statistics.fmean(times), "min_s": min(times), "warmup_s": warmup_s, "times_s": times}
 
 
-def run_one(name: str, build, warmup: int, iters: int) -> dict:
+def run_one(name: str, build, warmup: int, iters: int, clock=time.perf_counter) -> dict:
     try:
         if DEVICE.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         iteration, images = build()
-        out = {"mode": name, **measure(iteration, images, warmup, iters)}
+        out = {"mode": name, **measure(iteration, images, warmup, iters, clock)}
         if DEVICE.type == "cuda":
             out["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         return out
@@ -170,8 +242,13 @@ def bf16_hardware() -> str:
     return ", ".join(found) or "none (bf16 is emulated: expect it slower than fp32)"
 
 
-HEADER = (f"{'size':>5} {'blocks':>6}  {'mode':<24} {'s/iter':>8} {'images/s':>9} {'vs baseline':>11} "
-          f"{'TFLOP/s':>8} {'MFU':>6} {'peak GiB':>8}")
+HEADER = (f"{'size':>5} {'blocks':>6}  {'mode':<24} {'s/iter':>8} {'images/s':>9} {'TFLOP/s':>8} "
+          f"{'of limit':>8} {'vs baseline':>11} {'MFU':>6} {'peak GiB':>8}")
+
+
+def precision_of(mode: str) -> str:
+    """``cgx-bf16+cl`` -> bf16; the baseline is fp32."""
+    return "fp32" if mode == BASELINE else mode.split("-")[-1].split("+")[0]
 
 
 def print_row(r: dict) -> None:
@@ -183,7 +260,8 @@ def print_row(r: dict) -> None:
     mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
     mem = f"{r['peak_memory_gib']:.2f}" if "peak_memory_gib" in r else "-"
     tflops = f"{r['tflops_per_s']:.3f}" if "tflops_per_s" in r else "-"
-    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {speedup:>11} {tflops:>8} "
+    fraction = f"{r['fraction_of_limit']:.2f}" if "fraction_of_limit" in r else "-"
+    print(f"{lead} {r['s_per_iter']:>8.3f} {r['images_per_s']:>9.2f} {tflops:>8} {fraction:>8} {speedup:>11} "
           f"{mfu:>6} {mem:>8}", flush=True)
 
 
@@ -195,18 +273,27 @@ def main(argv=None) -> None:
                    "the fp32 eager baseline always runs")
     p.add_argument("--method", default="cyclegan",
                    help="the method whose step cgx's rows time (default: cyclegan). The fp32 eager baseline "
-                   "and the FLOP count are CycleGAN's reference: for another method they are left out and "
-                   "its rows stand alone (vs its first row)")
+                   "is CycleGAN's reference: for another method it is left out, its rows are compared with its "
+                   "first row and its FLOPs counted on its own step")
     p.add_argument("--batch", type=int, default=1, help="images per domain per iteration (default 1)")
     p.add_argument("--peak-tflops", type=float, default=None,
-                   help="the device's peak TFLOP/s for MFU (default: known GPUs' bf16 dense peak; none on CPU)")
+                   help="a published peak TFLOP/s for the MFU column (default: known GPUs' bf16 dense peak; none "
+                   "on CPU). The 'of limit' column is against the limit this run measures")
+    p.add_argument("--limit-size", type=int, default=None,
+                   help="side of the matrices that measure the limit (default: 4096 on CPU, 8192 on GPU)")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per mode (default: 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help=f"torch.set_num_threads (default: all cores, {os.cpu_count()} here)")
+    p.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                   help="wall seconds (default), or the process's CPU seconds (CPU only): on a busy machine "
+                   "with --threads 1 these hardly count the time other processes take; the limit is timed alike")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/bench_step.json"),
                    help="where to write the results (default: %(default)s)")
     args = p.parse_args(argv)
+    if args.clock == "cpu" and DEVICE.type == "cuda":
+        p.error("--clock cpu times the host's work only: on a GPU use the wall clock (the default)")
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__} on {DEVICE.type}, {args.threads} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, bf16 hardware: {bf16_hardware()}\n")
@@ -216,33 +303,67 @@ def main(argv=None) -> None:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_hardware": bf16_hardware(),
             "iters": args.iters, "warmup": args.warmup, "batch_size": args.batch,
             "device_name": torch.cuda.get_device_name() if DEVICE.type == "cuda" else platform.processor(),
-            "peak_tflops": peak_tflops(args.peak_tflops), "method": args.method}
+            "peak_tflops": peak_tflops(args.peak_tflops), "method": args.method, "clock": args.clock}
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    reference = args.method == "cyclegan"
+    used = {"fp32"} if reference else set()  # the baseline's
+    used |= {v.split("+")[0] for v in args.variants} - ({"fp16"} if DEVICE.type != "cuda" else set())
+    precisions = [p for p in LIMIT_DTYPES if p in used]
+    n = args.limit_size or (8192 if DEVICE.type == "cuda" else 4096)
+    limits = measure_limits(precisions, n, clock)
+    meta["limit"] = {"what": f"best matmul {n}x{n}, TFLOP/s", "fp32_tf32": limit_label("fp32") != "fp32",
+                     "start": limits}
+    print(f"limit (best {n}x{n} matmul, TFLOP/s{' per CPU second' if args.clock == 'cpu' else ''}): "
+          f"{describe_limits(limits)}\n")
     rows: list[dict] = []
     print(HEADER)
     print("-" * len(HEADER))
     for size in args.sizes:
-        reference = args.method == "cyclegan"
-        flops = count_flops(size, args.batch) if reference else None
+        try:
+            flops = count_flops(size, args.batch, args.method)
+        except Exception as e:  # a method the counter cannot follow: its rows stand without FLOPs
+            print(f"(FLOPs not counted: {type(e).__name__}: {e})")
+            flops = None
         prefix = "cgx" if reference else f"cgx-{args.method}"
         runs = ([(BASELINE, lambda: build_baseline(size, args.batch))] if reference else []) + [
             (f"{prefix}-{v}", lambda v=v: build_cgx(size, args.batch, v, args.method)) for v in args.variants]
         base = None
         for label, build in runs:
             r = {"size": size, "blocks": blocks_for(size), "flops_per_iter": flops,
-                 **run_one(label, build, args.warmup, args.iters)}
+                 **run_one(label, build, args.warmup, args.iters, clock)}
             base = base or r
             if "error" not in r and flops is not None:
                 r["tflops_per_s"] = flops / r["s_per_iter"] / 1e12
+                r["precision"] = precision_of(label)
+                if r["precision"] in limits:
+                    r["limit_tflops"] = limits[r["precision"]]
+                    r["fraction_of_limit"] = r["tflops_per_s"] / r["limit_tflops"]
                 if meta["peak_tflops"]:
                     r["mfu"] = r["tflops_per_s"] / meta["peak_tflops"]
-                if "error" not in base:
-                    r["speedup"] = base["s_per_iter"] / r["s_per_iter"]
+            if "error" not in r and "error" not in base:
+                r["speedup"] = base["s_per_iter"] / r["s_per_iter"]
             rows.append(r)
             print_row(r)
             # Written after every row, so that a run cut short still leaves what it measured.
             args.json.write_text(json.dumps({**meta, "results": rows}, indent=2))
-    print(f"\nwrote {args.json}")
+    end = measure_limits(precisions, n, clock)
+    best = {p: max(limits[p], end[p]) for p in limits}
+    meta["limit"].update(end=end, best=best)
+    for r in rows:  # the final figures: against the best the machine showed in this run
+        if r.get("precision") in best:
+            r["limit_tflops"] = best[r["precision"]]
+            r["fraction_of_limit"] = r["tflops_per_s"] / r["limit_tflops"]
+    args.json.write_text(json.dumps({**meta, "results": rows}, indent=2))
+    moved = max(abs(end[p] / limits[p] - 1) for p in limits) if limits else 0.0
+    print(f"\nlimit at the end: {describe_limits(end)}")
+    if moved > 0.1:
+        print(f"The limit moved {100 * moved:.0f}% during the run (the machine's load changed); against the best "
+              f"of both ({describe_limits(best)}) the rows read:\n")
+        print(HEADER)
+        print("-" * len(HEADER))
+        for r in rows:
+            print_row(r)
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class PatchDiscriminator(nn.Module):
             stride = 2 if n < n_layers else 1  # the last of these keeps the resolution
             layers += [
                 nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
-                nl(ndf * mult), nn.LeakyReLU(0.2, True),
+                nl(ndf * mult), nn.LeakyReLU(0.2),
             ]
         layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]  # no sigmoid: the loss decides
         self.model = nn.Sequential(*layers)

@@ -33,6 +33,7 @@ from torch.utils.checkpoint import checkpoint
 
 from cgx.nn.init import init_normal
 from cgx.nn.norm import NORMS, norm_layer
+from cgx.nn.pad import ReflectionPad2d, ReplicationPad2d
 from cgx.plugins import hookimpl
 from cgx.plugins.args import at_least
 
@@ -43,10 +44,10 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, dim: int, norm, bias: bool = True, dropout: bool = False) -> None:
         super().__init__()
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim), nn.ReLU(True)]
+        layers = [ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim), nn.ReLU()]
         if dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim)]
+        layers += [ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,7 @@ class BlurDownsample(nn.Module):
         a = torch.tensor([1.0, 2.0, 1.0])
         k = a[:, None] * a[None, :]
         self.register_buffer("filt", (k / k.sum())[None, None].repeat(channels, 1, 1, 1), persistent=False)
-        self.pad = nn.ReflectionPad2d(1)
+        self.pad = ReflectionPad2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(self.pad(x), self.filt.to(x.dtype), stride=2, groups=x.shape[1])
@@ -78,7 +79,7 @@ class BlurUpsample(nn.Module):
         a = torch.tensor([1.0, 3.0, 3.0, 1.0])
         k = a[:, None] * a[None, :]
         self.register_buffer("filt", (k / k.sum() * 4)[None, None].repeat(channels, 1, 1, 1), persistent=False)
-        self.pad = nn.ReplicationPad2d(1)
+        self.pad = ReplicationPad2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = nn.functional.conv_transpose2d(self.pad(x), self.filt.to(x.dtype), stride=2, padding=2, groups=x.shape[1])
@@ -98,26 +99,26 @@ class ResnetGenerator(nn.Module):
         self.per_sample = norm != "batch"  # batch norm mixes the samples of a batch
         nl = norm_layer(norm)
         bias = norm != "batch"  # the authors drop conv biases only before BatchNorm
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), nl(ngf), nn.ReLU(True)]
+        layers = [ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), nl(ngf), nn.ReLU()]
         for i in range(2):  # downsample: ngf -> 2 ngf -> 4 ngf
             c = ngf * 2**i
             if antialias:
-                layers += [nn.Conv2d(c, 2 * c, 3, padding=1, bias=bias), nl(2 * c), nn.ReLU(True), BlurDownsample(2 * c)]
+                layers += [nn.Conv2d(c, 2 * c, 3, padding=1, bias=bias), nl(2 * c), nn.ReLU(), BlurDownsample(2 * c)]
             else:
-                layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), nl(2 * c), nn.ReLU(True)]
+                layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), nl(2 * c), nn.ReLU()]
         layers += [ResidualBlock(4 * ngf, nl, bias, dropout) for _ in range(n_blocks)]
         self.encoder_layers = len(layers)
         """Modules of ``self.model`` up to the last residual block: the encoder ``encode_features`` reads."""
         for i in range(2):  # upsample: 4 ngf -> 2 ngf -> ngf
             c = ngf * 2 ** (2 - i)
             if antialias:
-                layers += [BlurUpsample(c), nn.Conv2d(c, c // 2, 3, padding=1, bias=bias), nl(c // 2), nn.ReLU(True)]
+                layers += [BlurUpsample(c), nn.Conv2d(c, c // 2, 3, padding=1, bias=bias), nl(c // 2), nn.ReLU()]
             else:
                 layers += [
                     nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                    nl(c // 2), nn.ReLU(True),
+                    nl(c // 2), nn.ReLU(),
                 ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        layers += [ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self._channels = []  # channels of each module's output
         c = in_channels

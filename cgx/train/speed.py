@@ -1,8 +1,9 @@
 """The speed switches of a training run, resolved once for its device: ``train.compile`` (and its
 mode), ``train.channels_last``, ``train.cudnn_benchmark``. Each computes what the plain path
 computes (tests/train/test_compile.py, tests/train/test_fast_paths.py); ``auto`` turns a switch on
-only on CUDA, where it is expected to pay (NHWC for tensor-core convolutions; not yet measured here:
-``benchmarks/gpu_check.sh``), and the CPU keeps the plain path (see each key's docstring in ``cgx.config``).
+where it pays: on CUDA where it is expected to (NHWC for tensor-core convolutions; not yet measured
+here: ``benchmarks/gpu_check.sh``), and channels_last for bf16 on a CPU with AMX, where it was measured
+(bench_step bf16+cl against bf16, 1.5-2x); elsewhere the plain path (each key's docstring in ``cgx.config``).
 
 torch.compile here compiles each network of a group in place (``nn.Module.compile``): the module keeps
 its own parameters and ``state_dict`` keys (no ``_orig_mod.`` prefix), so a compiled run's checkpoint
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..precision import cpu_has_amx
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ def plan_speed(cfg, device: torch.device, precision: str) -> SpeedPlan:
         raise ConfigError(f"{where}: train.compile=true cannot train loss.gan=wgangp (its gradient penalty "
                           f"differentiates the critic twice, which a compiled network does not support); "
                           f"set train.compile=false")
-    channels_last = (cuda and precision in ("bf16", "fp16")) if t.channels_last == "auto" else t.channels_last
+    if t.channels_last == "auto":
+        channels_last = ((cuda and precision in ("bf16", "fp16"))
+                         or (device.type == "cpu" and precision == "bf16" and cpu_has_amx()))
+    else:
+        channels_last = t.channels_last
     return SpeedPlan(compile=t.compile, compile_mode=t.compile_mode, channels_last=bool(channels_last),
                      cudnn_benchmark=cuda and t.cudnn_benchmark)
 

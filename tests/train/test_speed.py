@@ -1,4 +1,4 @@
-"""The speed switches: what ``auto`` turns on where (only on CUDA), one-line errors, and DDP's flags
+"""The speed switches: what ``auto`` turns on where (CUDA; channels_last also for bf16 on an AMX CPU), one-line errors, and DDP's flags
 computing what plain DDP computes (a one-rank gloo group in this process)."""
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ import torch.distributed as dist
 from cgx.config import load_config
 from cgx.distributed.ddp import DDPTrainable
 from cgx.errors import ConfigError
+from cgx.train import speed
 from cgx.train.speed import plan_speed
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)  # plan_speed only reads the device's type
 
 
+@pytest.mark.parametrize("amx", [False, True])
 @pytest.mark.parametrize("device, precision, channels_last, cudnn", [
-    (CPU, "fp32", False, False), (CPU, "bf16", False, False),
+    (CPU, "fp32", False, False), (CPU, "bf16", "amx", False),
     (CUDA, "fp32", False, True), (CUDA, "bf16", True, True), (CUDA, "fp16", True, True)])
-def test_auto_turns_the_gpu_switches_on_only_on_cuda(device, precision, channels_last, cudnn):
+def test_auto_turns_the_gpu_switches_on_only_on_cuda(device, precision, channels_last, cudnn, amx, monkeypatch):
+    """channels_last on a CPU only for bf16 with AMX tiles (measured faster there), never for fp32."""
+    monkeypatch.setattr(speed, "cpu_has_amx", lambda: amx)
+    channels_last = amx if channels_last == "amx" else channels_last
     plan = plan_speed(load_config(None, []), device, precision)
     assert (plan.channels_last, plan.cudnn_benchmark, plan.compile) == (channels_last, cudnn, False)
     assert plan.memory_format == (torch.channels_last if channels_last else torch.preserve_format)

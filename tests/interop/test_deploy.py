@@ -83,7 +83,7 @@ def test_export_does_not_replace_files_without_force(trained_run, tmp_path, caps
 
 def test_onnx_export_without_the_extra_is_a_clear_error(trained_run, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
-    with pytest.raises(SetupError, match=r"needs the package\(s\) onnxruntime: pip install -e '.\[export\]'"):
+    with pytest.raises(SetupError, match=r"needs the package\(s\) onnxruntime: pip install 'cgx\[export\]'"):
         export_generator(trained_run, "onnx", out=tmp_path / "g.onnx")
     assert not (tmp_path / "g.onnx").exists()
 

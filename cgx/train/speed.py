@@ -60,9 +60,14 @@ def plan_speed(cfg, device: torch.device, precision: str) -> SpeedPlan:
         raise ConfigError(f"{where}: train.compile=true cannot train loss.gan=wgangp (its gradient penalty "
                           f"differentiates the critic twice, which a compiled network does not support); "
                           f"set train.compile=false")
-    if t.channels_last == "auto":
-        channels_last = ((cuda and precision in ("bf16", "fp16"))
-                         or (device.type == "cpu" and precision == "bf16" and cpu_has_amx()))
+    deepspeed = cfg.distributed.strategy == "deepspeed"
+    if t.channels_last is True and deepspeed:
+        raise ConfigError(f"{where}: train.channels_last=true cannot train with distributed.strategy=deepspeed "
+                          f"(DeepSpeed broadcasts and partitions parameters as flat contiguous memory); "
+                          f"set train.channels_last=auto or false")
+    if t.channels_last == "auto":  # DeepSpeed: the plain layout (above)
+        channels_last = not deepspeed and ((cuda and precision in ("bf16", "fp16"))
+                                           or (device.type == "cpu" and precision == "bf16" and cpu_has_amx()))
     else:
         channels_last = t.channels_last
     return SpeedPlan(compile=t.compile, compile_mode=t.compile_mode, channels_last=bool(channels_last),

@@ -96,3 +96,12 @@ def test_ddp_strategy_resolves_auto_for_its_device():
     cfg = load_config(None, ["train.precision=fp32", "distributed.gradient_as_bucket_view=true"])
     s = build_strategy(cfg.distributed, cfg.train, WorldInfo())
     assert s.gradient_as_bucket_view is True
+
+
+@pytest.mark.parametrize("device", [CPU, CUDA])
+def test_deepspeed_keeps_the_plain_layout(device, monkeypatch):
+    """DeepSpeed views every parameter as flat bytes: auto leaves channels_last off, true is a one-line error."""
+    monkeypatch.setattr(speed, "cpu_has_amx", lambda: True)
+    assert not plan_speed(load_config(None, ["distributed.strategy=deepspeed"]), device, "bf16").channels_last
+    with pytest.raises(ConfigError, match=r"train.channels_last=true cannot train with distributed.strategy=deepspeed"):
+        plan_speed(load_config(None, ["distributed.strategy=deepspeed", "train.channels_last=true"]), device, "bf16")

@@ -29,8 +29,7 @@ from .images import DataError, list_images
 from .corrupt import skip_or_raise, stand_in
 from .loader import HandsOutBatches
 from .plan import Plan
-from .shards import (IMAGE_KEYS, Oversize, _Stream, default_index, expand_urls, index_json, is_local, load_domain,
-                     stream_at, worker_steps)
+from .shards import IMAGE_KEYS, Oversize, _Stream, load_domain, local_index, stream_at, worker_steps
 from .shard_plan import DomainPlan
 from .source import _StepSampler
 from .transforms import Augment, resize, to_tensor
@@ -234,15 +233,10 @@ def sample_pair(sample: dict, spec_a: ImageSpec = DEFAULT, spec_b: ImageSpec = D
 
 def check_paired_index(pattern: str, index: str | None, specs: dict[str, ImageSpec]) -> None:
     """A DataError when data.shards' index is not of paired shards, or of other image specs."""
-    path = Path(index) if index is not None else None
-    if path is None:
-        urls = expand_urls(pattern, "data.shards")
-        if not is_local(urls[0]):
-            return  # load_domain names the missing index
-        path = default_index(urls[0])
-    record = index_json(path)
-    if record is None:
+    found = local_index(pattern, index, "data.shards")
+    if found is None:
         return  # load_domain names a missing or malformed index
+    path, record = found
     if not isinstance(record, dict) or record.get("paired") is not True:
         raise DataError(f"data.shards: {path} indexes unpaired shards (one image a sample); data.paired=true reads "
                         f"shards written by `cgx shards --paired` (or use data.paired=false with data.shards_a/shards_b)")

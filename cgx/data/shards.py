@@ -348,20 +348,29 @@ def index_json(path: Path):
         return None
 
 
+def local_index(pattern: str, index: str | None, key: str) -> tuple[Path, object] | None:
+    """The index of the shards ``pattern`` (``index``, else the one beside the first local shard) and its
+    JSON; None where there is none to read here (remote shards) or it is missing or malformed (which
+    load_domain names)."""
+    path = Path(index) if index is not None else None
+    if path is None:
+        urls = expand_urls(pattern, key)
+        if not is_local(urls[0]):
+            return None
+        path = default_index(urls[0])
+    record = index_json(path)
+    return None if record is None else (path, record)
+
+
 def check_index_spec(pattern: str | None, index: str | None, spec: ImageSpec, key: str, spec_key: str) -> None:
     """A DataError naming the index and both specs when domain shards were written for another image spec
     than the recipe's ``spec`` (data.a / data.b). Indexes without a spec pass for the default spec only."""
     if not pattern:
         return
-    path = Path(index) if index is not None else None
-    if path is None:
-        urls = expand_urls(pattern, key)
-        if not is_local(urls[0]):
-            return  # load_domain names the missing index
-        path = default_index(urls[0])
-    record = index_json(path)
-    if record is None:
+    found = local_index(pattern, index, key)
+    if found is None:
         return  # load_domain names a missing or malformed index
+    path, record = found
     try:
         recorded = index_spec(record)
     except (ValueError, AttributeError, TypeError):

@@ -55,6 +55,18 @@ class _Plan:
     def __init__(self, archive: Path):
         self.archive, self.files, self.dirs = archive, set(), set()
 
+    def admit(self, name: str, kind: str | None, is_dir: bool) -> tuple[str, ...] | None:
+        """The member ``name``'s path parts where it is to be written (None: left out), after refusing
+        what is not a plain file or folder (``kind``: what it is, else None) or clashes with the others."""
+        parts = member_parts(name, self.archive)
+        if not parts or parts[0] == SKIPPED:
+            return None
+        if kind:
+            raise ArchiveError(f"{self.archive}: member {name!r} is {kind}; only plain files and folders are "
+                               f"unpacked, the archive is refused, nothing written")
+        self.add(name, parts, is_dir)
+        return parts
+
     def add(self, name: str, parts: tuple[str, ...], is_dir: bool) -> None:
         parents = {parts[:i] for i in range(1, len(parts))}
         if parts in self.files or (parents & self.files) or (not is_dir and parts in self.dirs):
@@ -126,15 +138,9 @@ def _unpack_zip(archive: Path, tmp: Path, progress: bool) -> None:
     with zf:
         plan, members = _Plan(archive), []
         for info in zf.infolist():  # the central directory: every member is checked before any is written
-            parts = member_parts(info.filename, archive)
-            if not parts or parts[0] == SKIPPED:
-                continue
-            kind = _zip_kind(info)
-            if kind:
-                raise ArchiveError(f"{archive}: member {info.filename!r} is {kind}; only plain files and folders "
-                                   f"are unpacked, the archive is refused, nothing written")
-            plan.add(info.filename, parts, info.is_dir())
-            members.append((info, parts))
+            parts = plan.admit(info.filename, _zip_kind(info), info.is_dir())
+            if parts is not None:
+                members.append((info, parts))
         if not plan.files:
             raise ArchiveError(f"{archive}: holds no files; nothing written")
         from tqdm import tqdm
@@ -168,14 +174,9 @@ def _unpack_tar(archive: Path, tmp: Path, progress: bool) -> None:
                                        f"written") from None
                 if m is None:
                     break
-                parts = member_parts(m.name, archive)
-                if not parts or parts[0] == SKIPPED:
+                parts = plan.admit(m.name, _tar_kind(m), m.isdir())
+                if parts is None:
                     continue
-                kind = _tar_kind(m)
-                if kind:
-                    raise ArchiveError(f"{archive}: member {m.name!r} is {kind}; only plain files and folders are "
-                                       f"unpacked, the archive is refused, nothing written")
-                plan.add(m.name, parts, m.isdir())
                 _write(tmp, parts, m.isdir(), lambda: tf.extractfile(m), archive, m.name)
                 bar.update(1)
             try:

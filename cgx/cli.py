@@ -12,14 +12,34 @@ from .choices import PRECISIONS
 
 DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
 
-Train with:  torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]
-        or:  cgx train RECIPE.yaml [key=value ...]   (one process)"""
+Train with:  torchrun --nproc_per_node=N -m cgx.run RECIPE [key=value ...]
+        or:  cgx train RECIPE [key=value ...]   (one process)
+RECIPE: a recipe file, or a built-in recipe's name (cgx recipes lists them)."""
 
 
 def cmd_train(args) -> int:
     from . import run
 
     return run.main([args.recipe, *args.overrides])
+
+
+def cmd_recipes(args) -> int:
+    from . import recipes
+
+    if args.action == "show":
+        print(recipes.get(args.name).path.read_text(encoding="utf-8"), end="")
+    elif args.action == "keys":
+        import importlib
+        import importlib.util
+
+        if importlib.util.find_spec(f"{__package__}.recipe_reference") is None:
+            from .errors import UsageError
+
+            raise UsageError("cgx recipes keys: the recipe reference (cgx.recipe_reference) is not part of this cgx yet")
+        return importlib.import_module(f"{__package__}.recipe_reference").main(args.args)
+    else:
+        print(recipes.table())
+    return 0
 
 
 def cmd_translate(args) -> int:
@@ -192,7 +212,7 @@ def cmd_demo_data(args) -> int:
         out = generate_paired(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
                               n_val=args.n_val)
         print(f"cgx: paired demo data in {out} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by side, "
-              f"{2 * args.size}x{args.size}); recipe: data.paired=true data.root={out} (recipes/pix2pix_demo.yaml)")
+              f"{2 * args.size}x{args.size}); recipe: data.paired=true data.root={out} (the recipe pix2pix_demo)")
         return 0
     out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
     print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
@@ -303,6 +323,15 @@ example:
   # recipe: data.source=shards data.shards_a='data/h2z/trainA-{000000..000001}.tar' ..."""
 
 
+RECIPES_HELP = """The recipes that come with cgx (recipes/ in the checkout, inside the package when installed
+from a wheel). A recipe argument (cgx train, python -m cgx.run, torchrun -m cgx.run, cgx import
+--recipe) takes a file or one of these names; a file of that name wins.
+
+  cgx recipes                      the names, each with its recipe's first sentence
+  cgx recipes show cyclegan_256    print one (cgx recipes show demo > my.yaml: start your own)
+  cgx recipes keys                 every recipe key: type, default, meaning"""
+
+
 TRANSLATE_HELP = """Translate every image under INPUT (recursive, any size) into OUTPUT as PNG, at the same
 relative paths: INPUT/sub/x.jpg -> OUTPUT/sub/x.png. Inputs of one folder that differ only in the
 extension keep it in the name (x.jpg, x.png -> x_jpg.png, x_png.png), so each input gets its own
@@ -344,7 +373,8 @@ EXPORT_HELP = """Export a run.
                         their test.py --model cycle_gan with the matching --netG/--ngf/--norm.
   --format onnx         one generator, dynamic batch/height/width (multiples of its stride), plus a JSON
                         beside it (input RGB NCHW in [-1, 1], stride); checked in onnxruntime against
-                        PyTorch (max abs diff <= 1e-4) before it is written. Needs pip install -e '.[export]'.
+                        PyTorch (max abs diff <= 1e-4) before it is written. Needs the export extra:
+                        pip install 'cgx[export]' (a checkout: pip install -e '.[export]').
   --format torchscript  the same as a traced TorchScript file (torch.jit.load), checked likewise.
 
 Existing files are not replaced without --force; files are written under a temporary name and renamed."""
@@ -387,9 +417,19 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train from a recipe in this process (torchrun: use -m cgx.run)")
-    t.add_argument("recipe", help="recipe YAML file")
+    t.add_argument("recipe", help="recipe YAML file, or a built-in recipe's name (cgx recipes lists them)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides, e.g. train.steps=200")
     t.set_defaults(fn=cmd_train)
+
+    t = sub.add_parser("recipes", help="list the built-in recipes; show one to start from",
+                       description=RECIPES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.set_defaults(fn=cmd_recipes, action=None)
+    actions = t.add_subparsers(dest="action", metavar="ACTION")
+    a = actions.add_parser("show", help="print a built-in recipe (to copy and edit: cgx recipes show demo > my.yaml)")
+    a.add_argument("name", help="a built-in recipe's name (cgx recipes lists them)")
+    actions.add_parser("keys", add_help=False,  # main() hands its arguments to cgx.recipe_reference
+                       help="every recipe key with its type, default and meaning (the recipe reference; "
+                            "its options: cgx recipes keys --help)")
 
     t = sub.add_parser("translate", help="translate a folder of images with a trained generator",
                        description=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -542,12 +582,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by cgx eval
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:2] == ["recipes", "keys"]:  # its options are cgx.recipe_reference's own
+        args = argparse.Namespace(fn=cmd_recipes, action="keys", args=given[2:])
+    else:
+        args = parser().parse_args(given)
+    args.argv = given  # recorded by cgx eval
     from .errors import user_message
 
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:  # `cgx datasets list | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit (Python's signal docs)
+        return 141  # as a shell reports a command ended by SIGPIPE
     except Exception as e:  # noqa: BLE001 -- a user's problem is one line; anything else (a bug) a traceback
         message = user_message(e)
         if message is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -352,14 +353,18 @@ def _check_size(data, where: str) -> None:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
-    """Read a recipe file, apply ``key=value`` overrides, and validate everything."""
+    """Read a recipe file (or a built-in recipe by name: ``cgx.recipes``), apply ``key=value``
+    overrides, and validate everything. An error about a key an override set names the override
+    (the command line), not the recipe file."""
     raw: dict = {}
-    where = "<defaults>"
+    where: str = "<defaults>"
     if path is not None:
-        p = Path(path)
+        from .recipes import resolve
+
+        p = resolve(path)
         where = str(p)
         if not p.is_file():
-            raise ConfigError(f"recipe file not found: {p}")
+            raise ConfigError(f"recipe file not found: {p} (it is not a file)")
         try:
             text = p.read_text()
         except (OSError, UnicodeDecodeError) as e:
@@ -367,21 +372,48 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         raw = parse_yaml(text, where) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: a recipe must be a mapping of sections, got {type(raw).__name__}")
+        path = p
+    origins = {}
     for item in overrides:
-        apply_override(raw, item)
-    cfg = from_dict(Config, raw, where=where)
+        origins[apply_override(raw, item)] = f"command-line override {item!r}"
+    cfg = from_dict(Config, raw, where=_Where(where, origins) if origins else where)
     cfg.recipe = str(Path(path).resolve()) if path is not None else None
     return cfg
+
+
+class _Where(str):
+    """The recipe file's name, knowing which dotted keys overrides set: ``_at`` names the override
+    for those (and the keys below them), the file for the rest."""
+
+    origins: dict[str, str]
+
+    def __new__(cls, recipe: str, origins: dict[str, str]):
+        obj = super().__new__(cls, recipe)
+        obj.origins = origins
+        return obj
+
+
+def _at(where: str, key: str) -> str:
+    """Who set ``key`` (``data.a.channels``, ``logging.backends[1]``): the override that set it, a
+    section above it or a key below it; else ``where`` (the recipe file)."""
+    origins = getattr(where, "origins", None)
+    if not origins:
+        return where
+    key = re.sub(r"\[\d+\]", "", key)
+    for set_key, origin in origins.items():
+        if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
+            return origin
+    return where
 
 
 def config_from_dict(raw: dict, where: str = "<dict>") -> Config:
     return from_dict(Config, raw, where=where)
 
 
-def apply_override(raw: dict, item: str) -> None:
+def apply_override(raw: dict, item: str) -> str:
     """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``[1, 2]``, ``true``).
     A value that is not valid YAML, or carries a YAML tag (``!!python/...``), is refused: quote a string
-    that YAML cannot read as one (``key='{a: b'``)."""
+    that YAML cannot read as one (``key='{a: b'``). Returns the dotted key set."""
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=200)")
     key, _, text = item.partition("=")
@@ -404,6 +436,7 @@ def apply_override(raw: dict, item: str) -> None:
             raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a section")
         node = child
     node[parts[-1]] = value
+    return ".".join(parts)
 
 
 def _has_tag(text: str) -> bool:
@@ -420,13 +453,13 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {label} must be a section (mapping), got {shown(data)}")
+        raise ConfigError(f"{_at(where, path)}: {label} must be a section (mapping), got {shown(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         section = f"section '{path}'" if path else "the top level"
         raise ConfigError(
-            f"{where}: unknown key '{_join(path, unknown[0])}' in {section}; "
+            f"{_at(where, _join(path, unknown[0]))}: unknown key '{_join(path, unknown[0])}' in {section}; "
             f"accepted keys: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
@@ -455,10 +488,10 @@ def _component(data: Any, where: str, path: str, default: ComponentConfig | None
     if isinstance(data, str):
         data = {"name": data}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {path} must be a plugin name or a section with 'name', got {shown(data)}")
+        raise ConfigError(f"{_at(where, path)}: {path} must be a plugin name or a section with 'name', got {shown(data)}")
     name = data.get("name", default.name if default is not None else None)
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: {path}.name must be the name of a registered plugin, got {shown(name)}")
+        raise ConfigError(f"{_at(where, path)}: {path}.name must be the name of a registered plugin, got {shown(name)}")
     args = {k: v for k, v in data.items() if k != "name"}
     if default is not None and name == default.name:
         args = {**default.args, **args}
@@ -468,13 +501,13 @@ def _component(data: Any, where: str, path: str, default: ComponentConfig | None
 def _components(data: Any, where: str, path: str) -> list[ComponentConfig]:
     """A list of plugin names or sections (``logging.backends``), each named once."""
     if not isinstance(data, list):
-        raise ConfigError(f"{where}: {path} must be a list of plugin names or sections with 'name' "
+        raise ConfigError(f"{_at(where, path)}: {path} must be a list of plugin names or sections with 'name' "
                           f"(e.g. [tensorboard, jsonl]), got {shown(data)}")
     out: list[ComponentConfig] = []
     for i, item in enumerate(data):
         section = _component(item, where, f"{path}[{i}]", None)
         if any(c.name == section.name for c in out):
-            raise ConfigError(f"{where}: {path}[{i}]: {section.name} is named twice; name each plugin once")
+            raise ConfigError(f"{_at(where, path)}: {path}[{i}]: {section.name} is named twice; name each plugin once")
         out.append(section)
     return out
 
@@ -486,7 +519,7 @@ def _coerce(tp, value, where: str, key: str):
     try:
         return coerce(tp, value)
     except CoercionError as e:
-        raise ConfigError(f"{where}: {e.at(key)}") from None
+        raise ConfigError(f"{_at(where, key)}: {e.at(key)}") from None
 
 
 # (dotted key, lowest, highest, lowest included): every numeric recipe key with a range. None: no bound.
@@ -524,7 +557,7 @@ def _check_range(where: str, key: str, value, low, high, low_ok: bool) -> None:
             accepted = ">= 0" if low_ok else "positive"
         else:
             accepted = f">= {low}" if low_ok else f"> {low}"
-        raise ConfigError(f"{where}: {key} must be {accepted}, got {value}")
+        raise ConfigError(f"{_at(where, key)}: {key} must be {accepted}, got {value}")
 
 
 def _check_config(cfg: Config, where: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .extras import checkout
 
 SUFFIX = ".yaml"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,10 +28,8 @@ def folder() -> Path | None:
     installed = PACKAGE_DIR / "_recipes"
     if installed.is_dir():
         return installed
-    checkout = PACKAGE_DIR.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "recipes").is_dir():
-        return checkout / "recipes"
-    return None
+    root = checkout()
+    return root / "recipes" if root is not None and (root / "recipes").is_dir() else None
 
 
 def names() -> list[str]:
@@ -97,3 +96,15 @@ def describe(text: str, limit: int = 110) -> str:
     end = re.search(r"(?<!\bal)[.:](\s|$)", words)  # "Zhu et al. 2017" goes on
     sentence = words[: end.start()] if end else words
     return sentence if len(sentence) <= limit else sentence[: limit - 3].rstrip() + "..."
+
+
+def table() -> str:
+    """``cgx recipes``: one line per built-in recipe, its name and its first sentence."""
+    found = all_recipes()
+    if not found:
+        return "no built-in recipes found (cgx is installed without its recipes/ folder)"
+    width = max(len(r.name) for r in found)
+    lines = [f"{r.name:<{width}}  {r.description}" for r in found]
+    lines.append(f"\n{len(found)} built-in recipes in {folder()}; train one by name (python -m cgx.run NAME "
+                 f"key=value ...), or start your own from one: cgx recipes show NAME > my.yaml")
+    return "\n".join(lines)

@@ -3,6 +3,9 @@
     python -m cgx.run RECIPE.yaml [key=value ...]                       # one process
     torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]  # N processes (DDP)
 
+RECIPE is a recipe file, or the name of a built-in recipe (cgx recipes lists them; a file of that
+name wins): python -m cgx.run demo data.source=folder data.root=data/demo.
+
 Overrides use dotted recipe keys: train.steps=200 optim.lr=1e-4 model.generator.n_blocks=6.
 A run resumes from the newest good checkpoint in train.run_dir (train.start_over=true: start at 0,
 moving the folder's previous run aside). SIGUSR1, SIGTERM or a file RUN_DIR/STOP: checkpoint at the
@@ -41,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("recipe", help="recipe YAML file (see recipes/)")
+    p.add_argument("recipe", help="recipe YAML file, or a built-in recipe's name (cgx recipes lists them)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. train.steps=200")
     return p
 

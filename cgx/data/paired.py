@@ -177,7 +177,10 @@ def aligned_files(root: str | Path, phase: str, key: str = "data.root") -> list[
     """The aligned images of split ``phase`` under ``root`` (``{root}/{phase}/``)."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{key}: folder not found: {root} (expected {phase}/ of aligned A | B images in it)")
+        from ..datasets.catalog import fetch_hint
+
+        raise DataError(f"{key}: folder not found: {root} (expected {phase}/ of aligned A | B images in it; "
+                        f"{fetch_hint(str(root), paired=True)})")
     folder = root / phase
     if not folder.is_dir():
         found = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir())[:8]) or "no folders"

@@ -121,7 +121,10 @@ class FolderSource(HandsOutBatches):
                  shuffle: bool = True) -> None:
         root = Path(cfg.root)
         if not root.is_dir():
-            raise DataError(f"data.root: folder not found: {root} (expected {cfg.phase}A/ and {cfg.phase}B/ in it)")
+            from ..datasets.catalog import fetch_hint
+
+            raise DataError(f"data.root: folder not found: {root} (expected {cfg.phase}A/ and {cfg.phase}B/ in it; "
+                            f"{fetch_hint(cfg.root, paired=False)})")
         self.files_a = list_images(root / f"{cfg.phase}A")
         self.files_b = list_images(root / f"{cfg.phase}B")
         self.plan = Plan(len(self.files_a), len(self.files_b), world, batch, seed, shuffle)

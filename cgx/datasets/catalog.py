@@ -120,3 +120,18 @@ def find(name: str) -> DataSet:
     close = difflib.get_close_matches(name, names + [d.full_name for d in CATALOG], n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise UsageError(f"unknown data set {name!r}{hint}; known: {', '.join(names)} (cgx datasets list)")
+
+
+def fetch_hint(root: str, paired: bool) -> str:
+    """What puts a data set at ``root`` (a recipe's data.root that is missing): the fetch command for
+    it where its folder is named as one of the authors' data sets, else the general one."""
+    path = os.path.normpath(str(root))
+    name, parent = os.path.basename(path), os.path.dirname(path)
+    collection = "pix2pix" if paired else "cyclegan"
+    matches = [d for d in CATALOG if d.collection == collection and d.name == name and not d.unavailable]
+    if matches:
+        to = "" if parent == "datasets" else f" --to {parent or '.'}"
+        return f"cgx datasets fetch {typed_name(matches[0])}{to} downloads it"
+    if name.startswith("demo"):
+        return f"cgx demo-data{' --paired' if paired else ''} {path} writes the demo data there"
+    return f"cgx datasets fetch NAME --to {parent or '.'} downloads one of the authors' data sets (cgx datasets list)"

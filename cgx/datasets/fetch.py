@@ -90,10 +90,10 @@ def summary(f: Fetched) -> str:
     names = set(f.folders)
     if names & {"trainA", "trainB"}:
         lines.append(f"next: cgx shards {f.target} {out}      # unpaired shards, one set per split")
-        lines.append(f"  or train from the folders: cgx train recipes/cyclegan_256.yaml data.root={f.target}")
+        lines.append(f"  or train from the folders: cgx train cyclegan_256 data.root={f.target}")
     if "train" in names:
         lines.append(f"next: cgx shards {f.target} {out} --paired      # aligned A | B pairs (data.paired=true)")
-        lines.append(f"  or train from the folders: cgx train recipes/pix2pix_256.yaml data.root={f.target}")
+        lines.append(f"  or train from the folders: cgx train pix2pix_256 data.root={f.target}")
     if not names & {"trainA", "trainB", "train"}:
         lines.append(f"next: cgx shards {f.target} {out}      # (no train/ or trainA/ here: see its folders above)")
     return "\n".join(lines)

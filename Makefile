@@ -2,6 +2,7 @@
 # its last line is the run's FID/KID both ways.
 # make demo-paired: pix2pix and CycleGAN (ignoring the pairs) on the paired demo data, same images and steps;
 # L1/PSNR/SSIM and FID/KID against ground truth for both, and their grids.
+# make test-wheel: build the wheel, install it into a fresh venv and use it there, no checkout on the path.
 # make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime) and the images extra
 # (tifffile, pypng: 16-bit, float and multi-channel domains), then the logger extras wandb and mlflow (their own
 # stamp: make demo does not need them), then run the test suite.
@@ -13,9 +14,9 @@ TEST_STAMP := $(VENV)/.cgx-test-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo demo-paired test test-fast bench gpu-check clean
+.PHONY: install demo demo-paired test test-fast test-wheel bench gpu-check clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test,export,images]'
@@ -63,6 +64,13 @@ test: $(TEST_STAMP)
 # SLURM, pip) or train, evaluate or export for real (the markers multiprocess and slow).
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m "not multiprocess and not slow"
+
+# cgx as pip users get it (.ci/wheel_check.sh): the sdist and the wheel built from it, the wheel installed (not
+# editable) with its dependencies into a fresh venv, then from an empty folder with no checkout on the path:
+# cgx --help, datasets list, plugins, recipes, demo-data, a few steps of the built-in recipe demo by name,
+# translate and eval. Needs no .venv; takes minutes (pip installs torch from its cache or local wheels).
+test-wheel:
+	PYTHON=$(PYTHON) bash .ci/wheel_check.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py

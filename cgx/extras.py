@@ -46,12 +46,13 @@ def pip() -> str:
 
 
 def _shown(path: Path) -> str:
-    """``path`` as typed from the working directory: ``.``, relative below it, else absolute."""
+    """``path`` as pip takes it from the working directory: ``.``, ``./below``, else absolute (a bare
+    ``name[extra]`` would be a package name to pip, not a folder)."""
     try:
         rel = path.relative_to(Path.cwd().resolve())
     except ValueError:
         return str(path)
-    return str(rel) if str(rel) != "." else "."
+    return "." if str(rel) == "." else f"./{rel}"
 
 
 def install_hint(extra: str) -> str:

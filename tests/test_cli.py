@@ -155,3 +155,74 @@ def test_yaml_string_numbers_work_for_plugin_arguments(make_recipe, tmp_path):
 def test_unknown_recipe_section_names_the_accepted_ones(make_recipe, capsys):
     err = run_error([make_recipe(), "dist.strategy=ddp"], capsys)
     assert "unknown key 'dist' in the top level" in err and "distributed" in err
+
+
+# --- issue 26's smaller items: each as a user meets it ----------------------------------------------
+
+@pytest.mark.multiprocess
+@pytest.mark.parametrize("argv", [["datasets", "list"], ["datasets", "list", "--json"], ["plugins"], ["recipes"]],
+                         ids=" ".join)
+def test_a_closed_pipe_is_no_traceback(argv):
+    """`cgx datasets list | head`: the reader leaves before cgx writes; no traceback, no 'Exception ignored'."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # as `head` that has read its lines: every write now meets a closed pipe
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cgx.cli", *argv], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.stderr == "" and proc.returncode == 141
+
+
+def test_a_bad_key_on_the_command_line_is_blamed_on_the_command_line(make_recipe, capsys):
+    recipe = make_recipe()
+    err = run_error([recipe, "train.stepz=3"], capsys)
+    assert err.startswith("cgx: error: command-line override 'train.stepz=3': unknown key 'train.stepz'")
+    assert str(recipe) not in err and err.count("\n") == 1
+    err = run_error([recipe, "train.batch_size=-2"], capsys)
+    assert err.startswith("cgx: error: command-line override 'train.batch_size=-2': train.batch_size must be positive")
+    err = run_error([recipe, "data.a={channels: x}"], capsys)
+    assert err.startswith("cgx: error: command-line override 'data.a={channels: x}': data.a.channels must be")
+
+
+def test_a_bad_key_in_the_recipe_file_is_still_blamed_on_the_file(make_recipe, capsys):
+    recipe = make_recipe({"train": {"stepz": 3}})
+    err = run_error([recipe, "train.steps=2"], capsys)
+    assert err.startswith(f"cgx: error: {recipe}: unknown key 'train.stepz'") and "override" not in err
+
+
+def test_a_missing_data_root_says_how_to_fetch_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    err = run_error(["cyclegan_256"], capsys)  # data.root: datasets/horse2zebra
+    assert "data.root: folder not found: datasets/horse2zebra" in err
+    assert "cgx datasets fetch horse2zebra downloads it" in err and err.count("\n") == 1
+    err = run_error(["pix2pix_256", f"data.root={tmp_path / 'sets' / 'facades'}"], capsys)
+    assert f"cgx datasets fetch pix2pix/facades --to {tmp_path / 'sets'}" in err
+    err = run_error(["cyclegan_256", "data.root=mine"], capsys)
+    assert "cgx datasets fetch NAME --to ." in err and "cgx datasets list" in err
+
+
+def test_init_from_weights_of_another_shape_names_the_key_both_shapes_and_the_file(tiny_run, make_recipe, tmp_path,
+                                                                                   capsys):
+    wider = [str(make_recipe()), "model.generator.ngf=8", f"train.init_from={tiny_run}"]
+    err = run_error(wider, capsys)
+    assert "train.init_from:" in err and "train.pt: its generators do not fit the recipe's" in err
+    assert "key 'G.model.1.weight' has shape [4, 3, 7, 7] in the file, [8, 3, 7, 7] in the recipe's network" in err
+    assert cli_main(["export", str(tiny_run), "--format", "authors", "--out", str(tmp_path / "authors")]) == 0
+    err = run_error([*wider[:-1], f"train.init_from={tmp_path / 'authors'}"], capsys)
+    assert f"{tmp_path / 'authors' / 'latest_net_G_A.pth'}" in err and "does not fit the recipe's network G" in err
+    assert "has shape [4, 3, 7, 7] in the file, [8, 3, 7, 7] in the recipe's network" in err and err.count("\n") == 1
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_training_an_imported_run_says_what_starts_fresh_and_why(tiny_run, make_recipe, tmp_path, capsys):
+    assert cli_main(["export", str(tiny_run), "--format", "authors", "--out", str(tmp_path / "authors")]) == 0
+    assert cli_main(["import", str(tmp_path / "authors"), "--out", str(tmp_path / "imported"),
+                     "--recipe", str(make_recipe())]) == 0
+    capsys.readouterr()
+    assert run_main([str(tmp_path / "imported" / "config.yaml"), "train.steps=1", "train.ckpt_every=1"]) == 0
+    out = capsys.readouterr().out
+    assert "step_00000000: no per-rank state in it (cgx import writes none" in out and "start fresh" in out
+    assert "ranks" not in out and "this run has" not in out

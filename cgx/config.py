@@ -378,7 +378,22 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         origins[apply_override(raw, item)] = f"command-line override {item!r}"
     cfg = from_dict(Config, raw, where=_Where(where, origins) if origins else where)
     cfg.recipe = str(Path(path).resolve()) if path is not None else None
+    cfg._overrides = origins  # not a field: never written into the run's config.yaml
     return cfg
+
+
+def origin_of(cfg: Config, key: str) -> str:
+    """Who set recipe key ``key`` (a section such as ``method`` or ``model.generator``, or one key),
+    for an error about its value found after loading (a plugin refusing an argument): the command-line
+    override that set it (or a section above it); the recipe file and the overrides below it, which
+    together made it; else the recipe file."""
+    recipe = cfg.recipe or "<recipe>"
+    origins = getattr(cfg, "_overrides", {})
+    above = [o for k, o in origins.items() if key == k or key.startswith(k + ".")]
+    if above:
+        return above[-1]
+    below = [o for k, o in origins.items() if k.startswith(key + ".")]
+    return f"{recipe} with {' and '.join(below)}" if below else recipe
 
 
 class _Where(str):

@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from ..channels import check_channels
-from ..config import ComponentConfig, Config
+from ..config import ComponentConfig, Config, origin_of
 from ..errors import ConfigError, PluginError
 from ..plugins import Registry
 from ..plugins.kinds import KINDS, recipe_sections
@@ -35,12 +35,11 @@ def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
 def check_components(cfg: Config, registry: Registry) -> None:
     """Every plugin a recipe names exists and accepts the arguments given, before any work; the
     arguments are coerced in place (``2e-2`` read as a string becomes a float)."""
-    where = cfg.recipe or "<recipe>"
     for key, (kind, section) in component_sections(cfg).items():
         try:
             section.args = registry.check_kwargs(kind, section.name, section.args)
         except PluginError as e:
-            raise ConfigError(f"{where}: {key}: {e}") from None
+            raise ConfigError(f"{origin_of(cfg, key)}: {key}: {e}") from None
 
 
 def load_recipe_plugins(cfg: Config, registry: Registry) -> None:
@@ -59,7 +58,7 @@ def create(cfg: Config, registry: Registry, key: str, where: str | None = None, 
     ``cgx.channels.check_channels``); ``overrides``: arguments the method fixes, which the recipe may
     not set to something else."""
     kind, section = component_sections(cfg)[key]
-    where = where or cfg.recipe or "<recipe>"
+    where = where or origin_of(cfg, key)
     args = {**section.args, **(data or {})}
     for name, value in (overrides or {}).items():
         if name in args and args[name] != value:

@@ -26,7 +26,9 @@ def test_out_of_range_value(make_recipe, capsys, override, words):
     assert err.startswith("cgx: error: ") and "\n" not in err, err
     for w in words:
         assert w in err, err
-    assert "recipe.yaml" in err  # names the recipe file
+    assert f"command-line override {override!r}" in err  # names where the value came from (issue 26)
+    if override.startswith("method."):  # a plugin's arguments: the recipe's section and the override made them
+        assert f"recipe.yaml with command-line override {override!r}: method:" in err
 
 
 @pytest.mark.parametrize("key,low,high,low_ok", RANGES)

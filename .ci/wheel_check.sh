@@ -20,6 +20,7 @@ start=$(date +%s)
 
 say "source tree (tracked and unignored files) -> $work/src"
 mkdir "$work/src"
+git -C "$repo" rev-parse --git-dir >/dev/null 2>&1 || fail "$repo is not a git checkout (the files to build are git's)"
 git -C "$repo" ls-files -z --cached --others --exclude-standard \
   | (cd "$repo" && xargs -0 tar cf - --no-recursion) | tar xf - -C "$work/src"
 

@@ -68,15 +68,17 @@ def all_recipes() -> list[Recipe]:
 
 
 def resolve(recipe: str | Path) -> Path:
-    """A recipe argument as a file: an existing path as given; else a built-in recipe's name; else a
+    """A recipe argument as a file: an existing file as given; else a built-in recipe's name; else a
     ConfigError naming both what was looked for and the built-in names."""
     path = Path(recipe)
-    if path.exists():
+    if path.is_file():
         return path
     text = str(recipe)
     found = builtin(text) if "/" not in text and "\\" not in text else None
-    if found is not None:
+    if found is not None:  # (a folder named like a recipe is no recipe: the name still works beside it)
         return found.path
+    if path.exists():
+        return path  # not a file: load_config says so
     raise ConfigError(f"recipe file not found: {path} (nor a built-in recipe of that name: "
                       f"{', '.join(names()) or 'none found'}; cgx recipes describes them)")
 

@@ -1,4 +1,4 @@
-"""Train a CycleGAN from a recipe.
+"""Train from a recipe (any method: CycleGAN, CUT, FastCUT, pix2pix).
 
     python -m cgx.run RECIPE.yaml [key=value ...]                       # one process
     torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]  # N processes (DDP)

@@ -22,7 +22,7 @@ def test_help_lists_commands(capsys):
         cli_main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("train", "translate", "grid", "eval", "plugins", "demo-data", "import", "export", "datasets"):
+    for cmd in ("train", "translate", "grid", "eval", "plugins", "demo-data", "import", "export", "datasets", "recipes"):
         assert cmd in out
 
 

@@ -13,6 +13,7 @@ import yaml
 from cgx import recipes
 from cgx.cli import main as cli
 from cgx.config import load_config
+from cgx.errors import ConfigError
 from cgx.run import main as run_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +71,11 @@ def test_a_users_file_wins_over_the_built_in_name(tmp_path, monkeypatch):
     Path("demo").write_text(yaml.safe_dump({"train": {"steps": 9}}))
     assert load_config("demo.yaml").train.steps == 7 and load_config("demo").train.steps == 9
     assert load_config("demo.yaml").recipe == str(tmp_path / "demo.yaml")
+    Path("cyclegan_256").mkdir()  # a folder is no recipe: the name still finds the built-in one
+    assert load_config("cyclegan_256").recipe == str(REPO / "recipes" / "cyclegan_256.yaml")
+    with pytest.raises(ConfigError, match="recipe file not found: sub .it is not a file"):
+        Path("sub").mkdir()
+        load_config("sub")
 
 
 def test_an_unknown_recipe_is_one_line_listing_the_names(tmp_path, monkeypatch, capsys):

@@ -357,7 +357,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     overrides, and validate everything. An error about a key an override set names the override
     (the command line), not the recipe file."""
     raw: dict = {}
-    where: str = "<defaults>"
+    where = "<defaults>"
     if path is not None:
         from .recipes import resolve
 
@@ -383,22 +383,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
 
 
 def origin_of(cfg: Config, key: str) -> str:
-    """Who set recipe key ``key`` (a section such as ``method`` or ``model.generator``, or one key),
-    for an error about its value found after loading (a plugin refusing an argument): the command-line
-    override that set it (or a section above it); the recipe file and the overrides below it, which
-    together made it; else the recipe file."""
-    recipe = cfg.recipe or "<recipe>"
-    origins = getattr(cfg, "_overrides", {})
-    above = [o for k, o in origins.items() if key == k or key.startswith(k + ".")]
-    if above:
-        return above[-1]
-    below = [o for k, o in origins.items() if k.startswith(key + ".")]
-    return f"{recipe} with {' and '.join(below)}" if below else recipe
+    """Who set recipe key ``key`` of a loaded recipe (a section such as ``method``, or one key), for an
+    error about its value found after loading (a plugin refusing an argument): see ``_origin``."""
+    return _origin(getattr(cfg, "_overrides", {}), key, cfg.recipe or "<recipe>")
 
 
 class _Where(str):
-    """The recipe file's name, knowing which dotted keys overrides set: ``_at`` names the override
-    for those (and the keys below them), the file for the rest."""
+    """The recipe file's name while loading, knowing which dotted keys the overrides set (``_at``)."""
 
     origins: dict[str, str]
 
@@ -409,16 +400,19 @@ class _Where(str):
 
 
 def _at(where: str, key: str) -> str:
-    """Who set ``key`` (``data.a.channels``, ``logging.backends[1]``): the override that set it, a
-    section above it or a key below it; else ``where`` (the recipe file)."""
-    origins = getattr(where, "origins", None)
-    if not origins:
-        return where
+    """Who set ``key`` while loading (``data.a.channels``, ``logging.backends[1]``): see ``_origin``."""
+    return _origin(getattr(where, "origins", {}), key, str(where))
+
+
+def _origin(origins: dict[str, str], key: str, recipe: str) -> str:
+    """The command-line override that set ``key`` or a section above it; the recipe file together with
+    the overrides that set keys below it, which made it together; else the recipe file."""
     key = re.sub(r"\[\d+\]", "", key)
-    for set_key, origin in origins.items():
-        if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
-            return origin
-    return where
+    above = [o for k, o in origins.items() if key == k or key.startswith(k + ".")]
+    if above:
+        return above[-1]
+    below = [o for k, o in origins.items() if k.startswith(key + ".")]
+    return f"{recipe} with {' and '.join(below)}" if below else recipe
 
 
 def config_from_dict(raw: dict, where: str = "<dict>") -> Config:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -22,8 +23,9 @@ import pytest
 from docs_blocks import REPO, Block, blocks, pages
 
 TINY = ("train.steps=2", "train.ckpt_every=2", "train.log_every=1", "train.image_every=0", "train.progress=false",
-        "data.workers=0", "data.load_size=36", "data.crop_size=32", "eval.every=0")
-"""Appended to every training command of a run block: 2 steps at 32 px, no evaluation during training."""
+        "data.workers=0", "eval.every=0")
+"""Appended to every training command of a run block: 2 steps, no loader processes, no evaluation during
+training. Image sizes stay the recipe's (the demo recipes' are small; a U-Net needs its own multiple)."""
 TRAINING = re.compile(r"(?:^|[\s;&|(])(?:-m\s+cgx\.run|cgx\s+train)(?=\s|$)")
 BLOCK_TIMEOUT_S = 600
 
@@ -51,27 +53,35 @@ def logical_lines(block: Block) -> list[str]:
     return out
 
 
-def comment_start(line: str) -> int:
-    """Where a trailing shell comment begins (``len(line)`` if none): a ``#`` after a blank, outside quotes."""
+def command_end(line: str, start: int) -> int:
+    """Where the simple command that begins before ``start`` ends: the first ``;``, ``&``, ``|``, ``<``, ``>``
+    or trailing comment (``#`` after a blank) outside quotes from ``start`` on, else ``len(line)``."""
     quote = None
-    for i, c in enumerate(line):
+    for i in range(start, len(line)):
+        c = line[i]
         if quote:
             if c == quote:
                 quote = None
         elif c in "'\"":
             quote = c
-        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+        elif c in ";&|<>" or (c == "#" and line[i - 1] in " \t"):
             return i
     return len(line)
 
 
 def tiny(line: str) -> str:
-    """``line`` with TINY appended if it trains (before a trailing comment); any other line as it is."""
-    cut = comment_start(line)
-    command, comment = line[:cut].rstrip(), line[cut:]
-    if not TRAINING.search(command):
-        return line
-    return f"{command} {' '.join(TINY)}" + (f"  {comment}" if comment else "")
+    """``line`` with TINY appended to each training command in it (before what follows that command:
+    ``|| ...``, a pipe, a redirection, a comment); any other line as it is."""
+    out, pos = [], 0
+    for m in TRAINING.finditer(line):
+        if m.start() < pos:
+            continue
+        end = command_end(line, m.end())
+        command = line[pos:end].rstrip()
+        gap = line[pos + len(command):end] if end < len(line) else ""
+        out.append(f"{command} {' '.join(TINY)}{gap}")
+        pos = end
+    return "".join(out) + line[pos:] if out else line
 
 
 def script(block: Block) -> str:
@@ -89,6 +99,9 @@ def test_training_commands_get_the_tiny_overrides_before_their_comment():
         f"torchrun --standalone --nproc_per_node=2 -m cgx.run recipes/demo.yaml {tail}"
     assert tiny("cgx train r.yaml data.shards_a='d/trainA-{000000..000003}.tar'") == \
         f"cgx train r.yaml data.shards_a='d/trainA-{{000000..000003}}.tar' {tail}"
+    assert tiny('python -m cgx.run r.yaml || echo "exit code $?"') == \
+        f'python -m cgx.run r.yaml {tail} || echo "exit code $?"'
+    assert tiny("cgx train a.yaml > log && cgx train b.yaml") == f"cgx train a.yaml {tail} > log && cgx train b.yaml {tail}"
     for other in ("cgx translate runs/demo data/demo/testA out/", "cgx eval runs/demo  # train.steps",
                   "python -m cgx.recipe_reference", "echo '# -m cgx.run'", "torchrun -m cgx.cli eval runs/x"):
         assert tiny(other) == other
@@ -98,7 +111,7 @@ def test_continued_lines_are_one_command_and_console_output_is_skipped(tmp_path)
     b = Block(tmp_path / "p.md", 1, "console", "$ cgx train r.yaml \\\n    train.seed=1\noutput line\n$ ls\n", "run")
     assert logical_lines(b) == ["cgx train r.yaml      train.seed=1", "ls"]
     b = Block(tmp_path / "p.md", 1, "bash", "cgx train r.yaml \\\n  x=1   # c\n", "run")
-    assert script(b) == f"set -euo pipefail\ncgx train r.yaml    x=1 {' '.join(TINY)}  # c\n"
+    assert script(b) == f"set -euo pipefail\ncgx train r.yaml    x=1 {' '.join(TINY)}   # c\n"
 
 
 # --- the runnable blocks ---------------------------------------------------------------------------
@@ -128,7 +141,7 @@ class Workspace:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(b.text)
             elif b.mark == "run" and b.is_shell:
-                start = time.monotonic()
+                start, cpu = time.monotonic(), _children_cpu()
                 try:
                     proc = subprocess.run(["bash", "-c", script(b)], cwd=self.root, env=self.env, text=True,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=BLOCK_TIMEOUT_S)
@@ -136,12 +149,20 @@ class Workspace:
                 except subprocess.TimeoutExpired as e:
                     out = e.stdout or ""
                     rc, output = "timeout", out if isinstance(out, str) else out.decode(errors="replace")
-                print(f"docs block {b.where}: {time.monotonic() - start:.1f} s (rc {rc})")
+                print(f"docs block {b.where}: {time.monotonic() - start:.1f} s wall, "
+                      f"{_children_cpu() - cpu:.1f} s CPU (rc {rc})")
                 if rc != 0:
                     failures.append(f"{b.where} exited {rc}:\n{script(b)}--- output (last 3000 chars) ---\n"
                                     f"{output[-3000:]}")
         self.done[page] = failures
         return failures
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far: a block's cost that another
+    job on the machine hardly changes, unlike its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @pytest.fixture(scope="module")

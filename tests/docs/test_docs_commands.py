@@ -120,8 +120,8 @@ def test_continued_lines_are_one_command_and_console_output_is_skipped(tmp_path)
 class Workspace:
     """One folder for every page's blocks, README.md's run first (its products are the others' inputs)."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, first: Path | None = REPO / "README.md"):
+        self.root, self.first = root, first
         shutil.copytree(REPO / "recipes", root / "recipes")
         if (REPO / "plugins" / "examples").is_dir():
             shutil.copytree(REPO / "plugins" / "examples", root / "plugins" / "examples")
@@ -132,12 +132,14 @@ class Workspace:
         """Run the page's blocks in order (once); the failures, each with the block's place and output."""
         if page in self.done:
             return self.done[page]
-        if page != REPO / "README.md":
-            self.run_page(REPO / "README.md")
+        if self.first is not None and page != self.first:
+            self.run_page(self.first)
         failures: list[str] = []
         for b in blocks(page):
             if b.mark == "file":
                 dest = self.root / b.path
+                assert not Path(b.path).is_absolute() and ".." not in Path(b.path).parts, \
+                    f"{b.where}: docs: file {b.path} must be a path inside the workspace"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(b.text)
             elif b.mark == "run" and b.is_shell:
@@ -179,3 +181,16 @@ RUN_PAGES = [p for p in pages() if any(b.mark == "run" and b.is_shell for b in b
 def test_the_pages_run_blocks_run(page, workspace):
     failures = workspace.run_page(page)
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.multiprocess
+def test_file_blocks_are_written_for_later_run_blocks_and_failures_name_the_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- docs: file sub/hello.txt -->\n```text\nhello docs\n```\n\n"
+                    "<!-- docs: run -->\n```bash\ngrep -q 'hello docs' sub/hello.txt\n```\n\n"
+                    "<!-- docs: not run: needs a GPU -->\n```bash\nexit 9\n```\n\n"
+                    "<!-- docs: run -->\n```bash\ntrue\nfalse\necho never\n```\n")
+    (tmp_path / "ws").mkdir()
+    failures = Workspace(tmp_path / "ws" / "w", first=None).run_page(page)
+    assert len(failures) == 1 and failures[0].startswith(f"{page}:17 exited 1"), failures
+    assert "never" not in failures[0].split("--- output")[1]  # set -e: the block stops at its first failure

@@ -1,1 +1,1 @@
-"""The CycleGAN training loop and what it keeps: networks, schedule, checkpoints, logs."""
+"""The training loop of every method and what it keeps: networks, schedule, checkpoints, logs."""

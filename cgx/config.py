@@ -37,10 +37,14 @@ class ComponentConfig:
 
 @dataclass
 class ModelConfig:
+    """The networks (``model``): which generator and discriminator plugins, and their arguments."""
+
     generator: ComponentConfig = field(default_factory=lambda: ComponentConfig("resnet", {"n_blocks": 9}))
-    """Generator plugin for both G: A->B and F: B->A."""
+    """Generator plugin for both G: A->B and F: B->A: resnet (the paper's; n_blocks), unet (pix2pix's; num_downs),
+    or an installed one."""
     discriminator: ComponentConfig = field(default_factory=lambda: ComponentConfig("patchgan"))
-    """Discriminator plugin for both D_A and D_B."""
+    """Discriminator plugin for both D_A and D_B: patchgan (70x70, the paper's), multiscale, pixelgan, timm, or an
+    installed one."""
     sync_batchnorm: bool = False
     """Under DDP with more than one rank: convert every BatchNorm of both network groups to SyncBatchNorm
     (statistics over the global batch; CUDA only). false: batch norm uses each rank's own batch, as the
@@ -49,17 +53,22 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
+    """The loss plugins (``loss``) a method uses for its adversarial and reconstruction terms."""
+
     gan: ComponentConfig = field(default_factory=lambda: ComponentConfig("lsgan"))
-    """Adversarial loss plugin."""
+    """Adversarial loss plugin: lsgan (the paper's least squares), vanilla (BCE with logits), hinge, wgangp."""
     cycle: ComponentConfig = field(default_factory=lambda: ComponentConfig("l1"))
-    """Reconstruction loss plugin (CycleGAN's cycle and identity terms)."""
+    """Reconstruction loss plugin (CycleGAN's cycle and identity terms, pix2pix's L1 term): l1."""
 
 
 @dataclass
 class OptimConfig:
+    """The optimizers (``optim``) and the learning-rate schedule: constant, then a linear decay to 0."""
+
     name: Literal["adam", "sgd"] = "adam"
-    """One optimizer for both generators, one for both discriminators."""
+    """Optimizer: adam or sgd; one for the generators together, one for the discriminators together."""
     lr: float = 2e-4
+    """Learning rate, constant until the decay (decay_epochs or decay_steps) begins."""
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     """Adam betas."""
     momentum: float = 0.0
@@ -99,6 +108,8 @@ class ImageSpec:
 
 @dataclass
 class DataConfig:
+    """The training images (``data``): where they come from, how each domain's images are read and augmented."""
+
     source: Literal["folder", "shards"] = "folder"
     """folder: images under root/{phase}A, root/{phase}B (paired: root/{phase}). shards: WebDataset tar shards
     (shards_a, shards_b; paired: shards)."""
@@ -112,9 +123,13 @@ class DataConfig:
     phase: str = "train"
     """Which split to train on: reads {phase}A and {phase}B (paired: {phase}/)."""
     preprocess: Literal["resize_and_crop", "scale_width_and_crop", "crop", "none"] = "resize_and_crop"
+    """How an image becomes a training crop (the authors' options): resize_and_crop (resize to load_size x
+    load_size, random crop_size crop), scale_width_and_crop (scale the width to load_size, keeping the aspect
+    ratio, then crop), crop (random crop without resizing; smaller images are an error), none (as it is)."""
     load_size: int = 286
     """Resize to this (bicubic) before the random crop."""
     crop_size: int = 256
+    """Side of the square random crop the networks train on (at most load_size when resizing)."""
     flip: bool = True
     """Random horizontal flip."""
     workers: int = 2
@@ -151,6 +166,8 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    """The training run (``train``): its folder, length, precision, speed switches, logging and checkpoints."""
+
     run_dir: str = "runs/cyclegan"
     """Everything of a run goes here: config.yaml, checkpoints/, the loggers' files (tb/, ...), samples."""
     epochs: int = 200
@@ -166,7 +183,7 @@ class TrainConfig:
     """torch.compile each network (inductor, static shapes). The first step compiles (minutes on a small
     CPU; the log says how long: "cgx: compiled in 41.2 s"), later steps never compile again; checkpoints
     keep the networks' own parameter names, so a compiled run resumes eagerly and the other way round.
-    Measured on the demo recipe on a 2-core Xeon (README, "Speed"): steps 1.18x (fp32) and 1.13x (bf16)
+    Measured on the demo recipe on a 2-core Xeon (docs/performance.md): steps 1.18x (fp32) and 1.13x (bf16)
     faster after a warm-up of minutes, ahead after some thousands of steps; no GPU figures yet, so no
     ``auto``. Not with loss.gan=wgangp."""
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
@@ -191,6 +208,8 @@ class TrainConfig:
     """CUDA only: cuDNN times its convolution algorithms once for each new shape and keeps the fastest
     (the step's shapes are fixed). No effect on CPU."""
     seed: int = 0
+    """Random seed of the initial weights (the same on every rank), the data order, and each rank's own
+    augmentation and image pool draws (the seed plus a rank offset): the same seed gives the same run."""
     log_every: int = 10
     """Steps between scalar logs."""
     image_every: int = 500
@@ -215,11 +234,14 @@ class TrainConfig:
 
 @dataclass
 class DistributedConfig:
+    """How ranks train together (``distributed``): DDP or DeepSpeed; the ranks come from torchrun or SLURM."""
+
     strategy: Literal["ddp", "deepspeed"] = "ddp"
     """ddp: torch DistributedDataParallel; deepspeed: DeepSpeed engines (ZeRO, see zero_stage)."""
     backend: Literal["auto", "gloo", "nccl"] = "auto"
     """auto: nccl on CUDA, gloo on CPU."""
     timeout_min: int = 30
+    """Minutes a collective operation may wait for the other ranks before the process group gives up."""
     zero_stage: int = 0
     """DeepSpeed ZeRO stage: 0, 1 (optimizer state sharded) or 2 (and gradients)."""
     offload_optimizer: bool = False
@@ -274,11 +296,16 @@ class LoggingConfig:
 
 @dataclass
 class Config:
+    """A recipe: every section, each with its defaults (the paper's CycleGAN at 256 px)."""
+
     method: ComponentConfig = field(default_factory=lambda: ComponentConfig("cyclegan"))
-    """Training method plugin (what a step is): cyclegan (default; cycle_weight, identity_weight), ..."""
+    """Training method plugin (what a step is): cyclegan (default; cycle_weight, identity_weight), cut, fastcut,
+    pix2pix (paired data), or an installed one."""
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     buffer: ComponentConfig = field(default_factory=lambda: ComponentConfig("image_pool", {"size": 50}))
+    """Image buffer plugin: the history of generated images the discriminators also see (image_pool of 50,
+    the paper's; none: the current batch only)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -288,7 +315,7 @@ class Config:
     plugins: list[str] = field(default_factory=list)
     """Extra plugin modules to load: importable names or .py paths (relative to the recipe)."""
     recipe: Optional[str] = None
-    """Path of the recipe file this was loaded from (set by the loader)."""
+    """Path of the recipe file this was loaded from (set by the loader, replacing any value a recipe gives)."""
 
     def to_dict(self) -> dict:
         return _to_plain(self)

@@ -29,14 +29,9 @@ def cmd_recipes(args) -> int:
     if args.action == "show":
         print(recipes.get(args.name).path.read_text(encoding="utf-8"), end="")
     elif args.action == "keys":
-        import importlib
-        import importlib.util
+        from . import recipe_reference
 
-        if importlib.util.find_spec(f"{__package__}.recipe_reference") is None:
-            from .errors import UsageError
-
-            raise UsageError("cgx recipes keys: the recipe reference (cgx.recipe_reference) is not part of this cgx yet")
-        return importlib.import_module(f"{__package__}.recipe_reference").main(args.args)
+        return recipe_reference.main(args.args)
     else:
         print(recipes.table())
     return 0
@@ -416,7 +411,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train from a recipe in this process (torchrun: use -m cgx.run)")
+    t = sub.add_parser("train", help="train from a recipe in this process (torchrun: use -m cgx.run)",
+                       epilog="Every recipe key, its type, default and meaning: docs/recipe-reference.md in the "
+                              "checkout, or `cgx recipes keys` wherever cgx is installed.")
     t.add_argument("recipe", help="recipe YAML file, or a built-in recipe's name (cgx recipes lists them)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides, e.g. train.steps=200")
     t.set_defaults(fn=cmd_train)

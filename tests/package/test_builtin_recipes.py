@@ -3,7 +3,6 @@ an unknown name is one line listing the names; cgx recipes lists and shows them;
 header comment tells the truth about its precision and its commands name recipes that exist."""
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -87,12 +86,17 @@ def test_an_unknown_recipe_is_one_line_listing_the_names(tmp_path, monkeypatch, 
         assert "cyclegan_256" in err and "pix2pix_demo" in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cgx.recipe_reference") is not None,
-                    reason="cgx.recipe_reference is present: cgx recipes keys runs it")
-def test_recipes_keys_without_the_reference_module_says_so(capsys):
-    assert cli(["recipes", "keys", "--check"]) == 2
+def test_recipes_keys_is_the_reference(capsys, tmp_path):
+    """`cgx recipes keys` prints the generated reference; --check names a stale file in one line."""
+    from cgx import recipe_reference
+
+    assert cli(["recipes", "keys"]) == 0
+    assert capsys.readouterr().out.strip() == recipe_reference.render().strip()
+    stale = tmp_path / "reference.md"
+    stale.write_text("old\n")
+    assert cli(["recipes", "keys", "--check", str(stale)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cgx.recipe_reference" in err
+    assert err.count("\n") == 1 and "reference.md" in err
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

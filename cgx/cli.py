@@ -254,7 +254,7 @@ def cmd_datasets_fetch(args) -> int:
 
     try:
         fetched = fetch(args.name, args.to, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, max_ratio=args.max_ratio)
     except KeyboardInterrupt:  # what is kept was said where it happened
         return 130
     print(summary(fetched))
@@ -280,9 +280,12 @@ download (lost connection, Ctrl-C) keeps it, and the same command resumes it wit
 (a server that ignores Range starts it over). The size is checked against the server's Content-Length;
 no checksum of the authors' archives is known, --sha256 checks one you have. The archive is unpacked
 safely: a member with an absolute path or '..', a link or a device refuses the whole archive (so does a
-corrupt one), which is then removed; members go into DIR/.NAME.unpacking, renamed to DIR/NAME when all
-are in, so nothing half-unpacked is left and nothing is written outside DIR. An existing DIR/NAME is
-never replaced. The downloaded archive is removed afterwards (--keep-archive keeps it); an archive that
+corrupt one), which is then removed; so does a bomb: a member or the whole archive declaring more than
+--max-ratio (100) times its compressed size or more than the free disk space, a member unpacking to
+more than it declares, a bzip2 or LZMA zip member, a sparse tar member. Members go into
+DIR/.NAME.unpacking, renamed to DIR/NAME when all are in and counted, so nothing half-unpacked is left
+and nothing is written outside DIR. An existing DIR/NAME is never replaced; a second fetch of NAME
+into DIR while one runs is refused (DIR/.NAME.fetching). The downloaded archive is removed afterwards (--keep-archive keeps it); an archive that
 was in DIR before is unpacked instead of downloading, and kept. Then the cgx shards command for it.
 
 examples:
@@ -522,6 +525,9 @@ def parser() -> argparse.ArgumentParser:
                                                "else http://efrosgans.eecs.berkeley.edu)")
     a.add_argument("--sha256", default=None, metavar="HEX", help="the archive's SHA-256, checked before unpacking")
     a.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive in DIR after unpacking")
+    a.add_argument("--max-ratio", type=float, default=100.0, metavar="N",
+                   help="unpacked bytes per archive byte at most, per zip member and overall (default 100; "
+                        "beyond it the archive is refused as a bomb)")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
     a.set_defaults(fn=cmd_datasets_fetch)
 

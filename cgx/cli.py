@@ -9,6 +9,7 @@ import sys
 
 from .choices import DIRECTIONS
 from .choices import PRECISIONS
+from .safe_text import shown
 
 DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
 
@@ -33,7 +34,7 @@ def cmd_translate(args) -> int:
     if done.skipped:
         print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
         for _, error in done.skipped:
-            print(f"  {error}", file=sys.stderr)
+            print(f"  {shown(error)}", file=sys.stderr)
     return 0
 
 
@@ -41,16 +42,16 @@ def cmd_import(args) -> int:
     from .interop.importer import import_run
 
     r = import_run(args.paths, args.out, base_recipe=args.recipe, overrides=args.set, epoch=args.epoch)
-    print(f"cgx: imported into {r.run_dir}")
+    print(f"cgx: imported into {shown(r.run_dir)}")
     for name, path in r.sources.items():
-        print(f"  {name:<4} from {path}")
+        print(f"  {shown(name):<4} from {shown(path)}")
     if r.fresh:
         print(f"  {', '.join(r.fresh)}: not given, initialised as a new run's")
     if r.dropped:
         print(f"  dropped {r.dropped} stale instance-norm statistics (running_mean/running_var/num_batches_tracked)")
     print(f"  checkpoint: {r.checkpoint}\n  recipe:     {r.recipe}\n"
           f"fine-tune:  torchrun --nproc_per_node=N -m cgx.run {r.recipe} data.root=DATA train.steps=...\n"
-          f"translate:  cgx translate {r.run_dir} INPUT OUTPUT --direction AtoB")
+          f"translate:  cgx translate {shown(r.run_dir)} INPUT OUTPUT --direction AtoB")
     return 0
 
 
@@ -65,7 +66,7 @@ def cmd_export(args) -> int:
         else:
             print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
         for p in written:
-            print(f"  {p}")
+            print(f"  {shown(p)}")
         return 0
     from .interop.deploy import export_generator
 
@@ -73,8 +74,8 @@ def cmd_export(args) -> int:
                          plugins=args.plugins, weights=args.weights)
     c = e.check
     sizes = " and ".join(f"{h}x{w}" for h, w in c["sizes"])
-    print(f"cgx: wrote {e.path} ({args.format}, {args.direction}; batch, height and width dynamic, "
-          f"height and width multiples of {e.meta['stride']}) and {e.meta_path}")
+    print(f"cgx: wrote {shown(e.path)} ({args.format}, {args.direction}; batch, height and width dynamic, "
+          f"height and width multiples of {e.meta['stride']}) and {shown(e.meta_path)}")
     print(f"cgx: checked with {c['runtime']} against PyTorch at {sizes}: max abs diff {c['max_abs_diff']:.3g} "
           f"(<= {c['tolerance']:g})")
     return 0
@@ -89,13 +90,13 @@ def cmd_grid(args) -> int:
             raise UsageError("--pairs shows input | translated | ground truth and replaces --a/--b; give one or the other")
         out = pairs_grid(args.checkpoint, args.pairs, args.output, n=args.n, size=args.size, overwrite=args.overwrite,
                          plugins=args.plugins)
-        print(f"cgx: grid written to {out}")
+        print(f"cgx: grid written to {shown(out)}")
         return 0
     if args.a is None or args.b is None:
         raise UsageError("cgx grid needs --a and --b (images of each domain), or --pairs (aligned A | B pairs)")
     out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size,
                      overwrite=args.overwrite, plugins=args.plugins, weights=args.weights)
-    print(f"cgx: grid written to {out}")
+    print(f"cgx: grid written to {shown(out)}")
     return 0
 
 
@@ -191,16 +192,17 @@ def cmd_demo_data(args) -> int:
             raise UsageError("--paired writes 8-bit RGB aligned images; leave out --channels/--depth")
         out = generate_paired(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
                               n_val=args.n_val)
-        print(f"cgx: paired demo data in {out} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by side, "
-              f"{2 * args.size}x{args.size}); recipe: data.paired=true data.root={out} (recipes/pix2pix_demo.yaml)")
+        print(f"cgx: paired demo data in {shown(out)} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by "
+              f"side, {2 * args.size}x{args.size}); recipe: data.paired=true data.root={shown(out)} "
+              f"(recipes/pix2pix_demo.yaml)")
         return 0
     out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
-    print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
+    print(f"cgx: demo data in {shown(out)} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
     if not (a.is_default and b.is_default):
         sets = " ".join(f"data.{d}.channels={s.channels} data.{d}.depth={s.depth}" for d, s in (("a", a), ("b", b)))
         extra = " method.identity_weight=0" if a.channels != b.channels else ""
         print(f"cgx: recipe: {sets}{extra}")
-        print(f"cgx: shards: cgx shards {out} SHARDS --channels-a {a.channels} --depth-a {a.depth} "
+        print(f"cgx: shards: cgx shards {shown(out)} SHARDS --channels-a {a.channels} --depth-a {a.depth} "
               f"--channels-b {b.channels} --depth-b {b.depth}")
     return 0
 
@@ -558,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         message = user_message(e)
         if message is None:
             raise
-        print(f"cgx: error: {message}", file=sys.stderr)
+        print(f"cgx: error: {shown(message)}", file=sys.stderr)
         return 2
 
 

@@ -100,17 +100,19 @@ def summary(f: Fetched) -> str:
     lines += [f"  {shown(name) + '/':<14} {count} files" for name, count in f.folders.items()]
     if f.archive_kept:
         lines.append(f"  archive kept: {shown(f.archive)}")
-    out = shown(f.target.parent / f"{f.target.name}_shards")
-    target = shown(f.target)
+    shown_out = shown(f.target.parent / f"{f.target.name}_shards")
+    shown_target = shown(f.target)
     names = set(f.folders)
     if names & {"trainA", "trainB"}:
-        lines.append(f"next: cgx shards {target} {out}      # unpaired shards, one set per split")
-        lines.append(f"  or train from the folders: cgx train recipes/cyclegan_256.yaml data.root={target}")
+        lines.append(f"next: cgx shards {shown_target} {shown_out}      # unpaired shards, one set per split")
+        lines.append(f"  or train from the folders: cgx train recipes/cyclegan_256.yaml data.root={shown_target}")
     if "train" in names:
-        lines.append(f"next: cgx shards {target} {out} --paired      # aligned A | B pairs (data.paired=true)")
-        lines.append(f"  or train from the folders: cgx train recipes/pix2pix_256.yaml data.root={target}")
+        lines.append(f"next: cgx shards {shown_target} {shown_out} --paired      # aligned A | B pairs "
+                     f"(data.paired=true)")
+        lines.append(f"  or train from the folders: cgx train recipes/pix2pix_256.yaml data.root={shown_target}")
     if not names & {"trainA", "trainB", "train"}:
-        lines.append(f"next: cgx shards {target} {out}      # (no train/ or trainA/ here: see its folders above)")
+        lines.append(f"next: cgx shards {shown_target} {shown_out}      # (no train/ or trainA/ here: see its "
+                     f"folders above)")
     return "\n".join(lines)
 
 

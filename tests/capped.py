@@ -14,15 +14,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-_CHILD = """
+_LIMITS = """
 import resource, signal, sys
-mem, fsize = int(sys.argv[1]), int(sys.argv[2])
+mem, fsize = int(sys.argv.pop(1)), int(sys.argv.pop(1))
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-from cgx.cli import main
-sys.exit(main(sys.argv[3:]))
 """
+_CLI = _LIMITS + """
+from cgx.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+TORCH_ADDRESS_SPACE = 3 << 30
+"""Address space importing torch takes before anything is allocated (about 3.2 GB of mappings, little
+of it memory): a child that imports torch gets this much on top of its cap."""
 
 
 @dataclass
@@ -36,8 +41,15 @@ def run_cgx_capped(args: list[str], *, memory: int = 1 << 30, file_size: int = 6
                    cwd: Path | None = None) -> Capped:
     """``cgx ARGS`` in a child process with at most ``memory`` bytes of address space and ``file_size`` bytes
     per file written; a child that does not end in ``timeout`` seconds is killed (the test then fails)."""
+    return run_python_capped(_CLI, args, memory=memory, file_size=file_size, timeout=timeout, cwd=cwd)
+
+
+def run_python_capped(code: str, args: list[str], *, memory: int, file_size: int = 64 << 20, timeout: float = 120,
+                      cwd: Path | None = None) -> Capped:
+    """The Python ``code`` (``sys.argv[1:]`` = ``args``) in a child process under the same limits."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.run([sys.executable, "-c", _CHILD, str(memory), str(file_size), *args], capture_output=True,
+    code = code if code.startswith(_LIMITS) else _LIMITS + code
+    p = subprocess.run([sys.executable, "-c", code, str(memory), str(file_size), *args], capture_output=True,
                        text=True, timeout=timeout, env=env, cwd=cwd)
     return Capped(p.returncode, p.stdout, p.stderr)
 

@@ -141,6 +141,16 @@ def image_specs(args) -> dict:
     return specs
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _depth(text: str):
     if text in ("8", "16"):
         return int(text)
@@ -215,6 +225,13 @@ def cmd_shards(args) -> int:
         from .config import ImageSpec
 
         specs[""] = ImageSpec(channels=args.channels or 3, depth=args.depth or 8)
+    if args.max_pixels is not None:
+        import dataclasses
+
+        from .config import ImageSpec
+
+        specs.setdefault("", ImageSpec(channels=args.channels or 3, depth=args.depth or 8))  # a plain folder's
+        specs = {k: dataclasses.replace(s, max_pixels=args.max_pixels) for k, s in specs.items()}
     if args.b is not None and not args.paired:
         from .errors import UsageError
 
@@ -287,8 +304,9 @@ corrupt one), which is then removed; so does a bomb: a member or the whole archi
 more than it declares, a bzip2 or LZMA zip member, a sparse tar member. Members go into
 DIR/.NAME.unpacking, renamed to DIR/NAME when all are in and counted, so nothing half-unpacked is left
 and nothing is written outside DIR. An existing DIR/NAME is never replaced; a second fetch of NAME
-into DIR while one runs is refused (DIR/.NAME.fetching). The downloaded archive is removed afterwards (--keep-archive keeps it); an archive that
-was in DIR before is unpacked instead of downloading, and kept. Then the cgx shards command for it.
+into DIR while one runs is refused (DIR/.NAME.fetching). The downloaded archive is removed afterwards
+(--keep-archive keeps it); an archive that was in DIR before is unpacked instead of downloading, and
+kept. Then the cgx shards command for it.
 
 examples:
   cgx datasets fetch horse2zebra
@@ -510,6 +528,9 @@ def parser() -> argparse.ArgumentParser:
                    help="--paired: the B images; SRC then holds the A images, matched by file name without extension")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
+    t.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+                   help="the largest image read, width x height (channels beyond 3 counted too), checked from its "
+                        "header before decoding; a larger one is skipped (default 89478485, as data.a/b.max_pixels)")
     t.set_defaults(fn=cmd_shards)
 
     t = sub.add_parser("datasets", help="list and download the CycleGAN/pix2pix authors' data sets",

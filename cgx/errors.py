@@ -5,6 +5,8 @@ line prints ``cgx: error: MESSAGE`` for any ``CgxError`` (exit code 2) and never
 """
 from __future__ import annotations
 
+from .safe_text import shown
+
 
 class CgxError(Exception):
     """Base of every user-facing cgx error."""
@@ -72,8 +74,6 @@ def user_message(error: BaseException) -> str | None:
 
     The line is ``shown``: a name from outside quoted in it (a file, an archive member, a recipe value)
     cannot move the cursor, set the terminal's title or start a line of its own."""
-    from .safe_text import shown
-
     if isinstance(error, CgxError):
         return shown(error)
     if isinstance(error, OSError) and error.filename is not None:

@@ -98,7 +98,8 @@ def check_declared(width: int, height: int, channels: int, depth: int | str | No
     if width * height * max(channels, 3) > limit * 3:
         bands = f" x {channels} channels" if channels > 3 else ""
         raise DataError(f"image {name} declares {width}x{height} pixels{bands}, more than the {limit:,} of "
-                        f"data.a/b.max_pixels; not decoded (raise data.a.max_pixels or data.b.max_pixels to read it)")
+                        f"data.a/b.max_pixels; not decoded (raise data.a.max_pixels or data.b.max_pixels, or cgx shards "
+                        f"--max-pixels, to read it)")
     if spec.is_default:
         return
     order = {8: 0, 16: 1, "float": 2}

@@ -156,3 +156,21 @@ def test_a_small_archive_behind_a_gigabyte_of_holes_is_refused(tmp_path):
     assert why is not None and why.startswith("rank_00000.pt holds 1,073,74") and why.endswith(
         f"bytes its zip records do not account for (of {(1 << 30) + len(data):,}): not a file torch wrote"), why
     shutil.rmtree(ckpt)
+
+
+def test_shards_skip_an_image_over_max_pixels_and_take_the_option(tmp_path, capsys):
+    from cgx.cli import main as cli_main
+    from faultkit import write_noise
+
+    write_noise(tmp_path / "src" / "small.png", 0, size=(20, 16))
+    png_of_zeros(tmp_path / "src" / "wide.png", 3000, 1000)
+    assert cli_main(["shards", str(tmp_path / "src"), str(tmp_path / "a"), "--no-progress",
+                     "--max-pixels", "1000000"]) == 0
+    out = capsys.readouterr().out
+    assert "1 images in 1 shards" in out and "wide.png declares 3000x1000 pixels, more than the 1,000,000" in out
+    assert "cgx shards --max-pixels" in out
+    assert cli_main(["shards", str(tmp_path / "src"), str(tmp_path / "b"), "--no-progress"]) == 0
+    assert "2 images in 1 shards" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli_main(["shards", str(tmp_path / "src"), str(tmp_path / "c"), "--max-pixels", "0"])
+    assert "--max-pixels: a whole number of at least 1, got '0'" in capsys.readouterr().err

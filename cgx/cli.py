@@ -9,6 +9,7 @@ import sys
 
 from .choices import DIRECTIONS
 from .choices import PRECISIONS
+from .safe_text import shown
 
 DESCRIPTION = """cgx: CycleGAN-style unpaired image-to-image translation.
 
@@ -48,7 +49,7 @@ def cmd_translate(args) -> int:
     if done.skipped:
         print(f"cgx: skipped {len(done.skipped)} unreadable images:", file=sys.stderr)
         for _, error in done.skipped:
-            print(f"  {error}", file=sys.stderr)
+            print(f"  {shown(error)}", file=sys.stderr)
     return 0
 
 
@@ -56,16 +57,16 @@ def cmd_import(args) -> int:
     from .interop.importer import import_run
 
     r = import_run(args.paths, args.out, base_recipe=args.recipe, overrides=args.set, epoch=args.epoch)
-    print(f"cgx: imported into {r.run_dir}")
+    print(f"cgx: imported into {shown(r.run_dir)}")
     for name, path in r.sources.items():
-        print(f"  {name:<4} from {path}")
+        print(f"  {shown(name):<4} from {shown(path)}")
     if r.fresh:
         print(f"  {', '.join(r.fresh)}: not given, initialised as a new run's")
     if r.dropped:
         print(f"  dropped {r.dropped} stale instance-norm statistics (running_mean/running_var/num_batches_tracked)")
     print(f"  checkpoint: {r.checkpoint}\n  recipe:     {r.recipe}\n"
           f"fine-tune:  torchrun --nproc_per_node=N -m cgx.run {r.recipe} data.root=DATA train.steps=...\n"
-          f"translate:  cgx translate {r.run_dir} INPUT OUTPUT --direction AtoB")
+          f"translate:  cgx translate {shown(r.run_dir)} INPUT OUTPUT --direction AtoB")
     return 0
 
 
@@ -80,7 +81,7 @@ def cmd_export(args) -> int:
         else:
             print(f"cgx: wrote the authors' files ({args.epoch}_net_G_A: A->B, G_B: B->A, D_A judges B, D_B judges A):")
         for p in written:
-            print(f"  {p}")
+            print(f"  {shown(p)}")
         return 0
     from .interop.deploy import export_generator
 
@@ -88,8 +89,8 @@ def cmd_export(args) -> int:
                          plugins=args.plugins, weights=args.weights)
     c = e.check
     sizes = " and ".join(f"{h}x{w}" for h, w in c["sizes"])
-    print(f"cgx: wrote {e.path} ({args.format}, {args.direction}; batch, height and width dynamic, "
-          f"height and width multiples of {e.meta['stride']}) and {e.meta_path}")
+    print(f"cgx: wrote {shown(e.path)} ({args.format}, {args.direction}; batch, height and width dynamic, "
+          f"height and width multiples of {e.meta['stride']}) and {shown(e.meta_path)}")
     print(f"cgx: checked with {c['runtime']} against PyTorch at {sizes}: max abs diff {c['max_abs_diff']:.3g} "
           f"(<= {c['tolerance']:g})")
     return 0
@@ -104,13 +105,13 @@ def cmd_grid(args) -> int:
             raise UsageError("--pairs shows input | translated | ground truth and replaces --a/--b; give one or the other")
         out = pairs_grid(args.checkpoint, args.pairs, args.output, n=args.n, size=args.size, overwrite=args.overwrite,
                          plugins=args.plugins)
-        print(f"cgx: grid written to {out}")
+        print(f"cgx: grid written to {shown(out)}")
         return 0
     if args.a is None or args.b is None:
         raise UsageError("cgx grid needs --a and --b (images of each domain), or --pairs (aligned A | B pairs)")
     out = cycle_grid(args.checkpoint, args.a, args.b, args.output, n=args.n, size=args.size,
                      overwrite=args.overwrite, plugins=args.plugins, weights=args.weights)
-    print(f"cgx: grid written to {out}")
+    print(f"cgx: grid written to {shown(out)}")
     return 0
 
 
@@ -153,6 +154,16 @@ def image_specs(args) -> dict:
         depth = getattr(args, f"depth_{d}") or args.depth or 8
         specs[d.upper()] = ImageSpec(channels=channels, depth=depth)
     return specs
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _depth(text: str):
@@ -206,16 +217,17 @@ def cmd_demo_data(args) -> int:
             raise UsageError("--paired writes 8-bit RGB aligned images; leave out --channels/--depth")
         out = generate_paired(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
                               n_val=args.n_val)
-        print(f"cgx: paired demo data in {out} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by side, "
-              f"{2 * args.size}x{args.size}); recipe: data.paired=true data.root={out} (the recipe pix2pix_demo)")
+        print(f"cgx: paired demo data in {shown(out)} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by "
+              f"side, {2 * args.size}x{args.size}); recipe: data.paired=true data.root={shown(out)} "
+              f"(the recipe pix2pix_demo)")
         return 0
     out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
-    print(f"cgx: demo data in {out} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
+    print(f"cgx: demo data in {shown(out)} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
     if not (a.is_default and b.is_default):
         sets = " ".join(f"data.{d}.channels={s.channels} data.{d}.depth={s.depth}" for d, s in (("a", a), ("b", b)))
         extra = " method.identity_weight=0" if a.channels != b.channels else ""
         print(f"cgx: recipe: {sets}{extra}")
-        print(f"cgx: shards: cgx shards {out} SHARDS --channels-a {a.channels} --depth-a {a.depth} "
+        print(f"cgx: shards: cgx shards {shown(out)} SHARDS --channels-a {a.channels} --depth-a {a.depth} "
               f"--channels-b {b.channels} --depth-b {b.depth}")
     return 0
 
@@ -228,6 +240,13 @@ def cmd_shards(args) -> int:
         from .config import ImageSpec
 
         specs[""] = ImageSpec(channels=args.channels or 3, depth=args.depth or 8)
+    if args.max_pixels is not None:
+        import dataclasses
+
+        from .config import ImageSpec
+
+        specs.setdefault("", ImageSpec(channels=args.channels or 3, depth=args.depth or 8))  # a plain folder's
+        specs = {k: dataclasses.replace(s, max_pixels=args.max_pixels) for k, s in specs.items()}
     if args.b is not None and not args.paired:
         from .errors import UsageError
 
@@ -269,7 +288,7 @@ def cmd_datasets_fetch(args) -> int:
 
     try:
         fetched = fetch(args.name, args.to, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, max_ratio=args.max_ratio)
     except KeyboardInterrupt:  # what is kept was said where it happened
         return 130
     print(summary(fetched))
@@ -295,10 +314,14 @@ download (lost connection, Ctrl-C) keeps it, and the same command resumes it wit
 (a server that ignores Range starts it over). The size is checked against the server's Content-Length;
 no checksum of the authors' archives is known, --sha256 checks one you have. The archive is unpacked
 safely: a member with an absolute path or '..', a link or a device refuses the whole archive (so does a
-corrupt one), which is then removed; members go into DIR/.NAME.unpacking, renamed to DIR/NAME when all
-are in, so nothing half-unpacked is left and nothing is written outside DIR. An existing DIR/NAME is
-never replaced. The downloaded archive is removed afterwards (--keep-archive keeps it); an archive that
-was in DIR before is unpacked instead of downloading, and kept. Then the cgx shards command for it.
+corrupt one), which is then removed; so does a bomb: a member or the whole archive declaring more than
+--max-ratio (100) times its compressed size or more than the free disk space, a member unpacking to
+more than it declares, a bzip2 or LZMA zip member, a sparse tar member. Members go into
+DIR/.NAME.unpacking, renamed to DIR/NAME when all are in and counted, so nothing half-unpacked is left
+and nothing is written outside DIR. An existing DIR/NAME is never replaced; a second fetch of NAME
+into DIR while one runs is refused (DIR/.NAME.fetching). The downloaded archive is removed afterwards
+(--keep-archive keeps it); an archive that was in DIR before is unpacked instead of downloading, and
+kept. Then the cgx shards command for it.
 
 examples:
   cgx datasets fetch horse2zebra
@@ -542,6 +565,9 @@ def parser() -> argparse.ArgumentParser:
                    help="--paired: the B images; SRC then holds the A images, matched by file name without extension")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
+    t.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+                   help="the largest image read, width x height (channels beyond 3 counted too), checked from its "
+                        "header before decoding; a larger one is skipped (default 89478485, as data.a/b.max_pixels)")
     t.set_defaults(fn=cmd_shards)
 
     t = sub.add_parser("datasets", help="list and download the CycleGAN/pix2pix authors' data sets",
@@ -559,6 +585,9 @@ def parser() -> argparse.ArgumentParser:
                                                "else http://efrosgans.eecs.berkeley.edu)")
     a.add_argument("--sha256", default=None, metavar="HEX", help="the archive's SHA-256, checked before unpacking")
     a.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive in DIR after unpacking")
+    a.add_argument("--max-ratio", type=float, default=100.0, metavar="N",
+                   help="unpacked bytes per archive byte at most, per zip member and overall (default 100; "
+                        "beyond it the archive is refused as a bomb)")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
     a.set_defaults(fn=cmd_datasets_fetch)
 
@@ -599,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         message = user_message(e)
         if message is None:
             raise
-        print(f"cgx: error: {message}", file=sys.stderr)
+        print(f"cgx: error: {shown(message)}", file=sys.stderr)
         return 2
 
 

@@ -96,6 +96,11 @@ class ImageSpec:
     """Bits per sample: 8 (0..255) or 16 (0..65535: 16-bit PNG, TIFF), or float (32-bit float TIFF,
     0..1). The range is mapped to [-1, 1] for the networks and back on output, without passing through
     8 bits. channels: 3, depth: 8 reads every image mode as 8-bit RGB, as cgx always has."""
+    max_pixels: int = 89_478_485
+    """The largest image of the domain read, in pixels (width x height), checked from the file's header before
+    its pixels are decoded (PIL, tifffile, pypng alike); an image of more than 3 channels counts channels/3
+    times. A larger one is unreadable (data.on_corrupt). Default: PIL's own limit, about 256 MB of 8-bit RGB;
+    translate, grid and eval take the run's value, cgx shards the default."""
 
     @property
     def is_default(self) -> bool:
@@ -671,6 +676,7 @@ def _check_images(cfg: Config, where: str) -> None:
         if not 1 <= spec.channels <= MAX_CHANNELS:
             raise ConfigError(f"{where}: data.{d}.channels must be 1 (grey), 3 (RGB) or another count up to "
                               f"{MAX_CHANNELS}, got {spec.channels}")
+        _check_range(where, f"data.{d}.max_pixels", spec.max_pixels, 0, None, False)
     bands = cfg.eval.bands
     if bands is not None:
         if len(bands) != 3 or len(set(bands)) != 3:

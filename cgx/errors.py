@@ -5,6 +5,8 @@ line prints ``cgx: error: MESSAGE`` for any ``CgxError`` (exit code 2) and never
 """
 from __future__ import annotations
 
+from .safe_text import shown
+
 
 class CgxError(Exception):
     """Base of every user-facing cgx error."""
@@ -68,10 +70,13 @@ def user_message(error: BaseException) -> str | None:
 
     Besides every CgxError, an OSError about a named file (permission denied, a read-only or full
     disk, a path through a file, a file deleted meanwhile) is the user's to fix: it is named, never
-    a traceback, wherever in cgx it is raised."""
+    a traceback, wherever in cgx it is raised.
+
+    The line is ``shown``: a name from outside quoted in it (a file, an archive member, a recipe value)
+    cannot move the cursor, set the terminal's title or start a line of its own."""
     if isinstance(error, CgxError):
-        return str(error)
+        return shown(error)
     if isinstance(error, OSError) and error.filename is not None:
         names = f"{error.filename}" + (f" -> {error.filename2}" if error.filename2 is not None else "")
-        return f"{names}: {error.strerror or type(error).__name__}"
+        return shown(f"{names}: {error.strerror or type(error).__name__}")
     return None

@@ -56,7 +56,7 @@ def cycle_grid(checkpoint: str | Path, dir_a: str | Path, dir_b: str | Path, out
         label = row_label(direction, second is not None)
         for f in inputs[folder]:
             if spec.is_default:  # as always: PIL's resize of the 8-bit image
-                img = load_rgb(f)
+                img = load_rgb(f, spec)
                 if size:
                     img = img.resize((size, size), Image.BICUBIC)
                 x = to_tensor(img)

@@ -30,6 +30,7 @@ from .distributed.failure import end_rank
 from .errors import CgxError, NonFiniteLossError, user_message
 from .run_dir import RunDir
 from .train.stop import stopped_marker
+from .safe_text import shown
 
 USER_ERRORS = (CgxError,)
 EXIT_USER_ERROR = 2
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_STOPPED
         if main_rank:
             run, loggers = RunDir(trainer.run_dir), [b.name for b in cfg.logging.backends]
-            print(f"cgx: trained {trainer.step} steps\n  run folder:  {run.root}\n  checkpoint:  {latest}"
+            print(f"cgx: trained {trainer.step} steps\n  run folder:  {shown(run.root)}\n  checkpoint:  {latest}"
                   + (f"\n  tensorboard: tensorboard --logdir {run.tensorboard}" if "tensorboard" in loggers else "")
                   + (f"\n  jsonl:       {run.jsonl}" if "jsonl" in loggers else ""))
         return 0
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if message is None:
             raise
         if main_rank:
-            print(f"cgx: error: {message}", file=sys.stderr)
+            print(f"cgx: error: {shown(message)}", file=sys.stderr)
         return exit_code(e)
     finally:
         if trainer is not None:

@@ -39,6 +39,7 @@ from .errors import DataError, UsageError
 from .infer import load_generators, pad_for, resolve_device, translate_batch
 from .precision import autocast
 from .outputs import check_apart, check_targets
+from .safe_text import shown
 
 log = logging.getLogger("cgx.translate")
 
@@ -201,5 +202,5 @@ def image_size(path: Path) -> tuple[int, int]:
 
 def skip(result: Translated, path: Path, error: str) -> None:
     """Record an unreadable input (``error`` names it) and warn."""
-    log.warning("cgx: warning: skipped: %s", error)
+    log.warning("cgx: warning: skipped: %s", shown(error))
     result.skipped.append((path, error))

@@ -9,6 +9,7 @@ import logging
 from typing import Callable, TypeVar
 
 from ..errors import DataError
+from ..safe_text import shown
 
 log = logging.getLogger("cgx.data")
 T = TypeVar("T")
@@ -18,7 +19,7 @@ def skip_or_raise(on_corrupt: str, message: str, what: str = "samples") -> None:
     """One unreadable image: raise (``on_corrupt == "raise"``) or warn that it is skipped."""
     if on_corrupt == "raise":
         raise DataError(f"{message} (data.on_corrupt=raise; `skip` skips such {what})")
-    log.warning("cgx: skipped %s", message)
+    log.warning("cgx: skipped %s", shown(message))
 
 
 def stand_in(read: Callable[[int], T | None], limit: int, none_left: str | Callable[[], str]) -> T:

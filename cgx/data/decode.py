@@ -14,10 +14,15 @@ and the one encode of a translated image, used by the folder and shard sources, 
   accepts (``data.on_corrupt`` then skips or stops).
 - EXIF orientation (phone photos: tag 274) is applied everywhere, so images train and translate the
   way a viewer shows them; outputs are written upright, with no orientation tag.
+- Before any pixel is decoded, the size the file's header declares is checked against the domain's
+  ``max_pixels`` (width x height, channels beyond 3 counted too) and, for a non-default spec, its
+  channel count against the spec's: a few KB declaring GBs (a tiled TIFF of empty tiles, a PNG of
+  one colour) is a one-line DataError, never an allocation.
 """
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +86,80 @@ def swaps_sides(orientation: int) -> bool:
     return orientation in (5, 6, 7, 8)
 
 
+# --- sizes declared in the header, checked before decoding --------------------------------------------
+
+def check_declared(width: int, height: int, channels: int, depth: int | str | None, spec: ImageSpec,
+                   name: str) -> None:
+    """DataError naming ``name`` when the header's ``width`` x ``height`` x ``channels`` is more than the
+    domain may read (``spec.max_pixels``; more than 3 channels count channels/3 times), or, for a non-default
+    spec, when ``channels`` or ``depth`` (None: not known before decoding) cannot become the spec's (``fit``'s
+    rule, in its words), so that nothing is decoded for it."""
+    limit = spec.max_pixels
+    if width * height * max(channels, 3) > limit * 3:
+        bands = f" x {channels} channels" if channels > 3 else ""
+        raise DataError(f"image {name} declares {width}x{height} pixels{bands}, more than the {limit:,} of "
+                        f"data.a/b.max_pixels; not decoded (raise data.a.max_pixels or data.b.max_pixels, or cgx shards "
+                        f"--max-pixels, to read it)")
+    if spec.is_default:
+        return
+    order = {8: 0, 16: 1, "float": 2}
+    if (channels != spec.channels and not (channels == 1 and spec.channels == 3)) or \
+            (depth is not None and order[depth] > order[spec.depth]):
+        what = f"{_describe(channels, depth)}" if depth is not None else f"{channels}-channel"
+        raise DataError(f"image {name} is {what} ({width}x{height}), its domain is {spec.describe()}: "
+                        f"{_accepted(spec)}")
+
+
+_PIL_CHANNELS = {"1": 1, "L": 1, "I": 1, "F": 1, "I;16": 1, "I;16L": 1, "I;16B": 1, "I;16N": 1, "LA": 2, "RGB": 3,
+                 "RGBA": 4}
+
+
+def _pil_channels(im: Image.Image, spec: ImageSpec) -> tuple[int, int | str | None]:
+    """The channels and depth ``im`` is read as: for the default spec what PIL decodes (its bands), else
+    what ``_pil_samples`` makes of its mode (a palette: RGB or RGBA); depth None for a mode it refuses."""
+    if spec.is_default:
+        return max(len(im.getbands()), 1), None
+    if im.mode == "P":
+        return (4 if "transparency" in im.info else 3), 8
+    if im.mode not in _PIL_CHANNELS:
+        return len(im.getbands()), None
+    if im.format == "PNG" and _is_png16_rgb(im):
+        return _PIL_CHANNELS[im.mode], 16
+    depth = 16 if im.mode.startswith("I") else "float" if im.mode == "F" else 8
+    return _PIL_CHANNELS[im.mode], depth
+
+
+def _is_png16_rgb(im: Image.Image) -> bool:
+    """A 16-bit RGB, RGBA or grey+alpha PNG, which PIL reads as 8 bits (read through pypng instead)."""
+    rawmode = im.tile[0].args if im.tile else ""
+    return isinstance(rawmode, str) and rawmode.endswith(";16B") and im.mode in ("RGB", "RGBA", "LA")
+
+
+def open_image(data: bytes, name: str, spec: ImageSpec) -> Image.Image:
+    """``Image.open`` of the bytes, its header checked (``check_declared``) before anything is decoded.
+    PIL's own warning for a large image is left out: cgx's check has been made."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(io.BytesIO(data))
+    try:
+        w, h = im.size
+        check_declared(w, h, *_pil_channels(im, spec), spec, name)
+    except BaseException:
+        im.close()
+        raise
+    return im
+
+
 # --- reading samples ----------------------------------------------------------------------------------
 
 def is_tiff(data: bytes) -> bool:
     return data[:4] in _TIFF_MAGIC
 
 
-def read_samples(data: bytes, name: str) -> tuple[np.ndarray, int | str]:
+def read_samples(data: bytes, name: str, spec: ImageSpec = DEFAULT) -> tuple[np.ndarray, int | str]:
     """The file's samples as an upright (H, W, C) array and their depth (8, 16 or "float");
-    DataError naming ``name`` if they cannot be read as such."""
+    DataError naming ``name`` if they cannot be read as such, or if the header declares more than
+    ``spec`` reads (``check_declared``: then nothing is decoded)."""
     if not data:
         raise DataError(f"cannot read image {name}: the file is empty (0 bytes)")
     if is_tiff(data):
@@ -98,11 +168,10 @@ def read_samples(data: bytes, name: str) -> tuple[np.ndarray, int | str]:
         except ImportError:
             pass
         else:
-            return _read_tiff(data, name)
+            return _read_tiff(data, name, spec)
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            rawmode = im.tile[0].args if im.tile else ""
-            if im.format == "PNG" and isinstance(rawmode, str) and rawmode.endswith(";16B") and im.mode in ("RGB", "RGBA", "LA"):
+        with open_image(data, name, spec) as im:
+            if im.format == "PNG" and _is_png16_rgb(im):
                 array = _read_png16(data, name)
                 return orient(array, pil_orientation(im)), 16
             im.load()
@@ -150,26 +219,50 @@ def _read_png16(data: bytes, name: str) -> np.ndarray:
     return array
 
 
-def _read_tiff(data: bytes, name: str) -> tuple[np.ndarray, int | str]:
+def _tiff_layout(shape: tuple[int, ...], axes: str, name: str) -> tuple[str, list[int], int, int, int]:
+    """(the axes left when length-1 ones are dropped, their lengths, height, width, channels) of a TIFF series;
+    DataError for a layout that is not one image of height x width x channels."""
+    kept = [(a, n) for a, n in zip(axes, shape) if n != 1 or a in "YX"]
+    squeezed, dims = "".join(a for a, _ in kept), [n for _, n in kept]
+    if squeezed == "YX":
+        return squeezed, dims, dims[0], dims[1], 1
+    if len(squeezed) == 3 and squeezed.endswith("YX"):
+        return squeezed, dims, dims[1], dims[2], dims[0]
+    if len(squeezed) == 3 and squeezed.startswith("YX"):
+        return squeezed, dims, dims[0], dims[1], dims[2]
+    raise DataError(f"cannot read image {name}: a TIFF of axes {axes} {tuple(shape)}; accepted: one image "
+                    f"of height x width x channels (interleaved, planar, or one band a page)")
+
+
+def _tiff_depth(dtype: np.dtype) -> int | str | None:
+    """The depth samples of ``dtype`` are read as (None: refused once read, naming the type)."""
+    if dtype in (np.uint8, np.bool_):
+        return 8
+    if dtype == np.uint16:
+        return 16
+    return "float" if np.dtype(dtype).kind == "f" else None
+
+
+def _read_tiff(data: bytes, name: str, spec: ImageSpec = DEFAULT) -> tuple[np.ndarray, int | str]:
     import tifffile
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tf:
             series = tf.series[0]
-            array, axes = series.asarray(), series.axes
+            squeezed, dims, h, w, c = _tiff_layout(tuple(series.shape), series.axes, name)
+            check_declared(w, h, c, _tiff_depth(series.dtype), spec, name)  # from the header: nothing decoded yet
+            array = series.asarray()
             tag = tf.pages[0].tags.get("Orientation")
             orientation = int(tag.value) if tag is not None else 1
+    except DataError:
+        raise
     except Exception as e:  # noqa: BLE001 -- tifffile raises many kinds
         raise DataError(f"cannot read image {name}: {type(e).__name__}: {e}") from None
-    squeezed = "".join(a for a, n in zip(axes, array.shape) if n != 1 or a in "YX")
-    array = array.reshape([n for a, n in zip(axes, array.shape) if n != 1 or a in "YX"])
+    array = array.reshape(dims)
     if squeezed == "YX":
         array = array[..., None]
-    elif len(squeezed) == 3 and squeezed.endswith("YX"):
+    elif squeezed.endswith("YX"):
         array = np.moveaxis(array, 0, -1)
-    elif not (len(squeezed) == 3 and squeezed.startswith("YX")):
-        raise DataError(f"cannot read image {name}: a TIFF of axes {axes} {tuple(array.shape)}; accepted: one image "
-                        f"of height x width x channels (interleaved, planar, or one band a page)")
     kind = array.dtype
     if kind == np.uint8:
         depth: int | str = 8
@@ -228,8 +321,8 @@ def decode(data: bytes, name: str, spec: ImageSpec = DEFAULT):
     if spec.is_default:
         from .images import decode_rgb
 
-        return decode_rgb(data, name)
-    array, depth = read_samples(data, name)
+        return decode_rgb(data, name, spec)
+    array, depth = read_samples(data, name, spec)
     return fit(array, depth, spec, name)
 
 

@@ -1,7 +1,6 @@
 """Finding and reading image files, and the one conversion of every image mode to 8-bit RGB."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -52,25 +51,29 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_rgb(data: bytes, name: str) -> Image.Image:
+def decode_rgb(data: bytes, name: str, spec=None) -> Image.Image:
     """Image file bytes as 8-bit RGB (``to_rgb``), turned upright as their EXIF orientation says;
-    DataError naming ``name`` if they do not decode. (The default domain spec's decode, ``cgx.data.decode``.)"""
-    from .decode import upright
+    DataError naming ``name`` if they do not decode, or declare more pixels than ``spec.max_pixels``
+    (default: the default spec's; checked from the header, nothing decoded). (The default domain spec's
+    decode, ``cgx.data.decode``.)"""
+    from .decode import DEFAULT, open_image, upright
 
     if not data:
         raise DataError(f"cannot read image {name}: the file is empty (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(data, name, spec or DEFAULT) as im:
             im.load()
             return to_rgb(upright(im))
+    except DataError:
+        raise
     except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
         raise DataError(f"cannot read image {name}: {type(e).__name__}: {e}") from None
 
 
-def load_rgb(path: str | Path) -> Image.Image:
+def load_rgb(path: str | Path, spec=None) -> Image.Image:
     """The image file at ``path`` as 8-bit RGB; DataError naming the file if it cannot be read."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-    return decode_rgb(data, str(path))
+    return decode_rgb(data, str(path), spec)

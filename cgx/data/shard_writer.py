@@ -39,6 +39,7 @@ from ..config import ImageSpec
 from .decode import DEFAULT, decode
 from .images import DataError, list_images
 from .shards import INDEX_FORMAT
+from ..safe_text import shown
 
 SPLIT_RE = re.compile(r"^(train|test|val)[AB]$")
 FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -218,8 +219,9 @@ def write_samples(name: str, folder: Path, out: Path, jobs: list, names: list[st
         raise
     result.shards = [{**d, "count": c} for d, c in zip(atomic.done, counts)]
     if not result.shards:
-        raise DataError(f"{folder}: none of its {len(jobs)} images could be read"
-                        + "".join(f"\n  {p}: {err}" for p, err in result.skipped[:10]))
+        first, why = result.skipped[0]
+        more = f" (and {len(result.skipped) - 1} more)" if len(result.skipped) > 1 else ""
+        raise DataError(f"{folder}: none of its {len(jobs)} images could be read: {first}: {why}{more}")
     index = {
         "format": INDEX_FORMAT,
         "name": name,
@@ -284,10 +286,10 @@ def report(results: list[SplitResult], out: str | Path) -> str:
     lines = []
     for r in results:
         size = sum(s["bytes"] for s in r.shards) / 1e6
-        lines.append(f"{r.name}: {r.total} images in {len(r.shards)} shards ({size:.1f} MB): "
+        lines.append(f"{shown(r.name)}: {r.total} images in {len(r.shards)} shards ({size:.1f} MB): "
                      f"{r.pattern(out)}  (index {r.index})")
     skipped = [(p, e) for r in results for p, e in r.skipped]
     if skipped:
         lines.append(f"skipped {len(skipped)} unreadable images:")
-        lines += [f"  {p}: {e}" for p, e in skipped]
+        lines += [f"  {shown(p)}: {shown(e)}" for p, e in skipped]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DownloadError
+from ..safe_text import shown
 
 CHUNK = 1 << 16
 TIMEOUT = 60.0
@@ -117,7 +118,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, progress: bool 
             if have:
                 restarted = True
                 print(f"cgx: {url}: the server ignores Range requests; downloading from the start "
-                      f"(the {human(have)} in {part} are replaced)", file=sys.stderr)
+                      f"(the {human(have)} in {shown(part)} are replaced)", file=sys.stderr)
             total, mode, resumed_from = length, "wb", 0
         done = resumed_from
         free = shutil.disk_usage(part.parent).free

@@ -14,8 +14,10 @@ from typing import Callable
 
 from ..errors import ArchiveError, UsageError
 from . import catalog
+from ..safe_text import shown
 from .download import Downloaded, download, human, sha256_of
-from .extract import unpack
+from .extract import MAX_RATIO, unpack
+from .fetch_lock import FetchLock
 
 DEFAULT_DIR = "datasets"
 
@@ -39,12 +41,15 @@ def _folders(target: Path) -> dict[str, int]:
 
 
 def fetch(name: str, to: str | Path = DEFAULT_DIR, *, url: str | None = None, sha256: str | None = None,
-          keep_archive: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> Fetched:
+          keep_archive: bool = False, progress: bool = True, log: Callable[[str], None] = print,
+          max_ratio: float = MAX_RATIO) -> Fetched:
     ds = catalog.find(name)
     if ds.unavailable:
         raise UsageError(f"{ds.full_name}: {ds.unavailable}")
     if sha256 is not None and not (len(sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha256)):
         raise UsageError(f"--sha256 {sha256!r}: 64 hexadecimal digits")
+    if not max_ratio >= 1:
+        raise UsageError(f"--max-ratio {max_ratio}: at least 1 (bytes unpacked per archive byte)")
     source = ds.url(catalog.base_url(url))
     to = Path(to)
     target = to / ds.name
@@ -52,6 +57,15 @@ def fetch(name: str, to: str | Path = DEFAULT_DIR, *, url: str | None = None, sh
         raise ArchiveError(f"{target} exists already; a data set folder is never replaced: remove it, or fetch "
                            f"into another folder with --to")
     to.mkdir(parents=True, exist_ok=True)
+    with FetchLock(target):
+        if target.exists() or target.is_symlink():  # made by a fetch that ended while this one waited to start
+            raise ArchiveError(f"{target} exists already; a data set folder is never replaced: remove it, or fetch "
+                               f"into another folder with --to")
+        return _fetch_locked(ds, source, to, target, sha256, keep_archive, progress, log, max_ratio)
+
+
+def _fetch_locked(ds: catalog.DataSet, source: str, to: Path, target: Path, sha256: str | None, keep_archive: bool,
+                  progress: bool, log: Callable[[str], None], max_ratio: float) -> Fetched:
     archive = to / ds.archive_name
     expected = sha256 or ds.sha256
     got = None
@@ -68,7 +82,7 @@ def fetch(name: str, to: str | Path = DEFAULT_DIR, *, url: str | None = None, sh
         check = "SHA-256 matches" if expected else catalog.NO_CHECKSUM
         log(f"cgx: downloaded {archive}{resumed}: {size}; {check} (sha256 {got.sha256})")
     try:
-        unpack(archive, target, progress=progress)
+        unpack(archive, target, progress=progress, max_ratio=max_ratio)
     except ArchiveError as e:
         if got is not None and not target.exists():
             archive.unlink(missing_ok=True)
@@ -82,20 +96,23 @@ def fetch(name: str, to: str | Path = DEFAULT_DIR, *, url: str | None = None, sh
 
 def summary(f: Fetched) -> str:
     """What was written, and the next commands: shards (paired for an aligned layout) or the folder source."""
-    lines = [f"cgx: {f.dataset.full_name} is in {f.target}/ (the authors' layout):"]
-    lines += [f"  {name + '/':<14} {count} files" for name, count in f.folders.items()]
+    lines = [f"cgx: {f.dataset.full_name} is in {shown(f.target)}/ (the authors' layout):"]
+    lines += [f"  {shown(name) + '/':<14} {count} files" for name, count in f.folders.items()]
     if f.archive_kept:
-        lines.append(f"  archive kept: {f.archive}")
-    out = f.target.parent / f"{f.target.name}_shards"
+        lines.append(f"  archive kept: {shown(f.archive)}")
+    shown_out = shown(f.target.parent / f"{f.target.name}_shards")
+    shown_target = shown(f.target)
     names = set(f.folders)
     if names & {"trainA", "trainB"}:
-        lines.append(f"next: cgx shards {f.target} {out}      # unpaired shards, one set per split")
-        lines.append(f"  or train from the folders: cgx train cyclegan_256 data.root={f.target}")
+        lines.append(f"next: cgx shards {shown_target} {shown_out}      # unpaired shards, one set per split")
+        lines.append(f"  or train from the folders: cgx train cyclegan_256 data.root={shown_target}")
     if "train" in names:
-        lines.append(f"next: cgx shards {f.target} {out} --paired      # aligned A | B pairs (data.paired=true)")
-        lines.append(f"  or train from the folders: cgx train pix2pix_256 data.root={f.target}")
+        lines.append(f"next: cgx shards {shown_target} {shown_out} --paired      # aligned A | B pairs "
+                     f"(data.paired=true)")
+        lines.append(f"  or train from the folders: cgx train pix2pix_256 data.root={shown_target}")
     if not names & {"trainA", "trainB", "train"}:
-        lines.append(f"next: cgx shards {f.target} {out}      # (no train/ or trainA/ here: see its folders above)")
+        lines.append(f"next: cgx shards {shown_target} {shown_out}      # (no train/ or trainA/ here: see its "
+                     f"folders above)")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from .evaluate import directions_of, evaluate, report, summary, table, translate
 from .image_set import ImageSet
 from .page import Examples, recipe_text, write_page
 from .inception import InceptionFeatures, resolve_weights
+from ..safe_text import shown
 
 
 def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction: str = "both",
@@ -61,7 +62,7 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         if direction != "both":
             gens.net(direction)  # a direction the method does not learn: CheckpointError naming it
         elif len(learned) < 2 and strategy.is_main:
-            print(f"cgx: eval: method {gens.config.method.name} learns {', '.join(learned)} only: scoring that")
+            print(f"cgx: eval: method {shown(gens.config.method.name)} learns {', '.join(learned)} only: scoring that")
         results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction, learned), features, strategy,
                            batch_size=batch_size, progress=progress, bands=bands, examples=shown, precision=precision)
         record = None

@@ -32,6 +32,7 @@ from ..errors import CheckpointError
 from ..run_dir import RunDir, step_name
 from ..untrusted import load_weights_file
 from .manifest import problem, size_of, write_manifest
+from ..safe_text import shown
 
 FORMAT = 1
 """The checkpoint format this code writes and reads (``train.pt``'s ``format``)."""
@@ -74,7 +75,7 @@ def newest_good(folder: str | Path, move_damaged: bool = False) -> Path | None:
         if move_damaged:
             where = _free_name(path.parent / f"damaged_{path.name}")
             os.replace(path, where)
-        print(f"cgx: warning: checkpoint {path} is damaged ({why}); "
+        print(f"cgx: warning: checkpoint {shown(path)} is damaged ({shown(why)}); "
               f"{'moved it to ' + where.name + ', ' if move_damaged else ''}trying the one before", file=sys.stderr)
     return None
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import SetupError
+from ..safe_text import shown
 
 
 class RunLock:
@@ -44,7 +45,7 @@ class RunLock:
             os.close(fd)
         previous = os.read(fd, 4096)
         if previous.strip():
-            print(f"cgx: warning: taking over the lock of {self.path.parent} from a run that is gone "
+            print(f"cgx: warning: taking over the lock of {shown(self.path.parent)} from a run that is gone "
                   f"({_describe(previous)})", file=sys.stderr)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

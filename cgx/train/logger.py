@@ -14,6 +14,7 @@ import torch
 from torchvision.utils import make_grid
 
 from ..plugins.types import EVENTS, LogRun, Logger
+from ..safe_text import shown
 
 
 class NullLog:
@@ -43,7 +44,8 @@ class RunLog(NullLog):
             except Exception as e:  # noqa: BLE001 -- a logger never stops training
                 del self.loggers[name]
                 why = " ".join(str(e).split())[:300]
-                self.bar.write(f"cgx: warning: logger {name} failed in {method}() ({type(e).__name__}: {why}); "
+                self.bar.write(f"cgx: warning: logger {shown(name)} failed in {method}() "
+                               f"({type(e).__name__}: {shown(why)}); "
                                f"training goes on without it for the rest of this launch"
                                + (f", logging to {', '.join(self.loggers)}" if self.loggers else ""), file=sys.stderr)
                 if method != "close":

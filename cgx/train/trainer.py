@@ -35,6 +35,7 @@ from .schedule import linear_decay
 from .speed import WarmUp
 from .wiring import wire_step
 from .stop import StopRequest, mark_stopped
+from ..safe_text import shown
 
 
 class Trainer:
@@ -138,7 +139,8 @@ class Trainer:
         parts = [p.name for p in self.folder.parts()]
         target = self.folder.move_aside()
         if target is not None:
-            print(f"cgx: train.start_over: moved the previous run's {', '.join(parts)} into {target}", file=sys.stderr)
+            print(f"cgx: train.start_over: moved the previous run's {', '.join(parts)} into {shown(target)}",
+                  file=sys.stderr)
 
     def _on_main(self, fn) -> int:
         """Collective: run ``fn`` on rank 0 only and give every rank its integer result; a CgxError
@@ -180,7 +182,7 @@ class Trainer:
         self.step = int(shared["step"])
         if own is None or own["data"]["world_size"] != s.world_size:
             if s.is_main:
-                print(f"cgx: {path}: {fresh_state_reason(shared['world_size'], s.world_size, own is not None)}: "
+                print(f"cgx: {shown(path)}: {fresh_state_reason(shared['world_size'], s.world_size, own is not None)}: "
                       f"image buffers and random streams start fresh")
             return
         self.store.load_rank(path, own)

@@ -19,6 +19,7 @@ from .components import RecipeComponents, build_method, check_data_mode, method_
 from .optim import build_optimizer
 from .rng import seed_everything
 from .speed import SpeedPlan, apply_speed, plan_speed
+from ..safe_text import shown
 
 
 @dataclass
@@ -40,7 +41,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     s, t = strategy, cfg.train
     method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
     if check_data_mode(cfg, method) and s.is_main:
-        print(f"cgx: method {cfg.method.name} does not learn from pairs: it trains on the paired data's A and B "
+        print(f"cgx: method {shown(cfg.method.name)} does not learn from pairs: it trains on the paired data's A and B "
               f"images as two domains, ignoring which goes with which")
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)

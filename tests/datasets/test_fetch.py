@@ -250,11 +250,11 @@ def test_interrupted_unpacking_leaves_no_half_data_set(server, tmp_path, monkeyp
     written = []
     original = extract._copy
 
-    def copy_then_interrupt(src, path, archive, name):
+    def copy_then_interrupt(src, path, archive, name, size):
         if len(written) == 2:
             raise KeyboardInterrupt
         written.append(name)
-        original(src, path, archive, name)
+        original(src, path, archive, name, size)
 
     monkeypatch.setattr(extract, "_copy", copy_then_interrupt)
     with pytest.raises(KeyboardInterrupt):

@@ -103,7 +103,17 @@ def test_unreadable_checkpoint_gives_no_unsafe_advice(make_recipe, tmp_path, cap
     from cgx.cli import main as cli_main
 
     capsys.readouterr()
-    assert cli_main(["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(demo_data / "testA"), str(tmp_path / "out")]) == 2
+    args = ["translate", str(ckpt(tmp_path, 6) / "train.pt"), str(demo_data / "testA"), str(tmp_path / "out")]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()  # not a zip at all: refused from its ends, before hashing or loading
+    assert err.startswith(f"cgx: error: checkpoint {ckpt(tmp_path, 6)} is damaged (train.pt is not a PyTorch file")
+    assert "\n" not in err
+    import zipfile
+
+    with zipfile.ZipFile(ckpt(tmp_path, 6) / "train.pt", "w") as z:  # a whole zip, but not torch's: torch.load fails
+        z.writestr("train/data.pkl", os.urandom(4096))
+    write_manifest(ckpt(tmp_path, 6))
+    assert cli_main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cgx: error: cannot load checkpoint file") and "damaged or not a PyTorch weights file" in err
     assert "weights_only" not in err and "\n" not in err

@@ -49,6 +49,8 @@ CHECKED_IN_CODE = {
     "distributed.offload_optimizer": "true only with strategy deepspeed, zero_stage >= 1, optim.name adam",
     "data.a.channels": f"1 to {config_module.MAX_CHANNELS}",
     "data.b.channels": f"1 to {config_module.MAX_CHANNELS}",
+    "data.a.max_pixels": "positive",
+    "data.b.max_pixels": "positive",
     "data.load_size": "positive; >= data.crop_size when resizing",
     "eval.every": ">= 0; a multiple of train.ckpt_every",
     "eval.max_images": ">= 2, or null",

@@ -76,6 +76,8 @@ OUTSIDE = {
     "distributed.offload_optimizer": ["distributed.offload_optimizer=true"],
     "data.a.channels": ["data.a.channels=65"],
     "data.b.channels": ["data.b.channels=0"],
+    "data.a.max_pixels": ["data.a.max_pixels=0"],
+    "data.b.max_pixels": ["data.b.max_pixels=-1"],
     "data.load_size": ["data.load_size=100", "data.crop_size=128"],
     "eval.every": ["eval.every=150", "train.ckpt_every=100"],
     "eval.max_images": ["eval.max_images=1"],
@@ -109,4 +111,4 @@ def test_a_key_without_a_docstring_is_refused_naming_it():
 def test_image_specs_are_documented_per_domain():
     names = [name for name, _, _ in recipe_reference.sections()]
     assert "data.a" in names and "data.b" in names
-    assert {f.name for f in dataclasses.fields(ImageSpec)} == {"channels", "depth"}
+    assert {f.name for f in dataclasses.fields(ImageSpec)} == {"channels", "depth", "max_pixels"}

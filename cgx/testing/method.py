@@ -7,7 +7,10 @@
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
+import sys
 import types
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -75,8 +78,11 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
         path.write_text(yaml.safe_dump(_merge(raw, {"train": {"run_dir": str(runs[name])}})))
         if name == "resumed":  # as if this run had crashed right after its step-2 checkpoint
             shutil.copytree(runs["run"] / "checkpoints" / "step_00000002", runs[name] / "checkpoints" / "step_00000002")
-        code = run_main([str(path)])
-        check(code == 0, f"training {section['name']} from {path} exited with {code} (its error is printed above)")
+        errors = io.StringIO()
+        with contextlib.redirect_stderr(_Tee(errors, sys.stderr)):
+            code = run_main([str(path)])
+        said = errors.getvalue().strip().splitlines()
+        check(code == 0, f"training {section['name']} from {path} exited with {code}: {said[-1] if said else ''}")
     first = runs["run"] / "checkpoints"
     check((first / "step_00000004" / "train.pt").is_file(), f"no step-4 checkpoint in {first}")
     at2, at4 = _load(first / "step_00000002"), _load(first / "step_00000004")
@@ -99,6 +105,20 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
         for png in pngs:
             check(Image.open(png).size == (32, 32), f"translate {direction}: {png.name} is {Image.open(png).size}")
     return runs["run"]
+
+
+class _Tee:
+    def __init__(self, *streams) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for s in self.streams:
+            s.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for s in self.streams:
+            s.flush()
 
 
 def _spec(plugin: Plugin) -> str:
@@ -164,5 +184,7 @@ def _same(a, b, what: str, at: str = "") -> None:
 def _merge(a: Mapping, b: Mapping) -> dict:
     out = dict(a)
     for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        same_plugin = isinstance(out.get(k), Mapping) and out[k].get("name", v.get("name")) == v.get("name") \
+            if isinstance(v, Mapping) else False  # (a section naming another plugin replaces the section)
+        out[k] = _merge(out[k], v) if same_plugin else v
     return out

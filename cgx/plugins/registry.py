@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -42,7 +43,7 @@ class Registry:
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         self._sources: dict[int, str] = {}
         self._files: dict[str, str] = {}
-        """The resolved file of every registered plugin module -> its source: one module reached two
+        """Every registered plugin module's identity (``_identity``) -> its source: one module reached two
         ways (a recipe's path and an installed entry point) registers once."""
         self._fixes: dict[str, str] = {}
         """Source -> how a user removes it (for a duplicate name); none for the built-ins."""
@@ -89,7 +90,7 @@ class Registry:
             if not path.is_file():
                 raise PluginError(f"plugin module file not found: {path}")
             source = str(path.resolve())
-            if self.pm.get_plugin(source) is not None or source in self._files:  # already loaded from this file
+            if self.pm.get_plugin(source) is not None or _identity(path) in self._files:  # already loaded
                 return
             mod_name = f"cgx_recipe_plugin_{path.stem}_{abs(hash(source)):x}"
             spec_obj = importlib.util.spec_from_file_location(mod_name, path)
@@ -118,12 +119,13 @@ class Registry:
         if self.pm.is_registered(plugin):
             return
         file = _module_file(plugin)
-        if file is not None and file in self._files:
+        identity = _identity(Path(file)) if file is not None else None
+        if identity is not None and identity in self._files:
             return
         self.pm.register(plugin, name=name)
         self._sources[id(plugin)] = source
-        if file is not None:
-            self._files[file] = source
+        if identity is not None:
+            self._files[identity] = source
         if fix is not None:
             self._fixes[source] = fix
         try:
@@ -241,9 +243,21 @@ class Registry:
 
 
 def _module_file(plugin: Any) -> str | None:
-    """The resolved source file of a plugin module (None for an object or a module without one)."""
+    """The source file of a plugin module (None for an object or a module without one)."""
     file = getattr(plugin, "__file__", None) if isinstance(plugin, type(sys)) else None
-    return str(Path(file).resolve()) if file else None
+    return file or None
+
+
+def _identity(path: Path) -> tuple[str, str]:
+    """What makes two plugin module files one module: the module's name and the file's bytes. The file a
+    recipe names and the copy ``pip install`` put in site-packages (or the same file, editable) are one;
+    another module, or another version of it, is not."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        digest = str(path.resolve())
+    stem = path.parent.name if path.name == "__init__.py" else path.stem
+    return stem, digest
 
 
 def _check_kind(kind: str) -> str:

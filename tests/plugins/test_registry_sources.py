@@ -102,3 +102,21 @@ def test_a_clash_with_a_builtin_says_to_rename_not_to_uninstall_cgx(site, monkey
     msg = str(e.value)
     assert "duplicate reconstruction_loss name 'l1'" in msg and "pip uninstall cgx " not in msg
     assert "rename" in msg and str(mine) in msg
+
+
+def test_a_copy_of_the_installed_module_registers_once_another_version_does_not(site, monkeypatch, tmp_path):
+    """pip copies a module into site-packages: the file a recipe names is that module if the bytes agree."""
+    monkeypatch.setenv(LOAD_ENV, "cgx-twice")
+    installed = install(site, "cgx-twice", "cgx_twice", "twice_loss")
+    mine = tmp_path / "work" / "cgx_twice.py"
+    mine.parent.mkdir()
+    mine.write_bytes(installed.read_bytes())
+    registry = Registry()
+    registry.load_module(str(mine))
+    assert registry.available("reconstruction_loss") == ["twice_loss"]
+
+    mine.write_text(installed.read_text() + "\n# edited since it was installed\n")
+    registry = Registry()
+    registry.load_module(str(mine))
+    with pytest.raises(PluginError, match="duplicate reconstruction_loss name 'twice_loss'.*pip uninstall cgx-twice"):
+        registry.entries()

@@ -25,13 +25,13 @@ from torch import nn
 
 from ..nn.freeze import set_requires_grad
 from ..nn.scores import as_list, mean_over, split
-from .types import Scores
+from .types import Scores, Trainable
 
 __all__ = ["as_list", "fp32", "frozen", "mean_over", "score_real_and_fake", "set_requires_grad", "split"]
 
 
 @contextlib.contextmanager
-def frozen(*groups: Union[nn.Module, "object"]) -> Iterator[None]:
+def frozen(*groups: Union[nn.Module, Trainable]) -> Iterator[None]:
     """Inside the block, no parameter of ``groups`` (bare modules, or ``Trainable`` groups as the
     step gets them) requires a gradient: a generator phase's losses do not reach the discriminators.
     After it, exactly the parameters it froze are unfrozen: what a plugin froze itself (a pretrained
@@ -65,7 +65,7 @@ def fp32(x: Union[torch.Tensor, Scores]) -> Union[torch.Tensor, Scores]:
     return x.float()
 
 
-def _bare(group) -> nn.Module:
+def _bare(group: Union[nn.Module, Trainable]) -> nn.Module:
     """The bare module of a ``Trainable`` (its ``.module``) or the module itself."""
     if isinstance(group, nn.Module):
         return group

@@ -531,7 +531,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_plugins_show)
     s = psub.add_parser("new", help="write a pip-installable plugin package: pyproject (the cgx entry point), the "
                                     "plugin, a test calling cgx.testing, a recipe")
-    s.add_argument("kind", help="method, generator or discriminator")
+    s.add_argument("kind", help="the plugin's kind: " + ", ".join(_plugin_kinds()))
     s.add_argument("name", help="the plugin's name (lower case, digits, _): module cgx_NAME, distribution cgx-NAME")
     s.add_argument("folder", nargs="?", default=None, help="where to write it; must not exist (default ./cgx-NAME)")
     s.set_defaults(fn=cmd_plugins_new)

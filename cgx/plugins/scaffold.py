@@ -2,7 +2,7 @@
 idea, with no template engine): ``pyproject.toml`` declaring the ``cgx`` entry point, the plugin module,
 a test calling the public contract checks (``cgx.testing``), a small recipe and a README.
 
-    cgx plugins new method refiner          # writes ./cgx-refiner/
+    cgx plugins new method refiner          # writes ./cgx-refiner/ (any kind: cgx.plugins.KINDS)
     pip install -e cgx-refiner && pytest cgx-refiner
 
 The templates are strings in this module (no package data). The folder is created fresh: an existing
@@ -15,6 +15,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import UsageError
+from . import templates
+from .kinds import KINDS
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -243,9 +245,30 @@ def test_trains_with_every_adversarial_loss():
         check_adversarial_loss(lambda: cgx.plugins.create("adversarial_loss", loss),
                                discriminator=functools.partial({module}.build_{name}, width=8, n_layers=2))
 ''',
+    "adversarial_loss": '''
+
+def test_keeps_the_adversarial_loss_contract():
+    check_adversarial_loss({module}.build_{name})
+''',
+    "reconstruction_loss": '''
+
+def test_keeps_the_reconstruction_loss_contract():
+    check_reconstruction_loss({module}.build_{name})
+''',
+    "buffer": '''
+
+def test_keeps_the_buffer_contract():
+    check_buffer(functools.partial({module}.build_{name}, size=3))
+''',
+    "logger": '''
+
+def test_keeps_the_logger_contract(tmp_path):
+    check_logger({module}.build_{name}, tmp_path)
+''',
 }
 CHECKS = {"method": "check_method", "generator": "check_generator",
-          "discriminator": "check_adversarial_loss, check_discriminator"}
+          "discriminator": "check_adversarial_loss, check_discriminator", "adversarial_loss": "check_adversarial_loss",
+          "reconstruction_loss": "check_reconstruction_loss", "buffer": "check_buffer", "logger": "check_logger"}
 
 RECIPE_HEAD = '''# A small recipe with {name} (64 px, a few minutes on a CPU). `cgx demo-data data --size 64` writes the
 # data it reads (or set data.root to yours); then: cgx train recipe.yaml
@@ -264,20 +287,25 @@ model:
   generator: {{name: resnet, ngf: 16, n_blocks: 3}}
   discriminator: {{name: {name}, width: 16, n_layers: 3}}
 ''',
+    "adversarial_loss": "loss: {{gan: {name}}}\n",
+    "reconstruction_loss": "loss: {{cycle: {name}}}\n",
+    "buffer": "buffer: {{name: {name}, size: 50}}\n",
+    "logger": "logging: {{backends: [tensorboard, {name}]}}\n",
 }
 RECIPE_TAIL = '''data: {{root: data, load_size: 72, crop_size: 64}}
 train: {{steps: 400, batch_size: 4, run_dir: runs/{name}}}
 '''
-MODULES = {"method": METHOD, "generator": GENERATOR, "discriminator": DISCRIMINATOR}
-KEYS = {"method": "method", "generator": "model.generator", "discriminator": "model.discriminator"}
+MODULES = {"method": METHOD, "generator": GENERATOR, "discriminator": DISCRIMINATOR,
+           "adversarial_loss": templates.ADVERSARIAL_LOSS, "reconstruction_loss": templates.RECONSTRUCTION_LOSS,
+           "buffer": templates.BUFFER, "logger": templates.LOGGER}
+KEYS = {kind: KINDS[kind].recipe_keys[0] for kind in MODULES}
 KINDS_WITH_TEMPLATES = tuple(MODULES)
 
 
 def render(kind: str, name: str) -> dict[str, str]:
     """The package's files (relative path -> text) for a ``kind`` plugin named ``name``."""
     if kind not in MODULES:
-        raise UsageError(f"cgx plugins new: no template for kind {kind!r}; templates: "
-                         f"{', '.join(KINDS_WITH_TEMPLATES)} (the other kinds: docs/plugins.md, 'What each kind must do')")
+        raise UsageError(f"cgx plugins new: unknown plugin kind {kind!r}; kinds: {', '.join(KINDS_WITH_TEMPLATES)}")
     if not NAME.fullmatch(name):
         raise UsageError(f"cgx plugins new: name {name!r} must be lower-case letters, digits and _, starting with a "
                          f"letter, at most 40 characters (it becomes the module cgx_NAME and the recipe's name)")

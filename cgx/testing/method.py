@@ -51,7 +51,8 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
     - translate through the run: every direction ``translators()`` returns turns images into images of
       the target domain's size.
 
-    ``plugins``: modules (objects, importable names or ``.py`` paths) that register the method, loaded as
+    ``workdir``: a fresh folder (pytest's ``tmp_path``). ``plugins``: modules (objects, importable names or
+    ``.py`` paths) that register the method, loaded as
     a recipe's ``plugins:`` loads them (an installed plugin needs none). ``recipe``: changes to the tiny
     recipe (deep-merged), e.g. a generator the method needs. Returns the trained run folder."""
     from ..infer import load_generators
@@ -59,6 +60,9 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
     from ..translate import translate_folder
 
     workdir = Path(workdir)
+    taken = [name for name in ("data", "run", "resumed") if (workdir / name).exists()]
+    if taken:
+        raise ValueError(f"check_method: {workdir} already holds {', '.join(taken)}; give it a fresh folder (tmp_path)")
     section = {"name": method} if isinstance(method, str) else dict(method)
     specs = [_spec(p) for p in plugins]
     registry = default_registry()

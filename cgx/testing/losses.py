@@ -38,15 +38,17 @@ def check_adversarial_loss(build: Callable, *, discriminator: Callable[[], nn.Mo
     on real and fake scored in one batch, a finite fp32 scalar whose gradient reaches the discriminator;
     then the generator's loss with the discriminator frozen, whose gradient reaches the fakes and none of
     the discriminator's parameters. ``discriminator``: builds the one to test with (default: a small
-    two-output one, so list scores are covered)."""
+    two-output one, so list scores are covered; ``size`` is raised to its ``min_size``)."""
+    torch.manual_seed(0)
+    D = (discriminator or _patch_discriminator)()
+    size = max(size, getattr(D, "min_size", 0))  # small, but large enough for every level of D
+    trainable = [(name, p) for name, p in D.named_parameters() if p.requires_grad]
     for precision, autocast in AUTOCAST.items():
-        torch.manual_seed(0)
-        D = (discriminator or _patch_discriminator)()
+        D.zero_grad(set_to_none=True)
         loss = build()
         fits("adversarial_loss", loss)
         n = 2
         real, fake = images(n, 3, size, size, seed=1), images(n, 3, size, size, seed=2)
-        trainable = [(name, p) for name, p in D.named_parameters() if p.requires_grad]
         with autocast():
             scores = D(torch.cat([real, fake]))
         d_loss = loss.discriminator_loss(*split(scores, n), DiscriminatorBatch(D, real, fake, autocast))
@@ -73,6 +75,8 @@ def check_adversarial_loss(build: Callable, *, discriminator: Callable[[], nn.Mo
               f"{precision}: generator_loss gives no gradient to the fakes")
         check(all(p.grad is None for p in D.parameters()), f"{precision}: generator_loss reached the frozen discriminator")
         set_requires_grad(changed, True)
+        check([n for n, p in D.named_parameters() if p.requires_grad] == [n for n, _ in trainable],
+              f"{precision}: the discriminator's trainable parameters changed")
 
 
 def check_reconstruction_loss(build: Callable) -> None:

@@ -148,9 +148,11 @@ def cmd_plugins_new(args) -> int:
     from .plugins import scaffold
 
     folder, files = scaffold.write(args.kind, args.name, args.folder)
+    steps = [(f"pip install -e {shlex.quote(str(folder))}", f"then: cgx plugins show {args.name}"),
+             (f"pytest {shlex.quote(str(folder))}", "cgx's contract checks (cgx.testing)")]
+    width = max(len(command) for command, _ in steps)
     print(f"cgx: wrote {folder}/: {', '.join(str(f.relative_to(folder)) for f in files)}\n"
-          f"  pip install -e {shlex.quote(str(folder))}    (then: cgx plugins show {args.name})\n"
-          f"  pytest {shlex.quote(str(folder))}             (cgx's contract checks, cgx.testing)")
+          + "\n".join(f"  {command:<{width}}  ({why})" for command, why in steps))
     return 0
 
 

@@ -132,6 +132,8 @@ def cmd_eval(args) -> int:
 def cmd_plugins(args) -> int:
     from . import plugins
 
+    for spec in args.plugins:
+        plugins.load_module(spec)
     rows = [{"kind": e.kind, "name": e.name, "source": e.source} for e in plugins.entries()]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -141,6 +143,32 @@ def cmd_plugins(args) -> int:
         print(f"{r['kind']:<19} {r['name']:<{width}}  {r['source']}")
     if not rows:
         print("no plugins loaded (is CGX_LOAD_PLUGINS set?)")
+    return 0
+
+
+def cmd_plugins_show(args) -> int:
+    from . import plugins
+    from .plugins import show
+
+    for spec in args.plugins:
+        plugins.load_module(spec)
+    found = show.find(plugins.default_registry(), args.name, args.kind)
+    if args.json:
+        print(json.dumps([show.record(e) for e in found], indent=2, default=repr))
+    else:
+        print("\n\n".join(show.render(e) for e in found))
+    return 0
+
+
+def cmd_plugins_new(args) -> int:
+    from .plugins import scaffold
+
+    folder, files = scaffold.write(args.kind, args.name, args.folder)
+    steps = [(f"pip install -e {shlex.quote(str(folder))}", f"then: cgx plugins show {args.name}"),
+             (f"pytest {shlex.quote(str(folder))}", "cgx's contract checks: cgx.testing")]
+    width = max(len(command) for command, _ in steps)
+    print(f"cgx: wrote {folder}/: {', '.join(str(f.relative_to(folder)) for f in files)}\n"
+          + "\n".join(f"  {command:<{width}}  ({why})" for command, why in steps))
     return 0
 
 
@@ -430,6 +458,12 @@ def add_plugins_option(t: argparse.ArgumentParser) -> None:
                         "plugins and the ones given here")
 
 
+def _plugin_kinds():
+    from .plugins.kinds import KINDS
+
+    return KINDS
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cgx", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -539,9 +573,30 @@ def parser() -> argparse.ArgumentParser:
     add_inference_options(t)
     t.set_defaults(fn=cmd_eval)
 
-    t = sub.add_parser("plugins", help="list registered methods, generators, discriminators, losses, buffers and loggers")
+    t = sub.add_parser("plugins", help="list registered methods, generators, discriminators, losses, buffers and "
+                                       "loggers; show one; start a plugin package",
+                       description="List every registered plugin (kind, name, source), or: show NAME (its "
+                                   "arguments), new KIND NAME [DIR] (a pip-installable package to start from).")
     t.add_argument("--json", action="store_true", help="machine-readable output")
+    plugin_modules = dict(action="append", metavar="MODULE",
+                          help="also load this plugin module (importable name or .py file), as a recipe's plugins: "
+                               "does (repeatable)")
+    t.add_argument("--plugins", default=[], **plugin_modules)
     t.set_defaults(fn=cmd_plugins)
+    psub = t.add_subparsers(dest="plugins_command", metavar="{show,new}")
+    s = psub.add_parser("show", help="one plugin: kind, source, recipe key, summary, arguments with types and defaults")
+    s.add_argument("name", help="the registered name (cgx plugins lists them)")
+    s.add_argument("--kind", choices=list(_plugin_kinds()), default=None,
+                   help="only this kind (a name may be registered under several)")
+    s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    s.add_argument("--plugins", default=argparse.SUPPRESS, **plugin_modules)
+    s.set_defaults(fn=cmd_plugins_show)
+    s = psub.add_parser("new", help="write a pip-installable plugin package: pyproject (the cgx entry point), the "
+                                    "plugin, a test calling cgx.testing, a recipe")
+    s.add_argument("kind", help="the plugin's kind: " + ", ".join(_plugin_kinds()))
+    s.add_argument("name", help="the plugin's name (lower case, digits, _): module cgx_NAME, distribution cgx-NAME")
+    s.add_argument("folder", nargs="?", default=None, help="where to write it; must not exist (default ./cgx-NAME)")
+    s.set_defaults(fn=cmd_plugins_new)
 
     t = sub.add_parser("shards", help="convert image folders into WebDataset tar shards for training",
                        description=SHARDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

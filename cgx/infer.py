@@ -1,6 +1,7 @@
 """Using trained generators: load them from a checkpoint, translate images of any size."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -67,11 +68,14 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
             raise PluginError(f"--plugins {spec}: {e}") from None
     for key, kind, name in (("method", "method", cfg.method.name), ("model.generator", "generator", cfg.model.generator.name)):
         if name not in registry.available(kind):
-            stored = f"; the run loaded plugin modules {', '.join(cfg.plugins)}" if cfg.plugins else ""
+            stored = stored_plugins(cfg)
+            loaded = f"; the run loaded plugin modules {', '.join(stored)}" if stored else ""
+            files = [s for s in stored if s.endswith(".py") and Path(s).is_file()]
+            module = shlex.quote(files[0]) if len(files) == 1 else "MODULE_OR_FILE.py"
             raise PluginError(
-                f"{where}: its {kind} {name!r} ({key}.name) is not a built-in or installed plugin{stored}. "
+                f"{where}: its {kind} {name!r} ({key}.name) is not a built-in or installed plugin{loaded}. "
                 f"A checkpoint runs no code of its own: name the module that registers {name!r} with --plugins "
-                f"MODULE_OR_FILE.py if you trust it ({kind}s available: {', '.join(registry.available(kind))})")
+                f"{module} if you trust it ({kind}s available: {', '.join(registry.available(kind))})")
     check_network_size(cfg, registry, where)
     method = components.build_method(cfg, registry, where)
     gens = components.method_call(cfg, method.build_generators, components.RecipeComponents(cfg, registry, where),
@@ -84,6 +88,22 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
     gens.to(device).eval()
     nets = method.translators(gens)
     return Generators(nets.get("AtoB"), nets.get("BtoA"), cfg, weights.checkpoint, weights.step, weights.weights)
+
+
+def stored_plugins(cfg: Config) -> list[str]:
+    """The plugin modules a run's recipe loaded, as a user here names them: a ``.py`` path relative to the
+    training recipe's folder that exists from here is given relative to the working directory (or
+    absolute), so that ``--plugins`` takes it as printed; anything else as the recipe wrote it."""
+    base = Path(cfg.recipe).parent if cfg.recipe else None
+    out = []
+    for spec in cfg.plugins:
+        path = Path(spec)
+        if base is not None and spec.endswith(".py") and not path.is_absolute() and (base / path).is_file():
+            full = (base / path).resolve()
+            here = Path.cwd().resolve()
+            spec = str(full.relative_to(here)) if full.is_relative_to(here) else str(full)
+        out.append(spec)
+    return out
 
 
 MAX_GENERATOR_PARAMETERS = 2**30

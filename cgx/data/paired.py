@@ -209,6 +209,7 @@ class PairedFolderSource(HandsOutBatches):
             sampler=_StepSampler(self.plan, self.rank, start_step, stop_step),
             num_workers=self.workers, persistent_workers=False, prefetch_factor=4 if self.workers else None,
             worker_init_fn=ignore_stop_signals, pin_memory=torch.cuda.is_available(),
+            generator=torch.Generator().manual_seed(0),  # not the global one: see cgx.data.source
         )
         return self._hand_out(loader)
 
@@ -318,5 +319,6 @@ class PairedShardSource(HandsOutBatches):
             num_workers=self.loader_workers, persistent_workers=False,
             prefetch_factor=2 if self.loader_workers else None,
             worker_init_fn=ignore_stop_signals, pin_memory=torch.cuda.is_available(),
+            generator=torch.Generator().manual_seed(0),  # not the global one: see cgx.data.source
         )
         return self._hand_out(loader)

@@ -1,9 +1,12 @@
 """Discriminator outputs are a tensor or a list of tensors (multi-output discriminators)."""
-from typing import Callable
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from ..plugins.types import Scores
+if TYPE_CHECKING:  # (cgx.plugins re-exports these functions: no import of it at run time)
+    from ..plugins.types import Scores
 
 
 def as_list(scores: Scores) -> list[torch.Tensor]:

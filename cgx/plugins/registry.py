@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -41,6 +42,11 @@ class Registry:
         self.pm.add_hookspecs(hookspecs)
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         self._sources: dict[int, str] = {}
+        self._files: dict[str, str] = {}
+        """Every registered plugin module's identity (``_identity``) -> its source: one module reached two
+        ways (a recipe's path and an installed entry point) registers once."""
+        self._fixes: dict[str, str] = {}
+        """Source -> how a user removes it (for a duplicate name); none for the built-ins."""
         self._loaded_entry_points = False
 
     # --- loading -----------------------------------------------------------------------------
@@ -71,7 +77,9 @@ class Registry:
                         f"plugin {ep.name!r} from {source} failed to import: {type(e).__name__}: {e}. "
                         f"Skip it with {LOAD_ENV}=<comma-separated plugins to load>."
                     ) from e
-                self.add_plugin(module, source, name=f"{dist_name}:{ep.name}")
+                fix = None if dist_name == "cgx" else (
+                    f"uninstall {dist_name} (pip uninstall {dist_name}) or skip it with {LOAD_ENV}=<the plugins to load>")
+                self.add_plugin(module, source, name=f"{dist_name}:{ep.name}", fix=fix)
 
     def load_module(self, spec: str, base_dir: str | Path | None = None) -> None:
         """Load an extra plugin module named by a recipe: an importable name or a ``.py`` path."""
@@ -82,7 +90,7 @@ class Registry:
             if not path.is_file():
                 raise PluginError(f"plugin module file not found: {path}")
             source = str(path.resolve())
-            if self.pm.get_plugin(source) is not None:  # already loaded from this file
+            if self.pm.get_plugin(source) is not None or _identity(path) in self._files:  # already loaded
                 return
             mod_name = f"cgx_recipe_plugin_{path.stem}_{abs(hash(source)):x}"
             spec_obj = importlib.util.spec_from_file_location(mod_name, path)
@@ -101,14 +109,25 @@ class Registry:
             source = f"module {spec}"
         if self.pm.is_registered(module):
             return
-        self.add_plugin(module, source, name=source)
+        self.add_plugin(module, source, name=source, fix=f"remove {spec} from the recipe's plugins: (or --plugins)")
 
-    def add_plugin(self, plugin: Any, source: str, name: str | None = None) -> None:
-        """Register a pluggy plugin object (module or instance) and collect what it registers."""
+    def add_plugin(self, plugin: Any, source: str, name: str | None = None, fix: str | None = None) -> None:
+        """Register a pluggy plugin object (module or instance) and collect what it registers. A module
+        whose file is already registered (the same module imported under another name: by path from a
+        recipe and as an installed entry point) is not registered again. ``fix``: how a user removes
+        this source, named when one of its names is taken."""
         if self.pm.is_registered(plugin):
+            return
+        file = _module_file(plugin)
+        identity = _identity(Path(file)) if file is not None else None
+        if identity is not None and identity in self._files:
             return
         self.pm.register(plugin, name=name)
         self._sources[id(plugin)] = source
+        if identity is not None:
+            self._files[identity] = source
+        if fix is not None:
+            self._fixes[source] = fix
         try:
             unknown = [i.function.__name__ for hook in self.pm.hook.__dict__.values()
                        if isinstance(hook, pluggy.HookCaller) and not hook.has_spec()
@@ -131,7 +150,8 @@ class Registry:
                 del reg[name]
         if self.pm.is_registered(plugin):
             self.pm.unregister(plugin)
-        self._sources.pop(id(plugin), None)
+        source = self._sources.pop(id(plugin), None)
+        self._files = {f: s for f, s in self._files.items() if s != source}
 
     def _plugin_source(self, plugin: Any) -> str | None:
         return self._sources.get(id(plugin))
@@ -144,9 +164,11 @@ class Registry:
                 raise PluginError(f"{source}: {kind} {name!r} factory is not callable")
             reg = self._entries[kind]
             if name in reg:
+                first = reg[name].source
+                fixes = [self._fixes[s] for s in (first, source) if s in self._fixes]
                 raise PluginError(
-                    f"duplicate {kind} name {name!r}: registered by {reg[name].source} and again by {source}"
-                )
+                    f"duplicate {kind} name {name!r}: registered by {first} and again by {source} (two different "
+                    f"modules); keep one: {' or '.join([*fixes, f'rename {name!r} in one of them'])}")
             reg[name] = Entry(kind, name, factory, source)
 
         return register
@@ -218,6 +240,24 @@ class Registry:
                 f"(cgx.plugins.types.{protocol}): it needs {', '.join(lacks)}"
             )
         return obj
+
+
+def _module_file(plugin: Any) -> str | None:
+    """The source file of a plugin module (None for an object or a module without one)."""
+    file = getattr(plugin, "__file__", None) if isinstance(plugin, type(sys)) else None
+    return file or None
+
+
+def _identity(path: Path) -> tuple[str, str]:
+    """What makes two plugin module files one module: the module's name and the file's bytes. The file a
+    recipe names and the copy ``pip install`` put in site-packages (or the same file, editable) are one;
+    another module, or another version of it, is not."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        digest = str(path.resolve())
+    stem = path.parent.name if path.name == "__init__.py" else path.stem
+    return stem, digest
 
 
 def _check_kind(kind: str) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cgx.nn.scores import mean_over
-from cgx.plugins.types import DiscriminatorBatch, Scores
-from cgx.plugins import hookimpl
+from cgx.plugins import DiscriminatorBatch, Scores, hookimpl, mean_over
 
 
 class LSGANLoss:

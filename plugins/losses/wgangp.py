@@ -24,9 +24,7 @@ from typing import Literal
 
 import torch
 
-from cgx.nn.scores import as_list, mean_over
-from cgx.plugins.types import DiscriminatorBatch, Scores
-from cgx.plugins import hookimpl
+from cgx.plugins import DiscriminatorBatch, Scores, as_list, hookimpl, mean_over
 
 
 class WGANGPLoss:

@@ -17,9 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from cgx.nn.freeze import set_requires_grad
-from cgx.nn.scores import split
-from cgx.plugins import hookimpl
+from cgx.plugins import hookimpl, set_requires_grad, split
 from cgx.plugins.args import at_least
 from cgx.plugins.types import (AdversarialLoss, Components, DiscriminatorBatch, ReconstructionLoss, StepResult,
                                Trainable)

@@ -27,8 +27,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from cgx.nn.freeze import set_requires_grad
-from cgx.plugins import hookimpl
+from cgx.plugins import hookimpl, set_requires_grad
 from cgx.plugins.args import at_least
 from cgx.plugins.types import (AdversarialLoss, Components, DiscriminatorBatch, ReconstructionLoss, StepResult,
                                Trainable)

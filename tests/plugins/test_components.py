@@ -1,12 +1,8 @@
 """Every registered generator and discriminator, timm-style: a new plugin is tested by being registered.
 
-Networks are built small (TINY_KWARGS) where their defaults would be slow on CPU; a plugin not listed
-there is built from its defaults. Parameters a network froze itself (requires_grad False, e.g. a frozen
-pretrained backbone) must get no gradient; every other parameter must get one.
-
-Output shapes: a generator returns an image of its input's shape; a discriminator declares the
-(channels, height, width) of each score map with ``output_shapes(height, width)`` (required of the
-built-ins, checked for any plugin that has it).
+The contract itself is checked by ``cgx.testing`` (the public checks an outside package calls from its
+own tests): one call per network here. Networks are built small (TINY_KWARGS) where their defaults
+would be slow on CPU; a plugin not listed there is built from its defaults.
 """
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ import torch
 from torch import nn
 
 import cgx.plugins
-from cgx.nn.scores import as_list
+from cgx.testing import check_discriminator, check_generator
 
 TINY_KWARGS = {
     "resnet": {"ngf": 8, "n_blocks": 2},
@@ -31,41 +27,14 @@ DISCRIMINATORS = cgx.plugins.available("discriminator")
 NETWORKS = [("generator", n) for n in GENERATORS] + [("discriminator", n) for n in DISCRIMINATORS]
 IDS = [f"{kind}-{name}" for kind, name in NETWORKS]
 
-INPUT_SHAPE = (2, 3, 64, 64)
-
 
 def build(kind: str, name: str) -> nn.Module:
     torch.manual_seed(0)
     return cgx.plugins.create(kind, name, **TINY_KWARGS.get(name, {}))
 
 
-def image_batch(shape=INPUT_SHAPE) -> torch.Tensor:
-    g = torch.Generator().manual_seed(1)
-    return torch.rand(shape, generator=g) * 2 - 1
-
-
-def is_builtin(kind: str, name: str) -> bool:
-    return cgx.plugins.default_registry().get(kind, name).source.startswith("cgx ")
-
-
 def trainable(net: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-
-
-def check_output(kind: str, out, x: torch.Tensor) -> list[torch.Tensor]:
-    if kind == "generator":
-        assert isinstance(out, torch.Tensor)
-        assert out.shape == x.shape
-        assert torch.isfinite(out).all()
-        assert out.min() >= -1 and out.max() <= 1
-        return [out]
-    outs = as_list(out)
-    assert outs, "discriminator returned no scores"
-    for s in outs:
-        assert isinstance(s, torch.Tensor)
-        assert s.shape[0] == x.shape[0]
-        assert torch.isfinite(s).all()
-    return outs
 
 
 def test_builtins_are_covered():
@@ -73,80 +42,13 @@ def test_builtins_are_covered():
 
 
 @pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
-def test_builds_from_defaults_signature(kind, name):
-    net = build(kind, name)
-    assert isinstance(net, nn.Module)
-    assert sum(p.numel() for p in net.parameters()) > 0
-
-
-@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
-def test_forward_backward(kind, name):
-    net = build(kind, name)
-    x = image_batch().requires_grad_(True)
-    outs = check_output(kind, net(x), x)
-    loss = sum(o.float().square().mean() for o in outs)
-    loss.backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
-    assert trainable(net), "nothing to train"
-    for pname, p in net.named_parameters():
-        if not p.requires_grad:
-            assert p.grad is None, f"frozen {pname} got a gradient"
-            continue
-        assert p.grad is not None, f"no gradient reaches {pname}"
-        assert torch.isfinite(p.grad).all(), f"non-finite gradient in {pname}"
-        if p.dim() > 1:  # weights; biases right before a normalisation get an exactly-zero gradient
-            assert p.grad.abs().sum() > 0, f"zero gradient for {pname}"
-
-
-@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
-def test_outputs_depend_on_inputs_per_sample(kind, name):
-    net = build(kind, name).eval()
-    x = image_batch()
-    with torch.no_grad():
-        both = as_list(net(x))
-        first = as_list(net(x[:1]))
-    for b, f in zip(both, first):
-        assert torch.allclose(b[:1], f, rtol=1e-4, atol=1e-5)  # samples do not mix
-        assert not torch.equal(b[0], b[1])
-
-
-@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
-def test_bf16_autocast(kind, name):
-    net = build(kind, name)
-    x = image_batch()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = net(x)
-    outs = check_output(kind, out, x)
-    sum(o.float().mean() for o in outs).backward()
-    for pname, p in net.named_parameters():
-        assert p.dtype == torch.float32, f"{pname} changed dtype"
-        if p.requires_grad:
-            assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-    # close to the fp32 result
-    with torch.no_grad():
-        ref = as_list(net(x))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            low = as_list(net(x))
-    for r, lo in zip(ref, low):
-        err = (r - lo.float()).abs().max().item()
-        assert err < 0.1 * max(1.0, r.abs().max().item()), err
-
-
-@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
-@pytest.mark.parametrize("size", [(64, 64), (96, 64)], ids=["64x64", "96x64"])
-def test_output_shapes_as_declared(kind, name, size):
-    net = build(kind, name).eval()
-    x = image_batch((2, 3, *size))
-    with torch.no_grad():
-        outs = as_list(net(x))
-    if kind == "generator":
-        assert [tuple(o.shape) for o in outs] == [tuple(x.shape)]
-        return
-    if not hasattr(net, "output_shapes"):
-        assert not is_builtin(kind, name), f"built-in discriminator {name!r} does not declare output_shapes"
-        pytest.skip(f"{name} does not declare output_shapes")
-    declared = [tuple(s) for s in net.output_shapes(*size)]
-    assert [tuple(o.shape) for o in outs] == [(2, *s) for s in declared]
+def test_keeps_the_contract(kind, name):
+    """The public checks an outside package runs on its own networks (cgx.testing): forward and
+    backward, gradients to every trainable parameter and none to a frozen one, samples not mixing,
+    output shapes (a discriminator's as ``output_shapes`` declares, square and not), bf16 autocast,
+    ``size_multiple`` and ``min_size``."""
+    check = check_generator if kind == "generator" else check_discriminator
+    check(lambda: build(kind, name))
 
 
 @pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
@@ -156,15 +58,6 @@ def test_builds_from_true_defaults(kind, name):
     net = cgx.plugins.create(kind, name)
     assert isinstance(net, nn.Module)
     assert trainable(net)
-
-
-@pytest.mark.parametrize("kind, name", NETWORKS, ids=IDS)
-def test_generator_size_multiple(kind, name):
-    net = build(kind, name)
-    multiple = getattr(net, "size_multiple", 1)
-    assert isinstance(multiple, int) and multiple >= 1
-    if kind == "generator":
-        assert INPUT_SHAPE[-1] % multiple == 0  # the test input is a valid size
 
 
 # --- the built-ins' initialisation and normalisation ---------------------------------------------

@@ -1,8 +1,10 @@
 """Third-party plugins end to end, in fresh processes as a user runs them:
 
-- the example package (plugins/examples/cgx-example-disc) pip-installed into this venv: ``cgx plugins``
-  lists it, a recipe naming it trains, ``CGX_LOAD_PLUGINS`` hides it, and loading the same module by
-  path on top of it is a duplicate named with both sources; then uninstalled;
+- the example package (plugins/examples/cgx-example-disc) pip-installed into a folder of its own
+  (``pip install --target``, on the PYTHONPATH of the processes started here: this venv is never
+  touched): its own tests pass (cgx.testing's checks), ``cgx plugins`` lists it, a recipe naming it
+  trains, ``CGX_LOAD_PLUGINS`` hides it, the same module named by path in a recipe as well registers
+  once, and a different module claiming its name is a duplicate naming both sources and what to remove;
 - the same module loaded by path from a recipe, without installation;
 - broken installed plugins (raising at import, registering a built-in's name): a clear error naming the
   plugin and its source, and ``CGX_LOAD_PLUGINS`` skips them.
@@ -77,10 +79,11 @@ def assert_trained(r: subprocess.CompletedProcess, recipe: Path) -> None:
 
 @contextlib.contextmanager
 def installed(example: Path, dist: str, tmp_path: Path):
-    """pip-install an example package (a copy, so no build files land in the repository); uninstall after."""
-    if pip("show", dist).returncode == 0:
-        pytest.fail(f"{dist} is already installed in this venv; pip uninstall it first")
+    """pip-install an example package (a copy, so no build files land in the repository) into a folder of
+    its own (``--target``: the module and its .dist-info with the entry point); yields the environment
+    (PYTHONPATH) under which processes see it installed. This venv is never touched."""
     src = tmp_path / f"{dist}_src"
+    site = tmp_path / f"{dist}_site"
     shutil.copytree(example, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     try:  # build with this venv's setuptools, offline; a venv without it builds in isolation (from PyPI)
         import setuptools  # noqa: F401
@@ -88,43 +91,58 @@ def installed(example: Path, dist: str, tmp_path: Path):
         offline = ["--no-build-isolation", "--no-index"]
     except ImportError:
         offline = []
-    r = pip("install", "--no-deps", *offline, "--quiet", str(src))
+    r = pip("install", "--no-deps", *offline, "--quiet", "--target", str(site), str(src))
     assert r.returncode == 0, r.stderr
-    try:
-        yield
-    finally:
-        r = pip("uninstall", "--yes", dist)
-        assert r.returncode == 0, r.stderr
+    yield {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def own_tests(example: Path, env: dict) -> subprocess.CompletedProcess:
+    """The example package's own tests (they call cgx.testing), as its author runs them, installed."""
+    return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(example),
+                str(example)], env=env)
 
 
 @pytest.fixture
 def installed_example(tmp_path):
-    with installed(EXAMPLE, DIST, tmp_path):
-        yield
+    with installed(EXAMPLE, DIST, tmp_path) as env:
+        yield env
 
 
-def test_installed_example_package(installed_example, make_recipe):
-    rows = listed()
+def test_installed_example_package(installed_example, make_recipe, tmp_path):
+    env = installed_example
+    tests = own_tests(EXAMPLE, env)
+    assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-2000:]
+
+    rows = listed(env)
     mine = [row for row in rows if row["name"] == "example_global"]
     assert mine == [{"kind": "discriminator", "name": "example_global", "source": SOURCE}]
     assert {"patchgan", "resnet"} <= {row["name"] for row in rows}  # alongside the built-ins
-    table = cgx("plugins")
+    table = cgx("plugins", env=env)
     assert table.returncode == 0 and "example_global" in table.stdout and SOURCE in table.stdout
 
     recipe = example_recipe(make_recipe)
-    assert_trained(train(recipe), recipe)
+    assert_trained(train(recipe, env), recipe)
 
     # CGX_LOAD_PLUGINS limits installed plugins by entry-point or distribution name
-    assert "example_global" not in {row["name"] for row in listed({"CGX_LOAD_PLUGINS": "cgx"})}
-    only = listed({"CGX_LOAD_PLUGINS": DIST})
+    assert "example_global" not in {row["name"] for row in listed({**env, "CGX_LOAD_PLUGINS": "cgx"})}
+    only = listed({**env, "CGX_LOAD_PLUGINS": DIST})
     assert [row["name"] for row in only] == ["example_global"]
 
-    # installed and loaded by path as well: a duplicate, naming both sources
-    dup = example_recipe(make_recipe, plugins=[str(MODULE)], name="dup.yaml")
-    r = train(dup)
+    # installed and named by path in the recipe as well (the way from a first file to a package): the
+    # same module (the file installed is a copy of it), registered once
+    both = example_recipe(make_recipe, plugins=[str(MODULE)], name="both.yaml")
+    assert_trained(train(both, env), both)
+
+    # a different module claiming the name: a duplicate naming both sources and what to remove
+    other = tmp_path / "my_plugins" / "my_global.py"
+    other.parent.mkdir()
+    other.write_text(MODULE.read_text().replace("width: int = 32", "width: int = 16"))
+    clash = example_recipe(make_recipe, plugins=["my_plugins/my_global.py"], name="clash.yaml")
+    r = train(clash, env)
     assert r.returncode == 2, r.stderr
     assert "duplicate discriminator name 'example_global'" in r.stderr
-    assert SOURCE in r.stderr and str(MODULE) in r.stderr
+    assert SOURCE in r.stderr and str(other) in r.stderr
+    assert f"pip uninstall {DIST}" in r.stderr and "remove my_plugins/my_global.py from the recipe's plugins" in r.stderr
 
 
 def test_example_module_loaded_by_path_from_a_recipe(make_recipe):

@@ -1,5 +1,6 @@
-"""Every adversarial loss with every discriminator (parametrized over the registry), called exactly as
-the CycleGAN method calls them (plugins/methods/cyclegan.py), in fp32 and under bf16 autocast; then each loss's values."""
+"""Every adversarial loss with every discriminator (parametrized over the registry) through the public
+check ``cgx.testing.check_adversarial_loss`` (called as the methods call them, in fp32 and under bf16
+autocast), every reconstruction loss through ``check_reconstruction_loss``; then each loss's values."""
 from __future__ import annotations
 
 import contextlib
@@ -10,16 +11,12 @@ from torch import nn
 
 import cgx.plugins
 from cgx.nn.scores import as_list, split
-from cgx.nn.freeze import set_requires_grad
 from cgx.plugins.types import DiscriminatorBatch
+from cgx.testing import check_adversarial_loss, check_reconstruction_loss
 from test_components import TINY_KWARGS
 
 ADVERSARIAL = cgx.plugins.available("adversarial_loss")
 DISCRIMINATORS = cgx.plugins.available("discriminator")
-AUTOCAST = {
-    "fp32": contextlib.nullcontext,
-    "bf16": lambda: torch.autocast("cpu", dtype=torch.bfloat16),
-}
 
 
 def images(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -33,44 +30,20 @@ def test_builtin_losses_are_covered():
     assert {"patchgan", "multiscale", "pixelgan", "timm"} <= set(DISCRIMINATORS)
 
 
-@pytest.mark.parametrize("precision", sorted(AUTOCAST))
 @pytest.mark.parametrize("disc_name", DISCRIMINATORS)
 @pytest.mark.parametrize("loss_name", ADVERSARIAL)
-def test_loss_with_discriminator(loss_name, disc_name, precision):
-    torch.manual_seed(0)
-    D = cgx.plugins.create("discriminator", disc_name, **TINY_KWARGS.get(disc_name, {}))
-    loss = cgx.plugins.create("adversarial_loss", loss_name)
-    autocast = AUTOCAST[precision]
-    size = max(32, getattr(D, "min_size", 0))  # small, but large enough for every level of D
-    real, fake = images(size=size, seed=1), images(size=size, seed=2)
-    trainable = [(n, p) for n, p in D.named_parameters() if p.requires_grad]
-    assert trainable
+def test_loss_with_discriminator(loss_name, disc_name):
+    """The public check (cgx.testing) with every registered discriminator, in fp32 and bf16: the D phase
+    on real and fake in one call, the loss outside autocast; the G phase with D frozen."""
+    def build_d():
+        return cgx.plugins.create("discriminator", disc_name, **TINY_KWARGS.get(disc_name, {}))
 
-    # Discriminator phase: one forward on real and fake together, the loss outside autocast.
-    with autocast():
-        scores = D(torch.cat([real, fake]))
-    d_loss = loss.discriminator_loss(*split(scores, real.shape[0]), DiscriminatorBatch(D, real, fake, autocast))
-    assert d_loss.dim() == 0 and d_loss.dtype == torch.float32
-    assert torch.isfinite(d_loss), d_loss
-    d_loss.backward()
-    for name, p in trainable:
-        assert p.grad is not None, f"{loss_name}: no gradient reaches {name}"
-        assert torch.isfinite(p.grad).all(), f"{loss_name}: non-finite gradient in {name}"
-    assert any(p.grad.abs().sum() > 0 for _, p in trainable)
+    check_adversarial_loss(lambda: cgx.plugins.create("adversarial_loss", loss_name), discriminator=build_d)
 
-    # Generator phase: D frozen, the gradient reaches the fakes.
-    D.zero_grad(set_to_none=True)
-    frozen = set_requires_grad(D, False)
-    fake_g = fake.clone().requires_grad_(True)
-    with autocast():
-        g_scores = D(fake_g)
-    g_loss = loss.generator_loss(g_scores)
-    assert g_loss.dim() == 0 and torch.isfinite(g_loss), g_loss
-    g_loss.backward()
-    assert fake_g.grad is not None and torch.isfinite(fake_g.grad).all() and fake_g.grad.abs().sum() > 0
-    assert all(p.grad is None for p in D.parameters())
-    set_requires_grad(frozen, True)
-    assert [n for n, p in D.named_parameters() if p.requires_grad] == [n for n, _ in trainable]
+
+@pytest.mark.parametrize("loss_name", cgx.plugins.available("reconstruction_loss"))
+def test_reconstruction_loss_keeps_the_contract(loss_name):
+    check_reconstruction_loss(lambda: cgx.plugins.create("reconstruction_loss", loss_name))
 
 
 # --- values --------------------------------------------------------------------------------------
@@ -166,7 +139,9 @@ def test_wgangp_penalty_in_fp32_under_autocast():
     D = LinearCritic()
     loss = cgx.plugins.create("adversarial_loss", "wgangp")
     real, fake = images(size=8, seed=1), images(size=8, seed=2)
-    autocast = AUTOCAST["bf16"]
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
     with autocast():
         scores = D(torch.cat([real, fake]))
         assert scores.dtype == torch.bfloat16

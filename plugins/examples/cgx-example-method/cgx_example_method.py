@@ -10,12 +10,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import nn
 
-from cgx.nn.freeze import set_requires_grad
-from cgx.nn.scores import split
-from cgx.plugins import hookimpl
-from cgx.plugins.types import Components, DiscriminatorBatch, StepResult, Trainable
-
-
+from cgx.plugins import Components, DiscriminatorBatch, StepResult, Trainable, fp32, frozen, hookimpl, split
 
 def blur(x: torch.Tensor, k: int) -> torch.Tensor:
     if k <= 1:
@@ -46,23 +41,21 @@ class BlurCycleStep:
         self.gens, self.discs, self.gan, self.weight, self.k, self.autocast = gens, discs, gan, weight, k, autocast
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> StepResult:
-        frozen = set_requires_grad(self.discs.module, False)
-        with self.autocast():
+        with frozen(self.discs), self.autocast():  # generator phase: D_A, D_B get no gradient
             fake_b, fake_a, rec_a, rec_b = self.gens(a, b)
             score_a, score_b = self.discs.module(fake_a, fake_b)
-        losses = {
+        losses = {  # outside autocast, in fp32
             "G/gan_AtoB": self.gan.generator_loss(score_b),
             "G/gan_BtoA": self.gan.generator_loss(score_a),
-            "G/blur_cycle_A": self.weight * nnf.l1_loss(blur(rec_a.float(), self.k), blur(a, self.k)),
-            "G/blur_cycle_B": self.weight * nnf.l1_loss(blur(rec_b.float(), self.k), blur(b, self.k)),
+            "G/blur_cycle_A": self.weight * nnf.l1_loss(blur(fp32(rec_a), self.k), blur(a, self.k)),
+            "G/blur_cycle_B": self.weight * nnf.l1_loss(blur(fp32(rec_b), self.k), blur(b, self.k)),
         }
         self.gens.backward(sum(losses.values()))
         self.gens.step()
-        set_requires_grad(frozen, True)
 
         n = a.shape[0]
         fa, fb = fake_a.detach(), fake_b.detach()
-        with self.autocast():
+        with self.autocast():  # discriminator phase: real and fake of each domain in one call, split after
             scores_a, scores_b = self.discs(torch.cat([a, fa]), torch.cat([b, fb]))
         d = self.discs.module
         d_losses = {"D/A": self.gan.discriminator_loss(*split(scores_a, n), DiscriminatorBatch(d.first, a, fa, self.autocast)),

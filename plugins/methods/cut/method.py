@@ -22,8 +22,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from cgx.nn.freeze import set_requires_grad
-from cgx.nn.scores import split
+from cgx.plugins import set_requires_grad, split
 from cgx.plugins.types import (AdversarialLoss, Components, DiscriminatorBatch, FeatureGenerator, StepResult,
                                Trainable)
 

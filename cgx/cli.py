@@ -167,8 +167,9 @@ def cmd_plugins_new(args) -> int:
     steps = [(f"pip install -e {shlex.quote(str(folder))}", f"then: cgx plugins show {args.name}"),
              (f"pytest {shlex.quote(str(folder))}", "cgx's contract checks: cgx.testing")]
     width = max(len(command) for command, _ in steps)
-    print(f"cgx: wrote {folder}/: {', '.join(str(f.relative_to(folder)) for f in files)}\n"
-          + "\n".join(f"  {command:<{width}}  ({why})" for command, why in steps))
+    lines = [f"cgx: wrote {folder}/: {', '.join(str(f.relative_to(folder)) for f in files)}"]
+    lines += [f"  {command:<{width}}  ({note})" for command, note in steps]
+    print("\n".join(shown(line) for line in lines))
     return 0
 
 

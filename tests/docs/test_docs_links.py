@@ -6,10 +6,7 @@ from pathlib import Path
 import pytest
 from docs_blocks import REPO, anchors, blocks, links, pages, slug
 
-PENDING = {
-    "docs/plugins.md": "the plugin-kit helper's branch owns this page: it marks its shell blocks and moves its link "
-                       "../README.md#logging to training.md#logging; remove this entry when that branch is merged",
-}
+PENDING: dict[str, str] = {}
 """Pages whose fix is on another branch: their cases xfail (not strict) until then, naming why."""
 
 

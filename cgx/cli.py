@@ -19,7 +19,7 @@ Train with:  torchrun --nproc_per_node=N -m cgx.run RECIPE.yaml [key=value ...]
 def cmd_train(args) -> int:
     from . import run
 
-    return run.main([args.recipe, *args.overrides])
+    return run.main([args.recipe, *args.overrides, *(f"--plugins={p}" for p in args.plugins)])
 
 
 def cmd_translate(args) -> int:
@@ -375,6 +375,13 @@ def add_inference_options(t: argparse.ArgumentParser) -> None:
     add_plugins_option(t)
 
 
+def add_train_plugins_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugins", action="append", default=[], metavar="MODULE",
+                   help="also load this plugin module (importable name or .py file; repeatable). A run's own "
+                        "RUN/config.yaml given as the recipe loads none of the modules it names unless they are "
+                        "named again here, and trains on in the folder it is in")
+
+
 def add_plugins_option(t: argparse.ArgumentParser) -> None:
     t.add_argument("--plugins", action="append", default=[], metavar="MODULE",
                    help="load this plugin module (importable name or .py file) for the run's generator (repeatable). "
@@ -389,6 +396,7 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train from a recipe in this process (torchrun: use -m cgx.run)")
     t.add_argument("recipe", help="recipe YAML file")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides, e.g. train.steps=200")
+    add_train_plugins_option(t)
     t.set_defaults(fn=cmd_train)
 
     t = sub.add_parser("translate", help="translate a folder of images with a trained generator",

@@ -647,6 +647,6 @@ def _to_plain(obj):
 
 def dump_config(cfg: Config, path: str | Path) -> None:
     """The run's resolved recipe, marked as cgx's (``cgx.outputs.check_run_config``)."""
-    from .outputs import CONFIG_MARK
+    from .outputs import CONFIG_MARK, write_new_file
 
-    Path(path).write_text(f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_new_file(path, f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -21,10 +21,12 @@ import argparse
 import os
 import sys
 
+from .cli import add_train_plugins_option
 from .config import load_config
 from .distributed import world_info_from_env
 from .distributed.failure import end_rank
 from .errors import CgxError, NonFiniteLossError, user_message
+from .recipe_record import apply_command_line
 from .run_dir import RunDir
 from .train.stop import stopped_marker
 
@@ -43,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("recipe", help="recipe YAML file (see recipes/)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. train.steps=200")
+    add_train_plugins_option(p)
     return p
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     main_rank = world.is_main
     trainer = None
     try:
-        cfg = load_config(args.recipe, args.overrides)
+        cfg = apply_command_line(load_config(args.recipe, args.overrides), args.recipe, args.plugins,
+                                 args.overrides, say=main_rank)
         marker = stopped_marker(RunDir(cfg.train.run_dir))
         if marker is not None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
             # torchrun restarted workers that had been asked to stop: stay stopped.

@@ -49,12 +49,17 @@ class Trainer:
         s = self.strategy
         self.device = s.device
         self.lock = RunLock(self.folder.lock) if s.is_main else None
-        self._on_main(lambda: self.lock.acquire())
+        self._on_main(self._claim)
         try:
             self._build(cfg)
         except BaseException:
             self._release_lock()
             raise
+
+    def _claim(self) -> None:
+        """Rank 0: the run folder checked as one cgx may write into (``RunDir.claim``), then locked."""
+        self.folder.claim(self.cfg.recipe or "<recipe>", data_folders(self.cfg))
+        self.lock.acquire()
 
     def _build(self, cfg: Config) -> None:
         s = self.strategy
@@ -321,6 +326,18 @@ class Trainer:
             self.strategy.close()
         finally:
             self._release_lock()
+
+
+def data_folders(cfg: Config) -> list[Path]:
+    """The folders of images the run reads (its domain folders, the test folders of eval): a run folder
+    inside one of them would add its own files to the data."""
+    d = cfg.data
+    found = []
+    if d.source == "folder":
+        root = Path(d.root)
+        found += [root / d.phase] if d.paired else [root / f"{d.phase}A", root / f"{d.phase}B"]
+    found += [Path(p) for p in (cfg.eval.a, cfg.eval.b, cfg.eval.pairs) if p and "{" not in p and "::" not in p]
+    return found
 
 
 class StepTimer:

@@ -1,0 +1,195 @@
+"""A run folder handed over by someone else, or pointed at a folder that is not a run: cgx creates,
+replaces, prunes or moves only what it made, never through a symbolic link (issue 27, cases 1, 3, 7).
+
+Every refusal here happens before a step is trained: these tests train nothing and stay fast."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TINY_RECIPE, merge
+from faultkit import one_line_error
+
+from cgx.config import config_from_dict, dump_config, load_config
+from cgx.outputs import CONFIG_MARK
+from cgx.run import main as run_main
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` (links not followed) with a file's bytes: what must not change."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = str(p.relative_to(folder))
+        out[rel] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
+    return out
+
+
+@pytest.fixture
+def recipe(tmp_path, demo_data):
+    """Write a tiny recipe training into ``run_dir`` (with ``changes``); its path."""
+
+    def make(run_dir, changes: dict | None = None) -> Path:
+        raw = merge(TINY_RECIPE, {"data": {"root": str(demo_data)}, "train": {"run_dir": str(run_dir)}})
+        path = tmp_path / "recipe.yaml"
+        path.write_text(yaml.safe_dump(merge(raw, changes or {})))
+        return path
+
+    return make
+
+
+def another_run(tmp_path: Path) -> Path:
+    """A run folder of someone else's: two (stand-in) checkpoints, an evaluation record."""
+    other = tmp_path / "other"
+    for step in (2, 4):
+        ckpt = other / "checkpoints" / f"step_{step:08d}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "train.pt").write_bytes(f"weights of step {step}".encode())
+    (other / "eval").mkdir()
+    (other / "eval" / "step_00000004.json").write_text("{}")
+    return other
+
+
+# --- case 1: links inside a run folder ---------------------------------------------------------
+
+@pytest.mark.parametrize("part", ["checkpoints", "eval", "best", "tb", "logs"])
+def test_a_linked_folder_of_the_run_is_refused_and_its_target_untouched(recipe, tmp_path, capsys, part):
+    other = another_run(tmp_path)
+    before = snapshot(other)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / part).symlink_to(other / ("checkpoints" if part in ("checkpoints", "eval") else "eval"))
+    for start_over in ("false", "true"):
+        assert run_main([str(recipe(run)), f"train.start_over={start_over}"]) == 2
+        one_line_error(capsys, str(run / part), "symbolic link")
+        assert snapshot(other) == before  # nothing pruned, replaced or moved over there
+        assert sorted(p.name for p in run.iterdir()) == [part]  # no LOCK, config.yaml or replaced-*
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "LOCK", "STOPPED", "log.jsonl"])
+def test_a_linked_file_of_the_run_is_refused_and_the_users_file_kept(recipe, tmp_path, capsys, name):
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my own notes\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).symlink_to(mine)
+    assert run_main([str(recipe(run))]) == 2
+    one_line_error(capsys, str(run / name), "symbolic link")
+    assert mine.read_text() == "my own notes\n" and (run / name).is_symlink()
+
+
+def test_a_linked_checkpoint_inside_the_run_is_refused(recipe, tmp_path, capsys):
+    other = another_run(tmp_path)
+    before = snapshot(other)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "step_00000001").symlink_to(other / "checkpoints" / "step_00000002")
+    assert run_main([str(recipe(run)), "train.keep=1"]) == 2
+    one_line_error(capsys, str(run / "checkpoints" / "step_00000001"), "symbolic link")
+    assert snapshot(other) == before
+
+
+# --- case 3: a folder that is not a cgx run ----------------------------------------------------
+
+@pytest.mark.parametrize("start_over", ["false", "true"])
+def test_a_folder_with_a_users_files_is_not_a_run_folder(recipe, tmp_path, capsys, start_over):
+    run = tmp_path / "mine"
+    for name in ("STOPPED", "log.jsonl", "config.yaml", "logs/today.txt", "eval/scores.csv", "tb/x", "best/a.png"):
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(f"the user's {name}\n")
+    before = snapshot(run)
+    assert run_main([str(recipe(run)), f"train.start_over={start_over}"]) == 2
+    one_line_error(capsys, f"train.run_dir {run}", "cgx did not make", "new or empty folder")
+    assert snapshot(run) == before  # nothing deleted, replaced or moved into replaced-*
+
+
+def test_an_empty_folder_and_one_with_only_a_stale_lock_are_new_run_folders(recipe, tmp_path, capsys):
+    from cgx.run_dir import RunDir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    RunDir(run).claim("r.yaml")  # empty: fine
+    (run / "LOCK").write_text('{"host": "h", "pid": 1, "started": "then"}')  # a run killed before its record
+    RunDir(run).claim("r.yaml")
+    (run / "config.yaml").write_text(f"{CONFIG_MARK}\ntrain: {{}}\n")  # cgx's record: a run of cgx's
+    (run / "log.jsonl").write_text("")
+    RunDir(run).claim("r.yaml")
+
+
+@pytest.mark.parametrize("where", ["root", "home"])
+def test_the_filesystem_root_or_home_is_never_a_run_folder(recipe, tmp_path, capsys, monkeypatch, where):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    run = Path("/") if where == "root" else home
+    assert run_main([str(recipe(run))]) == 2
+    one_line_error(capsys, f"train.run_dir {run}", "filesystem root" if where == "root" else "home folder")
+    assert list(home.iterdir()) == []
+
+
+def test_a_run_folder_inside_the_training_images_is_refused(tmp_path, demo_data, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    before = snapshot(data)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(merge(TINY_RECIPE, {"data": {"root": str(data)},
+                                                       "train": {"run_dir": str(data / "trainA" / "myrun")}})))
+    assert run_main([str(path)]) == 2
+    one_line_error(capsys, str(data / "trainA" / "myrun"), "inside the run's training images")
+    assert snapshot(data) == before
+
+
+# --- case 7: a run's config.yaml runs no code ----------------------------------------------------
+
+def plant(tmp_path: Path, demo_data: Path) -> tuple[Path, Path]:
+    """A handed-over run folder whose config.yaml (written by cgx) names a plugin file planted beside
+    it and a relative run_dir; the file that plugin writes when imported."""
+    run = tmp_path / "handed" / "run"
+    run.mkdir(parents=True)
+    ran = tmp_path / "planted-code-ran"
+    (run / "evil.py").write_text(f"open({str(ran)!r}, 'w').write('ran')\n"
+                                 "from cgx.plugins import hookimpl\n"
+                                 "from cgx_plugins.generators.resnet import build_resnet\n"
+                                 "@hookimpl\n"
+                                 "def cgx_register_generators(register):\n"
+                                 "    register('evil', build_resnet)\n")
+    raw = merge(TINY_RECIPE, {"data": {"root": str(demo_data)}, "train": {"run_dir": "elsewhere/run"},
+                              "plugins": ["evil.py"], "model": {"generator": {"name": "evil"}}})
+    raw["model"]["generator"] = {"name": "evil", "ngf": 4, "n_blocks": 1}
+    dump_config(config_from_dict(raw, where="<test>"), run / "config.yaml")
+    assert (run / "config.yaml").read_text().startswith(CONFIG_MARK)
+    return run, ran
+
+
+def test_a_runs_config_yaml_imports_none_of_its_plugins(tmp_path, demo_data, capsys, monkeypatch):
+    run, ran = plant(tmp_path, demo_data)
+    monkeypatch.chdir(tmp_path)
+    assert run_main([str(run / "config.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert not ran.exists(), "the planted plugin file ran"
+    assert "evil.py" in err and "not imported" in err and "--plugins" in err
+    assert "unknown generator 'evil'" in err.splitlines()[-1]
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_runs_config_yaml_trains_on_in_its_own_folder_and_loads_plugins_named_again(tmp_path, demo_data, capsys):
+    from cgx.recipe_record import apply_command_line
+
+    run, ran = plant(tmp_path, demo_data)
+    path = str(run / "config.yaml")
+    cfg = apply_command_line(load_config(path), path, [], [])
+    assert cfg.train.run_dir == str(run.resolve()) and cfg.plugins == []
+    cfg = apply_command_line(load_config(path), path, [str(run / "evil.py")], [])
+    assert cfg.plugins == [str((run / "evil.py").resolve())]
+    cfg = apply_command_line(load_config(path, ["train.run_dir=there"]), path, [], ["train.run_dir=there"])
+    assert cfg.train.run_dir == "there"  # an override is the user's own choice
+    assert not ran.exists()
+    # an ordinary recipe keeps its own plugins and run_dir
+    plain = tmp_path / "recipe.yaml"
+    plain.write_text(yaml.safe_dump({"plugins": ["x.py"], "train": {"run_dir": "runs/x"}}))
+    cfg = apply_command_line(load_config(plain), plain, [], [])
+    assert cfg.plugins == ["x.py"] and cfg.train.run_dir == "runs/x"

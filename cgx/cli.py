@@ -107,7 +107,7 @@ def cmd_eval(args) -> int:
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
                                 plugins=args.plugins, bands=args.bands, weights=args.weights, pairs=args.pairs,
-                                precision=args.precision, page=not args.no_page)
+                                precision=args.precision, page=not args.no_page, overwrite=args.overwrite)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -476,6 +476,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
     t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json; "
                                                         "the results page goes beside it: NAME/index.html)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace an --output file that exists, and its results page folder where cgx wrote it "
+                        "(never a checkpoint, an input or another folder)")
     t.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="precision of the scored translations (default fp32: the same scores on any hardware; "
                         "auto scores what cgx translate writes by default, bf16 where the hardware computes it)")

@@ -38,6 +38,10 @@ def check_targets(targets: Iterable[Path], *, inputs: Iterable[Path] = (), input
     folders = [(Path(f).resolve(), Path(f)) for f in input_folders]
     existing = []
     for t in targets:
+        if Path(t).is_symlink():
+            from .run_dir import refuse_link
+
+            refuse_link(t)
         r = Path(t).resolve()
         if r in files:
             raise UsageError(f"{t} is an input ({files[r]}): cgx never writes over its inputs; "

@@ -193,3 +193,62 @@ def test_a_runs_config_yaml_trains_on_in_its_own_folder_and_loads_plugins_named_
     plain.write_text(yaml.safe_dump({"plugins": ["x.py"], "train": {"run_dir": "runs/x"}}))
     cfg = apply_command_line(load_config(plain), plain, [], [])
     assert cfg.plugins == ["x.py"] and cfg.train.run_dir == "runs/x"
+
+
+# --- case 2: cgx eval -o -------------------------------------------------------------------------
+
+def evaluate(run: Path, demo_data: Path, *extra: str) -> int:
+    from cgx.cli import main as cli_main
+
+    return cli_main(["eval", str(run), "--a", str(demo_data / "testA"), "--b", str(demo_data / "testB"),
+                     "--no-progress", *extra])
+
+
+def test_eval_output_onto_a_users_file_or_beside_a_users_folder_is_refused(tiny_run, demo_data, tmp_path, capsys):
+    mine = tmp_path / "results.json"
+    mine.write_text("my results\n")
+    assert evaluate(tiny_run, demo_data, "-o", str(mine)) == 2
+    one_line_error(capsys, str(mine), "exists already", "--overwrite")
+    mine.unlink()
+    folder = tmp_path / "results"  # where the page of results.json would go
+    (folder / "AtoB").mkdir(parents=True)
+    (folder / "index.html").write_text("my own page")
+    (folder / "notes.txt").write_text("mine")
+    before = snapshot(folder)
+    for extra in ((), ("--overwrite",)):
+        assert evaluate(tiny_run, demo_data, "-o", str(mine), *extra) == 2
+        one_line_error(capsys, str(folder), "not a results page cgx wrote")
+        assert snapshot(folder) == before and not mine.exists()
+    assert evaluate(tiny_run, demo_data, "-o", str(folder), "--overwrite") == 2
+    one_line_error(capsys, str(folder), "is a folder")
+    assert snapshot(folder) == before
+
+
+def test_eval_output_never_onto_or_into_a_checkpoint(tiny_run, demo_data, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "checkpoints" / "step_00000001").mkdir()  # another checkpoint (a stand-in) beside the evaluated one
+    (run / "checkpoints" / "step_00000001" / "train.pt").write_bytes(b"older weights")
+    before = snapshot(run / "checkpoints")
+    for name in ("step_00000002.json", "step_00000001.json", "step_00000002/scores.json", "step_00000001/x.json"):
+        target = run / "checkpoints" / name
+        assert evaluate(run, demo_data, "-o", str(target), "--overwrite") == 2
+        one_line_error(capsys, "checkpoint")
+        assert snapshot(run / "checkpoints") == before
+    assert evaluate(run, demo_data, "-o", str(demo_data / "testA" / "x.json")) == 2
+    one_line_error(capsys, "input folder")
+
+
+def test_eval_into_a_linked_eval_folder_is_refused(tiny_run, demo_data, tmp_path, capsys):
+    import shutil
+
+    run, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(tiny_run, run)
+    shutil.copytree(tiny_run, other)
+    before = snapshot(other)
+    (run / "eval").symlink_to(other / "checkpoints")  # the page of step 2 would land on other's step 2
+    assert evaluate(run, demo_data) == 2
+    one_line_error(capsys, str(run / "eval"), "symbolic link")
+    assert snapshot(other) == before

@@ -225,12 +225,12 @@ def cmd_shards(args) -> int:
             raise UsageError("--paired keeps the original bytes; --resize and --format are for unpaired shards")
         results = write_paired_shards(args.src, args.out, b=args.b, max_count=args.max_count, max_size=args.max_size,
                                       workers=args.workers, prefix=args.prefix, progress=not args.no_progress,
-                                      specs=specs)
+                                      specs=specs, overwrite=args.overwrite)
         print(report(results, args.out))
         return 0
     results = write_shards(args.src, args.out, max_count=args.max_count, max_size=args.max_size,
                            resize=args.resize, fmt=args.format, quality=args.quality, workers=args.workers,
-                           prefix=args.prefix, progress=not args.no_progress, specs=specs)
+                           prefix=args.prefix, progress=not args.no_progress, specs=specs, overwrite=args.overwrite)
     print(report(results, args.out))
     return 0
 
@@ -514,6 +514,9 @@ def parser() -> argparse.ArgumentParser:
                         "or one folder of them), or with --b the A images matched by file name with the B images")
     t.add_argument("--b", default=None, metavar="FOLDER",
                    help="--paired: the B images; SRC then holds the A images, matched by file name without extension")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a shard set of the same name in OUT that cgx wrote (default: refuse, before "
+                        "anything is written; a set cgx did not write is never replaced)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
     t.set_defaults(fn=cmd_shards)

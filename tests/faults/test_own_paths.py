@@ -252,3 +252,38 @@ def test_eval_into_a_linked_eval_folder_is_refused(tiny_run, demo_data, tmp_path
     assert evaluate(run, demo_data) == 2
     one_line_error(capsys, str(run / "eval"), "symbolic link")
     assert snapshot(other) == before
+
+
+# --- case 3: cgx shards over an existing shard set -----------------------------------------------
+
+def test_shards_over_an_existing_set_refuse_and_replace_only_cgxs_with_overwrite(demo_data, tmp_path, capsys):
+    from cgx.cli import main as cli_main
+
+    out = tmp_path / "shards"
+    src = tmp_path / "src"
+    (src / "trainA").mkdir(parents=True)
+    for p in sorted((demo_data / "trainA").iterdir())[:4]:
+        (src / "trainA" / p.name).write_bytes(p.read_bytes())
+
+    def shards(*extra: str) -> int:
+        return cli_main(["shards", str(src), str(out), "--workers", "1", "--no-progress", *extra])
+
+    assert shards("--max-count", "1") == 0  # 4 shards
+    capsys.readouterr()
+    before = snapshot(out)
+    assert shards("--max-count", "2") == 2
+    one_line_error(capsys, "shard set trainA exists already", str(out), "--overwrite")
+    assert snapshot(out) == before
+    assert shards("--max-count", "2", "--overwrite") == 0  # cgx's own set: replaced, its stale shards gone
+    assert sorted(p.name for p in out.iterdir()) == ["trainA-000000.tar", "trainA-000001.tar", "trainA.json"]
+    capsys.readouterr()
+    # a set cgx did not write (a user's index, or a shard its index does not name) is never replaced
+    (out / "trainA-000007.tar").write_bytes(b"the user's own tar")
+    before = snapshot(out)
+    assert shards("--overwrite") == 2
+    one_line_error(capsys, str(out / "trainA-000007.tar"), "not a shard of the set")
+    (out / "trainA-000007.tar").unlink()
+    (out / "trainA.json").write_text('{"mine": true}')
+    assert shards("--overwrite") == 2
+    one_line_error(capsys, str(out / "trainA.json"), "not a shard index cgx wrote")
+    assert (out / "trainA.json").read_text() == '{"mine": true}'

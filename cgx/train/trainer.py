@@ -271,10 +271,11 @@ class Trainer:
                         self.evaluation(self.step, path, self.method.translators(self.gens.module), log,
                                         ema=self._ema_translators())
                 if stop_now and self.step < stop:
+                    reason = request.reason()  # once, before the stop file is cleared: STOPPED and the log agree
                     if s.is_main:
                         request.clear()
-                        mark_stopped(self.folder, self.step, request.reason())
-                    log.print(f"cgx: stopped at step {self.step} on request ({request.reason()}); "
+                        mark_stopped(self.folder, self.step, reason)
+                    log.print(f"cgx: stopped at step {self.step} on request ({reason}); "
                               f"running the same command again resumes from {path}")
                     self.stopped_early = True
                     break

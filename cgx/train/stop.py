@@ -54,7 +54,7 @@ class StopRequest:
             return f"signal {signal.Signals(self.signalled).name}"
         if self.file.exists():
             return f"stop file {self.file}"
-        return "a signal or stop file seen by another rank"
+        return "a request to stop that another rank received"
 
     def clear(self) -> None:
         self.file.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ import yaml
 from .choices import DIRECTIONS, METRICS, PRECISIONS
 from .coerce import CoercionError, coerce, shown
 from .errors import ConfigError
+from .yaml_loader import UniqueKeyLoader
 
 
 @dataclass
@@ -302,9 +303,9 @@ MAX_VALUES = 100_000
 """Most values a recipe may expand to, counting every use of a YAML alias (a recipe holds a few hundred)."""
 
 
-class _RecipeLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses nesting deeper than MAX_DEPTH while composing, before PyYAML's
-    recursion does (a RecursionError)."""
+class _RecipeLoader(UniqueKeyLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one section (``cgx.yaml_loader``) and nesting
+    deeper than MAX_DEPTH while composing, before PyYAML's recursion does (a RecursionError)."""
 
     _depth = 0
 

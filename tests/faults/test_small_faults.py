@@ -24,3 +24,19 @@ def test_a_stop_that_no_file_asked_for_never_says_stop_file(tmp_path):
     request.signalled = signal.SIGTERM
     mark_stopped(RunDir(tmp_path), 7, request.reason())
     assert (tmp_path / "STOPPED").read_text().startswith("stopped at step 7 on request (signal SIGTERM)")
+
+
+def test_a_key_given_twice_in_a_recipe_is_refused_naming_both_lines(tmp_path, capsys):
+    from cgx.run import main as run_main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("train:\n  steps: 10\n  run_dir: runs/x\nmodel: {}\ntrain:\n  steps: 1000\n")
+    assert run_main([str(recipe)]) == 2
+    one_line_error(capsys, str(recipe), "'train'", "line 1", "line 5")
+    recipe.write_text("optim: {lr: 0.1, lr: 0.2}\n")
+    assert run_main([str(recipe)]) == 2
+    one_line_error(capsys, str(recipe), "'lr'", "twice")
+    recipe.write_text("base: &b {steps: 1}\ntrain:\n  <<: *b\n  steps: 2\n")  # a merge's key may be overridden
+    from cgx.config import parse_yaml
+
+    assert parse_yaml(recipe.read_text(), str(recipe))["train"] == {"steps": 2}

@@ -384,13 +384,13 @@ def apply_override(raw: dict, item: str) -> None:
     A value that is not valid YAML, or carries a YAML tag (``!!python/...``), is refused: quote a string
     that YAML cannot read as one (``key='{a: b'``)."""
     if "=" not in item:
-        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=200)")
+        raise ConfigError(f"override {shown(item)} is not of the form key=value (e.g. train.steps=200)")
     key, _, text = item.partition("=")
     parts = key.strip().split(".")
     if not all(parts):
-        raise ConfigError(f"override {item!r}: empty part in key {key!r}")
-    where = f"override {item!r}"
-    quoted = f"a string in YAML quotes, e.g. \"{key}='{text}'\""
+        raise ConfigError(f"override {shown(item)}: empty part in key {shown(key)}")
+    where = f"override {shown(item)}"
+    quoted = f"a string in YAML quotes, e.g. \"{key}='{text}'\"" if len(item) <= 80 else "a string in YAML quotes"
     if text.strip() and _has_tag(text):
         raise ConfigError(f"{where}: YAML tags (!!python/..., !tag) are not accepted in a value; give {quoted}")
     value = parse_yaml(text, where, f"; give {quoted}") if text.strip() else None
@@ -402,7 +402,7 @@ def apply_override(raw: dict, item: str) -> None:
         elif isinstance(child, str) and i == len(parts) - 2:  # `generator: resnet` -> section
             child = node[part] = {"name": child}
         if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a section")
+            raise ConfigError(f"override {shown(item)}: {'.'.join(parts[: i + 1])[:120]} is not a section")
         node = child
     node[parts[-1]] = value
 
@@ -427,7 +427,7 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     if unknown:
         section = f"section '{path}'" if path else "the top level"
         raise ConfigError(
-            f"{where}: unknown key '{_join(path, unknown[0])}' in {section}; "
+            f"{where}: unknown key {shown(_join(path, unknown[0]))} in {section}; "
             f"accepted keys: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)

@@ -167,8 +167,8 @@ class Registry:
         if name not in reg:
             names = ", ".join(sorted(reg)) or "(none loaded)"
             other = [k for k in KINDS if k != kind and name in self._entries[k]]
-            hint = f" ({name!r} is a {other[0]})" if other else ""
-            raise PluginError(f"unknown {kind} {name!r}{hint}; available: {names}")
+            hint = f" ({shown(name)} is a {other[0]})" if other else ""
+            raise PluginError(f"unknown {kind} {shown(name)}{hint}; available: {names}")
         return reg[name]
 
     def check_kwargs(self, kind: str, name: str, kwargs: dict) -> dict:
@@ -187,7 +187,7 @@ class Registry:
         for key, value in kwargs.items():
             if key not in accepted:
                 raise PluginError(
-                    f"{kind} {name!r} does not accept argument {key!r}; accepted: {_describe(params, hints)}"
+                    f"{kind} {name!r} does not accept argument {shown(key)}; accepted: {_describe(params, hints)}"
                 )
             try:
                 out[key] = coerce(hints[key], value) if key in hints else value

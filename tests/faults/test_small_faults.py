@@ -40,3 +40,16 @@ def test_a_key_given_twice_in_a_recipe_is_refused_naming_both_lines(tmp_path, ca
     from cgx.config import parse_yaml
 
     assert parse_yaml(recipe.read_text(), str(recipe))["train"] == {"steps": 2}
+
+
+@pytest.mark.parametrize("override", ["train.steps=[{big}", "train.steps=!!str {big}", "{big}=1", "train.{big}=1",
+                                      "model.generator.{big}=1", "model.generator.name={big}"])
+def test_a_long_value_is_shown_short_once(tmp_path, override):
+    from cgx.config import load_config
+    from cgx.plugins import default_registry
+    from cgx.train import components
+
+    big = "x" * 10_000
+    with pytest.raises(CgxError) as e:
+        components.check_components(load_config(None, [override.format(big=big)]), default_registry())
+    assert len(str(e.value)) < 1000 and "\n" not in str(e.value), str(e.value)[:300]

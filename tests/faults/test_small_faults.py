@@ -53,3 +53,18 @@ def test_a_long_value_is_shown_short_once(tmp_path, override):
     with pytest.raises(CgxError) as e:
         components.check_components(load_config(None, [override.format(big=big)]), default_registry())
     assert len(str(e.value)) < 1000 and "\n" not in str(e.value), str(e.value)[:300]
+
+
+def test_a_raw_pickle_is_refused_without_torchs_warnings(tmp_path):
+    import pickle
+    import warnings
+
+    from cgx.train.checkpoint import load_file
+
+    path = tmp_path / "train.pt"
+    path.write_bytes(pickle.dumps({"generators": [1, 2, 3]}, protocol=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CgxError, match="not a PyTorch weights file"):
+            load_file(path)
+    assert not [w for w in caught if issubclass(w.category, UserWarning)], [str(w.message)[:100] for w in caught]

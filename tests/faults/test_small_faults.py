@@ -68,3 +68,32 @@ def test_a_raw_pickle_is_refused_without_torchs_warnings(tmp_path):
         with pytest.raises(CgxError, match="not a PyTorch weights file"):
             load_file(path)
     assert not [w for w in caught if issubclass(w.category, UserWarning)], [str(w.message)[:100] for w in caught]
+
+
+@pytest.mark.parametrize("when", ["checked", "read"])
+def test_a_checkpoint_pruned_while_read_is_replaced_not_damaged(tiny_run, tmp_path, capsys, monkeypatch, when):
+    """A running training prunes the checkpoint a reader chose, while the reader checks its manifest
+    or loads it: the reader takes the run's newest again, and says nothing of damage."""
+    import shutil
+
+    from cgx.train import checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    newest = run / "checkpoints" / "step_00000004"
+    shutil.copytree(run / "checkpoints" / "step_00000002", newest)
+    name = {"checked": "problem", "read": "read_checkpoint"}[when]
+    real = getattr(checkpoint, name)
+
+    def racing(folder, *args):
+        if Path(folder) == newest and newest.exists():
+            shutil.rmtree(newest)  # the training's prune, between the reader's choice and its reading
+        return real(folder, *args)
+
+    monkeypatch.setattr(checkpoint, name, racing)
+    got = checkpoint.read_generators(run)
+    assert got.checkpoint == run / "checkpoints" / "step_00000002"
+    assert "damaged" not in capsys.readouterr().err
+    shutil.copytree(run / "checkpoints" / "step_00000002", newest)  # a checkpoint named, then removed: said so
+    with pytest.raises(CgxError, match="was removed while it was"):
+        checkpoint.read_generators(newest)

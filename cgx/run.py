@@ -5,7 +5,10 @@
 
 Overrides use dotted recipe keys: train.steps=200 optim.lr=1e-4 model.generator.n_blocks=6.
 A run resumes from the newest good checkpoint in train.run_dir (train.start_over=true: start at 0,
-moving the folder's previous run aside). SIGUSR1, SIGTERM or a file RUN_DIR/STOP: checkpoint at the
+moving the folder's previous run aside). train.run_dir must be a new or empty folder, or one of cgx's
+runs (never / or your home folder, never inside the training images); no part of it may be a symbolic
+link. RUN/config.yaml (written by cgx) given as the recipe trains on in RUN and imports none of the
+plugin modules it names unless they are given again with --plugins. SIGUSR1, SIGTERM or a file RUN_DIR/STOP: checkpoint at the
 next step boundary and stop.
 
 exit codes:

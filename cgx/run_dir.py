@@ -54,6 +54,9 @@ HELD = (LOCK, STOP)
 """Files cgx makes in a run folder before its record (``config.yaml``) is written: a folder holding
 only these (and ``replaced-*`` folders) is still a new one."""
 
+SCANNED = (CHECKPOINTS, BEST, EVAL)
+"""The run's folders whose entries cgx writes, prunes and replaces itself: none may be a link."""
+
 RUN_PARTS = (CONFIG, CHECKPOINTS, BEST, EVAL, TENSORBOARD, JSONL, JSONL_IMAGES, WANDB, MLFLOW, LOGS, STOPPED)
 """What one run writes into its folder: moved aside as a whole by ``RunDir.move_aside``."""
 
@@ -127,12 +130,14 @@ class RunDir:
 
     def check_links(self) -> None:
         """SetupError naming the first part of the run (``RUN_PARTS``, ``LOCK``, ``STOP``), or entry
-        directly inside one of its folders (``checkpoints/step_N``, ``eval/step_N.json`` ...), that is
-        a symbolic link: a run writes, prunes and moves only what it made, never through a link."""
+        directly inside a folder whose entries cgx itself writes, prunes and replaces (``SCANNED``:
+        ``checkpoints/step_N``, ``eval/step_N.json`` ...), that is a symbolic link: a run writes,
+        prunes and moves only what it made, never through a link. (Inside a logger's folder the
+        logger's library keeps its own links: W&B's ``wandb/latest-run``.)"""
         for name in (*RUN_PARTS, LOCK, STOP):
             part = self.root / name
             refuse_link(part)
-            if part.is_dir():
+            if name in SCANNED and part.is_dir():
                 for entry in part.iterdir():
                     refuse_link(entry)
 

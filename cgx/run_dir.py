@@ -21,7 +21,7 @@ Everything a run produces (``RUN_PARTS``) moves aside together: a part added her
 The run folder is cgx's only where cgx made it (``RunDir.claim``): a new or empty folder, or one
 holding cgx's own record of a run (a ``config.yaml`` carrying ``cgx.outputs.CONFIG_MARK``, or
 checkpoints). A run never writes, prunes or moves anything through a symbolic link: a part of the
-run (or an entry directly in one of its folders) that is a link is refused, naming it
+run (or an entry of its checkpoints/, best/ or eval/) that is a link is refused, naming it
 (``RunDir.check_links``), before anything is written.
 """
 from __future__ import annotations
@@ -204,5 +204,5 @@ def refuse_link(path: str | Path) -> None:
     path = Path(path)
     if path.is_symlink():
         raise SetupError(f"{path} is a symbolic link (to {os.readlink(path)}): cgx writes only what it made and "
-                         f"never through a link; replace the link with the folder or file itself, or use another "
-                         f"run folder")
+                         f"never through a link; replace the link with the folder or file itself, or choose "
+                         f"another path")

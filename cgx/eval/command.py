@@ -120,9 +120,9 @@ def check_output(output: str | None, ckpt: Path, step: int, *, page: bool, overw
     if output is None:
         run = RunDir.of_checkpoint(ckpt)
         refuse_link(run.eval)
-        target, overwrite, flag = run.eval_record(step), True, "--overwrite"
+        target, overwrite = run.eval_record(step), True
     else:
-        target, flag = Path(output), "--overwrite"
+        target = Path(output)
     folder = page_of(target).parent
     shown = [target, folder] if page else [target]
     for path in shown:
@@ -130,8 +130,7 @@ def check_output(output: str | None, ckpt: Path, step: int, *, page: bool, overw
             if (holder / SHARED_FILE).exists():
                 raise UsageError(f"{path} is inside the checkpoint folder {holder}: cgx never writes into a "
                                  f"checkpoint; name another --output")
-    check_targets([target], input_folders=[ckpt, *[p for p in inputs if Path(p).is_dir()]], overwrite=overwrite,
-                  flag=flag)
+    check_targets([target], input_folders=[ckpt, *[p for p in inputs if Path(p).is_dir()]], overwrite=overwrite)
     if not page or not (folder.exists() or folder.is_symlink()):
         return
     refuse_link(folder)
@@ -143,7 +142,7 @@ def check_output(output: str | None, ckpt: Path, step: int, *, page: bool, overw
                          f"page cgx wrote: name another --output (the page goes beside it, NAME/index.html), "
                          f"or --no-page")
     if not overwrite:
-        raise UsageError(f"the results page {folder} exists already; pass {flag} to replace it "
+        raise UsageError(f"the results page {folder} exists already; pass --overwrite to replace it "
                          f"(and {target}), or choose another --output")
 
 

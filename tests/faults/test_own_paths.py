@@ -118,15 +118,23 @@ def test_an_empty_folder_and_one_with_only_a_stale_lock_are_new_run_folders(reci
     RunDir(run).claim("r.yaml")
 
 
-@pytest.mark.parametrize("where", ["root", "home"])
-def test_the_filesystem_root_or_home_is_never_a_run_folder(recipe, tmp_path, capsys, monkeypatch, where):
+def test_the_filesystem_root_or_home_is_never_a_run_folder(recipe, tmp_path, capsys, monkeypatch):
+    from cgx.errors import ConfigError
+    from cgx.run_dir import RunDir
+
+    # The root through RunDir.claim itself, which the trainer calls first: a regression here must not
+    # train into / (these tests may run as root).
+    with pytest.raises(ConfigError, match="train.run_dir / is the filesystem root"):
+        RunDir("/").claim("r.yaml")
     home = tmp_path / "home"
     home.mkdir()
+    (home / ".bashrc").write_text("# mine\n")
     monkeypatch.setenv("HOME", str(home))
-    run = Path("/") if where == "root" else home
-    assert run_main([str(recipe(run))]) == 2
-    one_line_error(capsys, f"train.run_dir {run}", "filesystem root" if where == "root" else "home folder")
-    assert list(home.iterdir()) == []
+    with pytest.raises(ConfigError, match="home folder"):
+        RunDir(tmp_path / "home" / ".." / "home").claim("r.yaml")
+    assert run_main([str(recipe(home))]) == 2
+    one_line_error(capsys, f"train.run_dir {home}", "home folder")
+    assert [p.name for p in home.iterdir()] == [".bashrc"]
 
 
 def test_a_run_folder_inside_the_training_images_is_refused(tmp_path, demo_data, capsys):

@@ -21,7 +21,7 @@ RECIPE: a recipe file, or a built-in recipe's name (cgx recipes lists them)."""
 def cmd_train(args) -> int:
     from . import run
 
-    return run.main([args.recipe, *args.overrides])
+    return run.main([args.recipe, *args.overrides, *(f"--plugins={p}" for p in args.plugins)])
 
 
 def cmd_recipes(args) -> int:
@@ -123,7 +123,7 @@ def cmd_eval(args) -> int:
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
                                 plugins=args.plugins, bands=args.bands, weights=args.weights, pairs=args.pairs,
-                                precision=args.precision, page=not args.no_page)
+                                precision=args.precision, page=not args.no_page, overwrite=args.overwrite)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -288,12 +288,12 @@ def cmd_shards(args) -> int:
             raise UsageError("--paired keeps the original bytes; --resize and --format are for unpaired shards")
         results = write_paired_shards(args.src, args.out, b=args.b, max_count=args.max_count, max_size=args.max_size,
                                       workers=args.workers, prefix=args.prefix, progress=not args.no_progress,
-                                      specs=specs)
+                                      specs=specs, overwrite=args.overwrite)
         print(report(results, args.out))
         return 0
     results = write_shards(args.src, args.out, max_count=args.max_count, max_size=args.max_size,
                            resize=args.resize, fmt=args.format, quality=args.quality, workers=args.workers,
-                           prefix=args.prefix, progress=not args.no_progress, specs=specs)
+                           prefix=args.prefix, progress=not args.no_progress, specs=specs, overwrite=args.overwrite)
     print(report(results, args.out))
     return 0
 
@@ -452,6 +452,13 @@ def add_inference_options(t: argparse.ArgumentParser) -> None:
     add_plugins_option(t)
 
 
+def add_train_plugins_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugins", action="append", default=[], metavar="MODULE",
+                   help="also load this plugin module (importable name or .py file; repeatable). A run's own "
+                        "RUN/config.yaml given as the recipe loads none of the modules it names unless they are "
+                        "named again here, and trains on in the folder it is in")
+
+
 def add_plugins_option(t: argparse.ArgumentParser) -> None:
     t.add_argument("--plugins", action="append", default=[], metavar="MODULE",
                    help="load this plugin module (importable name or .py file) for the run's generator (repeatable). "
@@ -474,6 +481,7 @@ def parser() -> argparse.ArgumentParser:
                               "checkout, or `cgx recipes keys` wherever cgx is installed.")
     t.add_argument("recipe", help="recipe YAML file, or a built-in recipe's name (cgx recipes lists them)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides, e.g. train.steps=200")
+    add_train_plugins_option(t)
     t.set_defaults(fn=cmd_train)
 
     t = sub.add_parser("recipes", help="list the built-in recipes; show one to start from",
@@ -563,6 +571,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-images", type=int, default=None, metavar="N", help="only the first N images of each domain")
     t.add_argument("--output", "-o", default=None, help="JSON file to write (default RUN/eval/step_NNNNNNNN.json; "
                                                         "the results page goes beside it: NAME/index.html)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace an --output file that exists, and its results page folder where cgx wrote it "
+                        "(never a checkpoint, an input or another folder)")
     t.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="precision of the scored translations (default fp32: the same scores on any hardware; "
                         "auto scores what cgx translate writes by default, bf16 where the hardware computes it)")
@@ -619,6 +630,9 @@ def parser() -> argparse.ArgumentParser:
                         "or one folder of them), or with --b the A images matched by file name with the B images")
     t.add_argument("--b", default=None, metavar="FOLDER",
                    help="--paired: the B images; SRC then holds the A images, matched by file name without extension")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a shard set of the same name in OUT that cgx wrote (default: refuse, before "
+                        "anything is written; a set cgx did not write is never replaced)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_spec_options(t, "the image spec images are checked against and the index records (as data.a/data.b)")
     t.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",

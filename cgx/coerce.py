@@ -42,21 +42,21 @@ def coerce(tp: Any, value: Any) -> Any:
             except CoercionError as e:
                 errors.append(str(e).partition(", got")[0].removeprefix("must be "))
         suffix = " or null" if type(None) in args else ""
-        raise CoercionError(f"must be {' or '.join(errors)}{suffix}, got {shown(value)}")
+        raise CoercionError(f"must be {' or '.join(errors)}{suffix}, got {brief(value)}")
     if tp is type(None):
         if value is None:
             return None
-        raise CoercionError(f"must be null, got {shown(value)}")
+        raise CoercionError(f"must be null, got {brief(value)}")
     if origin is Literal:
         if any(value == a and type(value) is type(a) for a in args):
             return value
-        raise CoercionError(f"must be {describe(tp)}, got {shown(value)}")
+        raise CoercionError(f"must be {describe(tp)}, got {brief(value)}")
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise CoercionError(f"must be a list, got {shown(value)}")
+            raise CoercionError(f"must be a list, got {brief(value)}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
-                raise CoercionError(f"must be a list of {len(args)} values, got {shown(value)}")
+                raise CoercionError(f"must be a list of {len(args)} values, got {brief(value)}")
             return tuple(_item(a, v, i) for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         out = [_item(item, v, i) for i, v in enumerate(value)]
@@ -66,7 +66,7 @@ def coerce(tp: Any, value: Any) -> Any:
         what, fits = exact
         if fits(value):
             return value
-        raise CoercionError(f"must be {what}, got {shown(value)}")
+        raise CoercionError(f"must be {what}, got {brief(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -75,11 +75,11 @@ def coerce(tp: Any, value: Any) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise CoercionError(f"must be a number, got {shown(value)}")
+        raise CoercionError(f"must be a number, got {brief(value)}")
     if tp is Path:
         if isinstance(value, (str, Path)):
             return Path(value)
-        raise CoercionError(f"must be a path, got {shown(value)}")
+        raise CoercionError(f"must be a path, got {brief(value)}")
     return value
 
 
@@ -98,7 +98,7 @@ _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 120, 120, 60
 SHOWN_CHARS = 200
 
 
-def shown(value: Any) -> str:
+def brief(value: Any) -> str:
     """``repr(value)`` cut short for an error message (a few levels, items and at most SHOWN_CHARS
     characters): a recipe value may be huge (YAML aliases repeating a section), and an error must
     stay one short line."""

@@ -20,8 +20,9 @@ from typing import Any, Literal, Optional
 import yaml
 
 from .choices import DIRECTIONS, METRICS, PRECISIONS
-from .coerce import CoercionError, coerce, shown
+from .coerce import CoercionError, coerce, brief
 from .errors import ConfigError
+from .yaml_loader import UniqueKeyLoader
 
 
 @dataclass
@@ -335,9 +336,9 @@ MAX_VALUES = 100_000
 """Most values a recipe may expand to, counting every use of a YAML alias (a recipe holds a few hundred)."""
 
 
-class _RecipeLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses nesting deeper than MAX_DEPTH while composing, before PyYAML's
-    recursion does (a RecursionError)."""
+class _RecipeLoader(UniqueKeyLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one section (``cgx.yaml_loader``) and nesting
+    deeper than MAX_DEPTH while composing, before PyYAML's recursion does (a RecursionError)."""
 
     _depth = 0
 
@@ -456,13 +457,13 @@ def apply_override(raw: dict, item: str) -> str:
     A value that is not valid YAML, or carries a YAML tag (``!!python/...``), is refused: quote a string
     that YAML cannot read as one (``key='{a: b'``). Returns the dotted key set."""
     if "=" not in item:
-        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=200)")
+        raise ConfigError(f"override {brief(item)} is not of the form key=value (e.g. train.steps=200)")
     key, _, text = item.partition("=")
     parts = key.strip().split(".")
     if not all(parts):
-        raise ConfigError(f"override {item!r}: empty part in key {key!r}")
-    where = f"override {item!r}"
-    quoted = f"a string in YAML quotes, e.g. \"{key}='{text}'\""
+        raise ConfigError(f"override {brief(item)}: empty part in key {brief(key)}")
+    where = f"override {brief(item)}"
+    quoted = f"a string in YAML quotes, e.g. \"{key}='{text}'\"" if len(item) <= 80 else "a string in YAML quotes"
     if text.strip() and _has_tag(text):
         raise ConfigError(f"{where}: YAML tags (!!python/..., !tag) are not accepted in a value; give {quoted}")
     value = parse_yaml(text, where, f"; give {quoted}") if text.strip() else None
@@ -474,7 +475,7 @@ def apply_override(raw: dict, item: str) -> str:
         elif isinstance(child, str) and i == len(parts) - 2:  # `generator: resnet` -> section
             child = node[part] = {"name": child}
         if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a section")
+            raise ConfigError(f"override {brief(item)}: {'.'.join(parts[: i + 1])[:120]} is not a section")
         node = child
     node[parts[-1]] = value
     return ".".join(parts)
@@ -494,13 +495,13 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{_at(where, path)}: {label} must be a section (mapping), got {shown(data)}")
+        raise ConfigError(f"{_at(where, path)}: {label} must be a section (mapping), got {brief(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         section = f"section '{path}'" if path else "the top level"
         raise ConfigError(
-            f"{_at(where, _join(path, unknown[0]))}: unknown key '{_join(path, unknown[0])}' in {section}; "
+            f"{_at(where, _join(path, unknown[0]))}: unknown key {brief(_join(path, unknown[0]))} in {section}; "
             f"accepted keys: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
@@ -529,10 +530,10 @@ def _component(data: Any, where: str, path: str, default: ComponentConfig | None
     if isinstance(data, str):
         data = {"name": data}
     if not isinstance(data, dict):
-        raise ConfigError(f"{_at(where, path)}: {path} must be a plugin name or a section with 'name', got {shown(data)}")
+        raise ConfigError(f"{_at(where, path)}: {path} must be a plugin name or a section with 'name', got {brief(data)}")
     name = data.get("name", default.name if default is not None else None)
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{_at(where, path)}: {path}.name must be the name of a registered plugin, got {shown(name)}")
+        raise ConfigError(f"{_at(where, path)}: {path}.name must be the name of a registered plugin, got {brief(name)}")
     args = {k: v for k, v in data.items() if k != "name"}
     if default is not None and name == default.name:
         args = {**default.args, **args}
@@ -543,7 +544,7 @@ def _components(data: Any, where: str, path: str) -> list[ComponentConfig]:
     """A list of plugin names or sections (``logging.backends``), each named once."""
     if not isinstance(data, list):
         raise ConfigError(f"{_at(where, path)}: {path} must be a list of plugin names or sections with 'name' "
-                          f"(e.g. [tensorboard, jsonl]), got {shown(data)}")
+                          f"(e.g. [tensorboard, jsonl]), got {brief(data)}")
     out: list[ComponentConfig] = []
     for i, item in enumerate(data):
         section = _component(item, where, f"{path}[{i}]", None)
@@ -722,6 +723,6 @@ def _to_plain(obj):
 
 def dump_config(cfg: Config, path: str | Path) -> None:
     """The run's resolved recipe, marked as cgx's (``cgx.outputs.check_run_config``)."""
-    from .outputs import CONFIG_MARK
+    from .outputs import CONFIG_MARK, write_new_file
 
-    Path(path).write_text(f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_new_file(path, f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -6,6 +6,7 @@ that it did not create without an explicit flag (``--overwrite``, ``--force``). 
 any other ``config.yaml`` there is a user's file and a run will not replace it."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -37,6 +38,10 @@ def check_targets(targets: Iterable[Path], *, inputs: Iterable[Path] = (), input
     folders = [(Path(f).resolve(), Path(f)) for f in input_folders]
     existing = []
     for t in targets:
+        if Path(t).is_symlink():
+            from .run_dir import refuse_link
+
+            refuse_link(t)
         r = Path(t).resolve()
         if r in files:
             raise UsageError(f"{t} is an input ({files[r]}): cgx never writes over its inputs; "
@@ -56,20 +61,43 @@ def check_targets(targets: Iterable[Path], *, inputs: Iterable[Path] = (), input
                          f"{'them' if len(existing) > 1 else 'it'}, or choose another output")
 
 
+def written_by_cgx(path: str | Path) -> bool:
+    """``path`` is a regular file (not a link) whose first line is CONFIG_MARK: a run's resolved
+    recipe, as cgx writes it (``cgx.config.dump_config``)."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            first = f.read(len(CONFIG_MARK) + 2)
+    except OSError:
+        return False
+    return first.decode("utf-8", "replace").splitlines()[:1] == [CONFIG_MARK]
+
+
 def check_run_config(path: Path, has_checkpoints: bool) -> None:
     """A run may write its resolved recipe to ``path`` (RUN/config.yaml) unless a user's own file is
     there: one that cgx did not write (no CONFIG_MARK) in a folder without the run's checkpoints."""
     path = Path(path)
-    if not path.exists() or has_checkpoints:
-        return
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            first = f.readline().rstrip("\n")
-    except OSError:
-        first = ""
-    if path.is_file() and first == CONFIG_MARK:
+    if not path.exists() or has_checkpoints or written_by_cgx(path):
         return
     from .errors import ConfigError
 
     raise ConfigError(f"{path} exists and was not written by cgx (your recipe?): a run writes its resolved recipe "
                       f"there and would replace it; move that file, or set train.run_dir to another folder")
+
+
+def write_new_file(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a new file beside ``path`` (``O_EXCL``: never through a link), then rename it
+    onto ``path``: a link at ``path`` is replaced itself, never the file it points to."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

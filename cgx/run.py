@@ -8,7 +8,10 @@ name wins): python -m cgx.run demo data.source=folder data.root=data/demo.
 
 Overrides use dotted recipe keys: train.steps=200 optim.lr=1e-4 model.generator.n_blocks=6.
 A run resumes from the newest good checkpoint in train.run_dir (train.start_over=true: start at 0,
-moving the folder's previous run aside). SIGUSR1, SIGTERM or a file RUN_DIR/STOP: checkpoint at the
+moving the folder's previous run aside). train.run_dir must be a new or empty folder, or one of cgx's
+runs (never / or your home folder, never inside the training images); no part of it may be a symbolic
+link. RUN/config.yaml (written by cgx) given as the recipe trains on in RUN and imports none of the
+plugin modules it names unless they are given again with --plugins. SIGUSR1, SIGTERM or a file RUN_DIR/STOP: checkpoint at the
 next step boundary and stop.
 
 exit codes:
@@ -24,10 +27,12 @@ import argparse
 import os
 import sys
 
+from .cli import add_train_plugins_option
 from .config import load_config
 from .distributed import world_info_from_env
 from .distributed.failure import end_rank
 from .errors import CgxError, NonFiniteLossError, user_message
+from .recipe_record import apply_command_line
 from .run_dir import RunDir
 from .train.stop import stopped_marker
 from .safe_text import shown
@@ -47,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("recipe", help="recipe YAML file, or a built-in recipe's name (cgx recipes lists them)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. train.steps=200")
+    add_train_plugins_option(p)
     return p
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     main_rank = world.is_main
     trainer = None
     try:
-        cfg = load_config(args.recipe, args.overrides)
+        cfg = apply_command_line(load_config(args.recipe, args.overrides), args.recipe, args.plugins,
+                                 args.overrides, say=main_rank)
         marker = stopped_marker(RunDir(cfg.train.run_dir))
         if marker is not None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
             # torchrun restarted workers that had been asked to stop: stay stopped.

@@ -17,12 +17,21 @@
 
 Everything a run produces (``RUN_PARTS``) moves aside together: a part added here is one that
 ``train.start_over`` can never leave behind for the next run to mistake for its own.
+
+The run folder is cgx's only where cgx made it (``RunDir.claim``): a new or empty folder, or one
+holding cgx's own record of a run (a ``config.yaml`` carrying ``cgx.outputs.CONFIG_MARK``, or
+checkpoints). A run never writes, prunes or moves anything through a symbolic link: a part of the
+run (or an entry of its checkpoints/, best/ or eval/) that is a link is refused, naming it
+(``RunDir.check_links``), before anything is written.
 """
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
+from typing import Iterable
+
+from .errors import ConfigError, SetupError
 
 CONFIG = "config.yaml"
 CHECKPOINTS = "checkpoints"
@@ -40,6 +49,13 @@ LOCK = "LOCK"
 STOP = "STOP"
 REPLACED_PREFIX = "replaced-"
 PAGE = "index.html"
+
+HELD = (LOCK, STOP)
+"""Files cgx makes in a run folder before its record (``config.yaml``) is written: a folder holding
+only these (and ``replaced-*`` folders) is still a new one."""
+
+SCANNED = (CHECKPOINTS, BEST, EVAL)
+"""The run's folders whose entries cgx writes, prunes and replaces itself: none may be a link."""
 
 RUN_PARTS = (CONFIG, CHECKPOINTS, BEST, EVAL, TENSORBOARD, JSONL, JSONL_IMAGES, WANDB, MLFLOW, LOGS, STOPPED)
 """What one run writes into its folder: moved aside as a whole by ``RunDir.move_aside``."""
@@ -102,6 +118,61 @@ class RunDir:
         """The parts of a run present in this folder."""
         return [self.root / name for name in RUN_PARTS if (self.root / name).exists()]
 
+    def is_run(self) -> bool:
+        """The folder holds cgx's record of a run: a ``config.yaml`` cgx wrote, or checkpoints."""
+        from .outputs import written_by_cgx
+
+        if written_by_cgx(self.config):
+            return True
+        folder = self.checkpoints
+        return folder.is_dir() and not folder.is_symlink() and any(
+            p.name.startswith("step_") for p in folder.iterdir())
+
+    def check_links(self) -> None:
+        """SetupError naming the first part of the run (``RUN_PARTS``, ``LOCK``, ``STOP``), or entry
+        directly inside a folder whose entries cgx itself writes, prunes and replaces (``SCANNED``:
+        ``checkpoints/step_N``, ``eval/step_N.json`` ...), that is a symbolic link: a run writes,
+        prunes and moves only what it made, never through a link. (Inside a logger's folder the
+        logger's library keeps its own links: W&B's ``wandb/latest-run``.)"""
+        for name in (*RUN_PARTS, LOCK, STOP):
+            part = self.root / name
+            refuse_link(part)
+            if name in SCANNED and part.is_dir():
+                for entry in part.iterdir():
+                    refuse_link(entry)
+
+    def claim(self, where: str, data_folders: Iterable[str | Path] = ()) -> None:
+        """Before a run writes anything here: ConfigError (naming ``where``, the recipe) when the folder
+        is the filesystem root or the home folder, a file, inside one of ``data_folders`` (the run's
+        own training images), or an existing folder holding files but no run of cgx's; SetupError when
+        a part of the run is a symbolic link (``check_links``)."""
+        root = self.root
+        real = Path(os.path.realpath(root))
+        key = f"{where}: train.run_dir {root}"
+        if real == Path(real.anchor) or real == Path(os.path.realpath(Path.home())):
+            what = "the filesystem root" if real == Path(real.anchor) else "your home folder"
+            raise ConfigError(f"{key} is {what}: a run writes config.yaml, checkpoints/ and logs there; "
+                              f"set train.run_dir to a folder of its own (e.g. runs/NAME)")
+        for folder in data_folders:
+            data = Path(os.path.realpath(folder))
+            if real == data or data in real.parents:
+                raise ConfigError(f"{key} is inside the run's training images {folder}: the images cgx logs "
+                                  f"there would be read as training data; set train.run_dir to a folder outside it")
+        if root.is_symlink() and not root.exists():
+            raise ConfigError(f"{key} is a symbolic link to nothing ({os.readlink(root)}); "
+                              f"set train.run_dir to a folder")
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"{key} is a file, not a folder; set train.run_dir to a new folder")
+        self.check_links()
+        if root.is_dir() and not self.is_run():
+            foreign = sorted(p for p in root.iterdir()
+                             if p.name not in HELD and not p.name.startswith(REPLACED_PREFIX))
+            if foreign:
+                more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+                raise ConfigError(f"{key} is a folder cgx did not make: it holds {foreign[0]}{more} and no run of "
+                                  f"cgx's (no config.yaml written by cgx, no checkpoints/); a run writes and replaces "
+                                  f"files there: set train.run_dir to a new or empty folder")
+
     def move_aside(self) -> Path | None:
         """Move every part of the run in this folder into a new ``replaced-<date-time>/`` inside it
         (never deleting anything) and return that folder; None when there was nothing to move."""
@@ -113,7 +184,8 @@ class RunDir:
         while target.exists():
             n += 1
             target = self.root / f"{stamp}.{n}"
-        target.mkdir(parents=True)
+        self.check_links()
+        target.mkdir()
         for p in parts:
             os.replace(p, target / p.name)
         return target
@@ -125,3 +197,12 @@ class RunDir:
         checkpoint = Path(checkpoint)
         parent = checkpoint.parent
         return cls(parent.parent if parent.name in (CHECKPOINTS, BEST) else parent)
+
+
+def refuse_link(path: str | Path) -> None:
+    """SetupError when ``path`` is a symbolic link (``lstat``: the link itself, wherever it points)."""
+    path = Path(path)
+    if path.is_symlink():
+        raise SetupError(f"{path} is a symbolic link (to {os.readlink(path)}): cgx writes only what it made and "
+                         f"never through a link; replace the link with the folder or file itself, or choose "
+                         f"another path")

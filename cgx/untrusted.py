@@ -7,6 +7,7 @@ is the advice to run their code, and for a damaged file it is wrong. cgx never g
 says what was found and that such files are refused."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,14 @@ def load_weights_file(path: str | Path, *, what: str, error: type[CgxError], mma
     if not path.is_file():
         raise error(f"{what} {path} not found" if not path.exists() else f"{what} {path} is not a file")
     try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap or None)
-        except RuntimeError as e:
-            if not mmap or "mmap" not in str(e):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True)  # the legacy (non-zip) format
+        with warnings.catch_warnings():  # torch's own (a raw pickle's protocol ...): the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap or None)
+            except RuntimeError as e:
+                if not mmap or "mmap" not in str(e):
+                    raise
+                return torch.load(path, map_location="cpu", weights_only=True)  # the legacy (non-zip) format
     except Exception as e:  # noqa: BLE001 -- whatever torch raises, the user gets one line
         raise error(refusal(path, what, e)) from None
 

@@ -19,6 +19,7 @@ from ..config import ImageSpec
 from .decode import DEFAULT, decode
 from .images import DataError, list_images
 from .paired import decode_aligned
+from .shard_sets import check_shard_sets, remove_stale
 from .shard_writer import SplitResult, find_splits, parse_size, sample_keys, write_samples
 
 PAIRED_SPLIT_NAMES = ("train", "val", "test")
@@ -70,7 +71,7 @@ def match_by_name(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
 def write_paired_shards(src: str | Path, out: str | Path, *, b: str | Path | None = None,
                         max_count: int | None = None, max_size: int | str | None = None, workers: int = 1,
                         prefix: str | None = None, progress: bool = True,
-                        specs: dict[str, ImageSpec] | None = None) -> list[SplitResult]:
+                        specs: dict[str, ImageSpec] | None = None, overwrite: bool = False) -> list[SplitResult]:
     """Write paired shard sets of ``src`` (aligned layout) or of ``src`` and ``b`` (matched by name)."""
     src, out = Path(src), Path(out)
     specs = specs or {}
@@ -95,6 +96,7 @@ def write_paired_shards(src: str | Path, out: str | Path, *, b: str | Path | Non
                                 f"aligned A | B images, or two folders matched by name: cgx shards A_DIR OUT --paired --b B_DIR")
             splits = find_splits(src, prefix)
         sets = [(name, folder, [(f, None) for f in list_images(folder)]) for name, folder in splits]
+    replaced = check_shard_sets(out, [name for name, _, _ in sets], overwrite)
     out.mkdir(parents=True, exist_ok=True)
     pool = get_context("fork").Pool(workers) if workers > 1 else None
     results = []
@@ -109,6 +111,7 @@ def write_paired_shards(src: str | Path, out: str | Path, *, b: str | Path | Non
             results.append(write_samples(name, folder, out, jobs, rel, _prepare_pair, pool=pool, progress=progress,
                                          max_count=max_count, max_size=max_size, index_fields=extra,
                                          options={"max_count": max_count, "max_size": max_size, "format": "original"}))
+        remove_stale(out, replaced, results)
     finally:
         if pool is not None:
             pool.terminate()

@@ -38,6 +38,7 @@ from PIL import Image
 from ..config import ImageSpec
 from .decode import DEFAULT, decode
 from .images import DataError, list_images
+from .shard_sets import check_shard_sets, remove_stale
 from .shards import INDEX_FORMAT
 from ..safe_text import shown
 
@@ -241,8 +242,9 @@ def write_samples(name: str, folder: Path, out: Path, jobs: list, names: list[st
 def write_shards(src: str | Path, out: str | Path, *, max_count: int | None = None, max_size: int | str | None = None,
                  resize: int | None = None, fmt: str | None = None, quality: int = 95, workers: int = 1,
                  prefix: str | None = None, progress: bool = True,
-                 specs: dict[str, ImageSpec] | None = None) -> list[SplitResult]:
-    """Write one shard set (tar shards + index) per split of ``src`` into ``out``. ``specs``: the image
+                 specs: dict[str, ImageSpec] | None = None, overwrite: bool = False) -> list[SplitResult]:
+    """Write one shard set (tar shards + index) per split of ``src`` into ``out`` (an existing set only
+    with ``overwrite``, and only one cgx wrote: ``cgx.data.shard_sets``). ``specs``: the image
     spec each domain's images are checked against and the index records: ``{"A": ..., "B": ...}`` for
     the authors' layout, ``{"": ...}`` (or either) for a plain folder; default 8-bit RGB."""
     src, out = Path(src), Path(out)
@@ -261,12 +263,15 @@ def write_shards(src: str | Path, out: str | Path, *, max_count: int | None = No
             if not spec.is_default:
                 raise DataError(f"--resize and --format re-encode to 8-bit RGB; {name} is {spec.describe()}: "
                                 f"keep its original bytes (no --resize/--format), training resizes as data.load_size says")
+    replaced = check_shard_sets(out, chosen, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     pool = get_context("fork").Pool(workers) if workers > 1 else None
     try:
-        return [write_split(name, folder, out, max_count=max_count, max_size=max_size, resize=resize, fmt=fmt,
-                            quality=quality, pool=pool, progress=progress, spec=chosen[name])
-                for name, folder in splits]
+        results = [write_split(name, folder, out, max_count=max_count, max_size=max_size, resize=resize, fmt=fmt,
+                               quality=quality, pool=pool, progress=progress, spec=chosen[name])
+                   for name, folder in splits]
+        remove_stale(out, replaced, results)
+        return results
     finally:
         if pool is not None:
             pool.terminate()

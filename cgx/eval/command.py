@@ -22,11 +22,13 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
              inception: str | None = None, batch_size: int = 16, max_images: int | None = None,
              output: str | None = None, progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
              bands: list[int] | None = None, pairs: str | None = None,
-             weights: str = "auto", precision: str = "fp32", page: bool = True) -> tuple[dict, Path | None]:
+             weights: str = "auto", precision: str = "fp32", page: bool = True,
+             overwrite: bool = False) -> tuple[dict, Path | None]:
     """Scores per direction (see ``cgx.eval.evaluate``; with ``pairs``, a folder of aligned test pairs,
     ``cgx.eval.paired``) and the JSON file written (rank 0; else None). ``precision``: of the scored
     translations (fp32 by default: the same scores on any hardware); ``page``: write the results page
-    (``cgx.eval.page``) beside the record."""
+    (``cgx.eval.page``) beside the record; ``overwrite``: replace an ``output`` that exists (and its
+    page, one cgx wrote), ``check_output``."""
     if pairs is None and (a is None or b is None):
         raise UsageError("cgx eval needs --a and --b (test images of each domain), or --pairs (aligned A | B test pairs)")
     if pairs is not None and (a is not None or b is not None):
@@ -35,6 +37,8 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
     try:
         gens = load_generators(checkpoint, strategy.device, plugins=plugins, weights=weights)
         ckpt = gens.checkpoint  # checked against its manifest once, by the loader
+        check_output(output, ckpt, gens.step, page=page, overwrite=overwrite,
+                     inputs=[p for p in (a, b, pairs) if p is not None])
         inception_weights = resolve_weights(inception, "--inception")
         features = InceptionFeatures(inception_weights.path).to(strategy.device)
         data = gens.config.data
@@ -100,6 +104,47 @@ def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown
             raise SetupError(f"cannot write the results page to {page} ({e.strerror}); the scores are written "
                              f"to {target}") from None
     return written
+
+
+def check_output(output: str | None, ckpt: Path, step: int, *, page: bool, overwrite: bool,
+                 inputs: Sequence[str] = ()) -> None:
+    """Before anything is evaluated: the record (``output``, else the run's ``eval/step_N.json``) and its
+    page folder may be written. Never through a link, never onto or into a checkpoint or an input
+    folder, never over a folder (a page folder is replaced only where it holds a page cgx wrote);
+    an existing ``output`` only with ``--overwrite`` (the run's own record of this step is cgx's:
+    an evaluation again replaces it)."""
+    from ..outputs import check_targets
+    from ..run_dir import refuse_link
+    from ..train.checkpoint import SHARED_FILE
+    from .page import is_page_folder
+
+    if output is None:
+        run = RunDir.of_checkpoint(ckpt)
+        refuse_link(run.eval)
+        target, overwrite = run.eval_record(step), True
+    else:
+        target = Path(output)
+    folder = page_of(target).parent
+    shown = [target, folder] if page else [target]
+    for path in shown:
+        for holder in (path.parent, path.parent.parent):
+            if (holder / SHARED_FILE).exists():
+                raise UsageError(f"{path} is inside the checkpoint folder {holder}: cgx never writes into a "
+                                 f"checkpoint; name another --output")
+    check_targets([target], input_folders=[ckpt, *[p for p in inputs if Path(p).is_dir()]], overwrite=overwrite)
+    if not page or not (folder.exists() or folder.is_symlink()):
+        return
+    refuse_link(folder)
+    if (folder / SHARED_FILE).exists():
+        raise UsageError(f"the results page of {target} would replace the checkpoint folder {folder}; "
+                         f"name another --output (or --no-page)")
+    if not is_page_folder(folder):
+        raise UsageError(f"the results page of {target} goes into {folder}, which exists and is not a results "
+                         f"page cgx wrote: name another --output (the page goes beside it, NAME/index.html), "
+                         f"or --no-page")
+    if not overwrite:
+        raise UsageError(f"the results page {folder} exists already; pass --overwrite to replace it "
+                         f"(and {target}), or choose another --output")
 
 
 def check_precision(precision: str, device) -> None:

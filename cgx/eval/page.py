@@ -58,6 +58,26 @@ def recipe_text(config) -> str | None:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
+def is_page_folder(folder: str | Path) -> bool:
+    """``folder`` holds a results page as ``write_page`` writes it and nothing else: ``index.html`` and
+    per-direction folders of PNG images (no link anywhere). Only such a folder is ever replaced."""
+    from ..choices import DIRECTIONS
+
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir() or not (folder / "index.html").is_file():
+        return False
+    for p in folder.iterdir():
+        if p.is_symlink():
+            return False
+        if p.name == "index.html" and p.is_file():
+            continue
+        if p.name in DIRECTIONS and p.is_dir() and all(
+                q.suffix == ".png" and q.is_file() and not q.is_symlink() for q in p.iterdir()):
+            continue
+        return False
+    return True
+
+
 def thumbnail(image: Image.Image) -> Image.Image:
     w, h = image.size
     if max(w, h) <= THUMB:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pluggy
 
-from ..coerce import CoercionError, coerce, describe, shown
+from ..coerce import CoercionError, coerce, describe, brief
 from ..errors import PluginError
 from . import hookspecs
 from .kinds import KINDS
@@ -189,8 +189,8 @@ class Registry:
         if name not in reg:
             names = ", ".join(sorted(reg)) or "(none loaded)"
             other = [k for k in KINDS if k != kind and name in self._entries[k]]
-            hint = f" ({name!r} is a {other[0]})" if other else ""
-            raise PluginError(f"unknown {kind} {name!r}{hint}; available: {names}")
+            hint = f" ({brief(name)} is a {other[0]})" if other else ""
+            raise PluginError(f"unknown {kind} {brief(name)}{hint}; available: {names}")
         return reg[name]
 
     def check_kwargs(self, kind: str, name: str, kwargs: dict) -> dict:
@@ -209,7 +209,7 @@ class Registry:
         for key, value in kwargs.items():
             if key not in accepted:
                 raise PluginError(
-                    f"{kind} {name!r} does not accept argument {key!r}; accepted: {_describe(params, hints)}"
+                    f"{kind} {name!r} does not accept argument {brief(key)}; accepted: {_describe(params, hints)}"
                 )
             try:
                 out[key] = coerce(hints[key], value) if key in hints else value
@@ -227,7 +227,7 @@ class Registry:
         try:
             obj = entry.factory(**kwargs)
         except Exception as e:  # noqa: BLE001 -- whatever a factory raises names the plugin and its arguments
-            given = ", ".join(f"{k}={shown(v)}" for k, v in kwargs.items()) or "no arguments"
+            given = ", ".join(f"{k}={brief(v)}" for k, v in kwargs.items()) or "no arguments"
             why = str(e).splitlines()[0] if str(e) else ""
             raise PluginError(f"{kind} {name!r} from {entry.source} cannot be built with {given}: "
                               f"{type(e).__name__}: {why}") from e

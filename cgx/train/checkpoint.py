@@ -68,9 +68,11 @@ def newest_good(folder: str | Path, move_damaged: bool = False) -> Path | None:
     does not is reported on stderr and, with ``move_damaged``, renamed ``damaged_step_...`` (kept,
     never deleted, and out of the way of the newest-k pruning)."""
     for path in reversed(list_checkpoints(folder)):
-        why = problem(path)
+        why = _problem(path)
         if why is None:
             return path
+        if not path.exists():  # pruned (or swapped for its new save) while it was checked: replaced, not damaged
+            continue
         where = path
         if move_damaged:
             where = _free_name(path.parent / f"damaged_{path.name}")
@@ -78,6 +80,15 @@ def newest_good(folder: str | Path, move_damaged: bool = False) -> Path | None:
         print(f"cgx: warning: checkpoint {shown(path)} is damaged ({shown(why)}); "
               f"{'moved it to ' + where.name + ', ' if move_damaged else ''}trying the one before", file=sys.stderr)
     return None
+
+
+def _problem(path: Path) -> str | None:
+    """``manifest.problem``, with a file that vanishes while it is checked (a running training pruning
+    the checkpoint) a problem like any other instead of an OSError."""
+    try:
+        return problem(path)
+    except OSError as e:
+        return f"{e.strerror or type(e).__name__} while reading it"
 
 
 def swap_into_place(tmp: Path, final: Path) -> None:
@@ -107,8 +118,11 @@ def resolve(path: str | Path) -> Path:
     p = Path(path)
     if (p / SHARED_FILE).is_file() or (p.is_file() and p.name == SHARED_FILE):
         ckpt = p if p.is_dir() else p.parent
-        why = problem(ckpt)
+        why = _problem(ckpt)
         if why is not None:
+            if not ckpt.exists():
+                raise CheckpointError(f"checkpoint {ckpt} was removed while it was checked (a training run replaced "
+                                      f"it with a newer one?); name the run folder to read its newest checkpoint")
             raise CheckpointError(f"checkpoint {ckpt} is damaged ({why}); use an earlier one")
         return ckpt
     for folder in (RunDir(p).checkpoints, p):
@@ -231,8 +245,7 @@ def read_generators(path: str | Path, weights: str = "auto") -> GeneratorWeights
     checkpoint (manifest and format checked); ``weights`` picks raw or EMA weights (``WEIGHTS``)."""
     if weights not in WEIGHTS:
         raise CheckpointError(f"--weights {weights!r}: accepted: {', '.join(WEIGHTS)}")
-    ckpt = resolve(path)
-    shared = read_checkpoint(ckpt)
+    ckpt, shared = _read_newest(path)
     try:
         gens = shared["generators"]["module"]
         discs = shared.get("discriminators", {}).get("module")
@@ -246,6 +259,28 @@ def read_generators(path: str | Path, weights: str = "auto") -> GeneratorWeights
     use_ema = ema is not None and weights != "raw"
     return GeneratorWeights(ckpt, int(shared["step"]), shared["config"], ema if use_ema else gens, discs,
                             "ema" if use_ema else "raw")
+
+
+READ_TRIES = 3
+"""How often a reader takes a run's newest checkpoint again when the one it chose was replaced while it
+read it (a running training pruning its older checkpoints, or saving the same step again)."""
+
+
+def _read_newest(path: str | Path) -> tuple[Path, dict]:
+    """``resolve`` then ``read_checkpoint``; a checkpoint that is gone once it failed to read was
+    replaced, not damaged: taken again from a run or checkpoints folder, said so for a checkpoint named."""
+    for attempt in range(READ_TRIES):
+        ckpt = resolve(path)
+        try:
+            return ckpt, read_checkpoint(ckpt)
+        except CheckpointError:
+            if (ckpt / SHARED_FILE).is_file():
+                raise
+            named = Path(path).resolve() in (ckpt.resolve(), (ckpt / SHARED_FILE).resolve())
+            if named or attempt + 1 == READ_TRIES:
+                raise CheckpointError(f"checkpoint {ckpt} was removed while it was read (a training run replaced it "
+                                      f"with a newer one?); name the run folder to read its newest checkpoint") from None
+    raise AssertionError("unreachable")
 
 
 class Stateful(Protocol):

@@ -6,6 +6,7 @@ dies (SIGKILL included); the file names the holder (host, pid, start time) for t
 run gets. A lock file left by a process that is gone is taken over with a warning."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -57,8 +58,12 @@ class RunLock:
     def _open(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as e:
+            if e.errno == errno.ELOOP:  # never through a link (cgx.run_dir.refuse_link)
+                from ..run_dir import refuse_link
+
+                refuse_link(self.path)
             raise SetupError(f"cannot use {self.path.parent} as the run folder (train.run_dir): cannot create "
                              f"{e.filename or self.path}: {e.strerror}; choose a folder this user can write") from None
 

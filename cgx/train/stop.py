@@ -48,9 +48,13 @@ class StopRequest:
         return self.signalled is not None or self.file.exists()
 
     def reason(self) -> str:
+        """What asked this run to stop: this process's signal, the stop file, or (neither here) another
+        rank's request, agreed over the ranks (``Strategy.stop_vote``)."""
         if self.signalled is not None:
             return f"signal {signal.Signals(self.signalled).name}"
-        return f"stop file {self.file}"
+        if self.file.exists():
+            return f"stop file {self.file}"
+        return "a request to stop that another rank received"
 
     def clear(self) -> None:
         self.file.unlink(missing_ok=True)

@@ -50,12 +50,17 @@ class Trainer:
         s = self.strategy
         self.device = s.device
         self.lock = RunLock(self.folder.lock) if s.is_main else None
-        self._on_main(lambda: self.lock.acquire())
+        self._on_main(self._claim)
         try:
             self._build(cfg)
         except BaseException:
             self._release_lock()
             raise
+
+    def _claim(self) -> None:
+        """Rank 0: the run folder checked as one cgx may write into (``RunDir.claim``), then locked."""
+        self.folder.claim(self.cfg.recipe or "<recipe>", data_folders(self.cfg))
+        self.lock.acquire()
 
     def _build(self, cfg: Config) -> None:
         s = self.strategy
@@ -268,10 +273,11 @@ class Trainer:
                         self.evaluation(self.step, path, self.method.translators(self.gens.module), log,
                                         ema=self._ema_translators())
                 if stop_now and self.step < stop:
+                    reason = request.reason()  # once, before the stop file is cleared: STOPPED and the log agree
                     if s.is_main:
                         request.clear()
-                        mark_stopped(self.folder, self.step, request.reason())
-                    log.print(f"cgx: stopped at step {self.step} on request ({request.reason()}); "
+                        mark_stopped(self.folder, self.step, reason)
+                    log.print(f"cgx: stopped at step {self.step} on request ({reason}); "
                               f"running the same command again resumes from {path}")
                     self.stopped_early = True
                     break
@@ -323,6 +329,18 @@ class Trainer:
             self.strategy.close()
         finally:
             self._release_lock()
+
+
+def data_folders(cfg: Config) -> list[Path]:
+    """The folders of images the run reads (its domain folders, the test folders of eval): a run folder
+    inside one of them would add its own files to the data."""
+    d = cfg.data
+    found = []
+    if d.source == "folder":
+        root = Path(d.root)
+        found += [root / d.phase] if d.paired else [root / f"{d.phase}A", root / f"{d.phase}B"]
+    found += [Path(p) for p in (cfg.eval.a, cfg.eval.b, cfg.eval.pairs) if p and "{" not in p and "::" not in p]
+    return found
 
 
 class StepTimer:

@@ -2,7 +2,9 @@
 ``sqlite:///RUN/mlflow/mlflow.db`` with artifacts in ``RUN/mlflow/artifacts/`` (MLflow 3 keeps its
 file store in maintenance mode and refuses it by default, so the store is SQLite:
 ``mlflow ui --backend-store-uri sqlite:///RUN/mlflow/mlflow.db``); or a tracking server,
-``MLFLOW_TRACKING_URI=http://host:5000`` (or the ``tracking_uri`` argument).
+``MLFLOW_TRACKING_URI=http://host:5000`` (or the ``tracking_uri`` argument). A store without a server
+(a ``sqlite:`` or ``file:`` URI given) keeps a new experiment's artifacts in ``RUN/mlflow/artifacts/`` too,
+never in ``./mlruns``.
 
 The run's id and tracking URI are kept in ``RUN/mlflow/cgx-run.json``: a resumed run continues the
 same MLflow run (on the same URI; another URI gets a new run, with a warning; so does a launch at step
@@ -81,8 +83,10 @@ class MlflowLogger:
         experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is not None:
             experiment_id = experiment.experiment_id
-        else:  # the local store keeps its artifacts in the run folder too (else MLflow's default is ./mlruns)
-            location = None if given else (folder / "artifacts").resolve().as_uri()
+        else:  # a store without a server (the default one, or a given sqlite:/file: URI) keeps its artifacts
+            # in the run folder too (else MLflow's default is ./mlruns, in the working directory)
+            served = uri.startswith(("http:", "https:", "databricks"))
+            location = None if served else (folder / "artifacts").resolve().as_uri()
             experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
         created = self.client.create_run(experiment_id, run_name=self.run_name or run.name,
                                          tags={"cgx.run_dir": str(run.folder.root.resolve())})

@@ -44,7 +44,7 @@ def test_authors_layout_one_shard_set_per_split(demo_data, tmp_path):
 def test_rerun_gives_identical_bytes_with_any_worker_count(demo_data, tmp_path):
     write_shards(demo_data, tmp_path / "one", max_count=3, workers=1, progress=False)
     write_shards(demo_data, tmp_path / "two", max_count=3, workers=2, progress=False)
-    write_shards(demo_data, tmp_path / "one", max_count=3, workers=2, progress=False)  # over the first
+    write_shards(demo_data, tmp_path / "one", max_count=3, workers=2, progress=False, overwrite=True)  # over the first
     assert checksums(tmp_path / "one") == checksums(tmp_path / "two")
 
 

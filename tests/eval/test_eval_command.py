@@ -85,3 +85,19 @@ def test_too_few_images_or_no_images_is_a_one_line_error(tiny_run, demo_data, us
     assert capsys.readouterr().err == f"cgx: error: --a: FID/KID need at least 2 images, {demo_data / 'testA'} gives 1\n"
     assert cli_main([*base, "--a", str(tmp_path / "nothing")]) == 2
     assert "is neither a folder of images nor shard URLs" in capsys.readouterr().err
+
+
+def test_output_is_replaced_only_with_overwrite_page_and_all(tiny_run, demo_data, use_weights, tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    base = ["eval", str(tiny_run), "--a", str(demo_data / "testA"), "--b", str(demo_data / "testB"), "--no-progress",
+            "-o", str(out)]
+    assert cli_main(base) == 0
+    first = json.loads(out.read_text())
+    assert (tmp_path / "scores" / "index.html").is_file()
+    capsys.readouterr()
+    assert cli_main(base) == 2  # cgx's own output, but the user asked for this file: --overwrite says so
+    assert "exists already" in capsys.readouterr().err and json.loads(out.read_text()) == first
+    (tmp_path / "scores" / "index.html").write_text("page to replace")
+    assert cli_main([*base, "--overwrite"]) == 0
+    assert json.loads(out.read_text())["page"] == "scores/index.html"
+    assert "page to replace" not in (tmp_path / "scores" / "index.html").read_text()

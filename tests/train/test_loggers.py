@@ -372,3 +372,15 @@ def test_an_mlflow_server_that_goes_away_never_stops_training(tmp_path, demo_dat
     assert got["runs"] == 1 and got["recipe"] == 1
     assert got["scalars"]["loss/G/gan_AtoB"] == [1, 2, 3, 4, 5, 6]
     assert got["events"]["checkpoint"] == [3, 6]
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+def test_mlflow_with_a_sqlite_uri_keeps_its_artifacts_in_the_run_folder(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    run = tmp_path / "run"
+    play(run, ["mlflow"])
+    assert not (tmp_path / "mlruns").exists()  # MLflow's default artifact root: the working directory
+    assert any(p.suffix == ".png" for p in (run / "mlflow" / "artifacts").rglob("*"))

@@ -408,7 +408,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         path = p
     origins = {}
     for item in overrides:
-        origins[apply_override(raw, item)] = f"command-line override {item!r}"
+        origins[apply_override(raw, item)] = f"command-line override {brief(item)}"
     cfg = from_dict(Config, raw, where=_Where(where, origins) if origins else where)
     cfg.recipe = str(Path(path).resolve()) if path is not None else None
     cfg._overrides = origins  # not a field: never written into the run's config.yaml

@@ -52,17 +52,18 @@ class SpeedPlan:
 
 
 def cpu_channels_last(precision: str) -> bool:
-    """``train.channels_last=auto`` on a CPU: on for bf16, off for fp32, on every kind of CPU met so far.
-    Measured with ``benchmarks/bench_cpu_kinds.py`` (128 px, the variants timed in turn, the minimum of
-    each) on an AMX Xeon and, on the same Xeon, oneDNN held to the other kinds (``ONEDNN_MAX_CPU_ISA``);
-    the table is in the performance docs:
+    """``train.channels_last=auto`` on a CPU: on for bf16, off for fp32, on every kind of CPU met so far
+    (the table with its figures is in the performance docs; ``benchmarks/bench_cpu_kinds.py`` times the
+    variants in turn, and holds oneDNN to another kind with ``ONEDNN_MAX_CPU_ISA``):
 
-    - AMX: bf16+cl well ahead of bf16 (oneDNN's AMX convolutions want NHWC); fp32+cl no faster than fp32.
-    - AVX512-BF16 without AMX (AMD EPYC): bf16+cl 1.08x bf16 on a real EPYC (issue 31), the stand-in agrees.
-    - no bf16 units (oneDNN declines bf16; torch emulates it): bf16+cl much faster than bf16, though
-      both far slower than fp32, which ``precision=auto`` picks there.
+    - AMX: bf16+cl 1.23x bf16 at 128 px, 1.5x at 256 (bench_step, quiet); oneDNN's AMX kernels want NHWC.
+    - AVX512-BF16 without AMX (AMD EPYC): bf16+cl 1.08x bf16 (issue 31, a real EPYC); the stand-in
+      on the AMX Xeon agrees in direction (1.03x, a busy machine).
+    - no bf16 units: bf16 is emulated (``precision=auto`` picks fp32 there); when asked for anyway,
+      NHWC is the less slow layout (1.75x on a small generator with oneDNN held to AVX2).
 
-    fp32 keeps the plain layout everywhere: channels_last gained nothing measurable over it."""
+    fp32 keeps the plain layout: 0.94x with channels_last on an EPYC without bf16 units, 1.04-1.08x on
+    AMX (where auto picks bf16 anyway), within the noise of the stand-ins."""
     return precision == "bf16"
 
 

@@ -14,7 +14,7 @@ TEST_STAMP := $(VENV)/.cgx-test-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo demo-paired test test-fast test-wheel bench gpu-check clean
+.PHONY: install demo demo-paired test test-fast test-kinds test-wheel bench gpu-check clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,16 @@ test-fast: $(TEST_STAMP)
 # translate and eval. Needs no .venv; takes minutes (pip installs torch from its cache or local wheels).
 test-wheel:
 	PYTHON=$(PYTHON) bash .ci/wheel_check.sh
+
+# make test-kinds: the fast lane as each kind of CPU that CI meets would run it, emulated on this one: 1 and 2
+# threads, then (2 threads) oneDNN held to AVX512-BF16 without AMX (like an AMD EPYC) and to AVX2 with aten's
+# AVX2 kernels (no bf16 units). Every lane runs; the failing ones are named at the end.
+KIND_LANES := "OMP_NUM_THREADS=1" "OMP_NUM_THREADS=2" "OMP_NUM_THREADS=2 ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16" \
+              "OMP_NUM_THREADS=2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2"
+test-kinds: $(TEST_STAMP)
+	@failed=""; for lane in $(KIND_LANES); do echo "test-kinds: $$lane"; \
+	  env $$lane $(BIN)/python -m pytest -q -m "not multiprocess and not slow" || failed="$$failed [$$lane]"; \
+	done; if [ -n "$$failed" ]; then echo "test-kinds: failed under$$failed" >&2; exit 1; fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py

@@ -207,8 +207,8 @@ class TrainConfig:
     it (``enable_activation_checkpointing()``, see ``cgx.plugins.types.Generator``)."""
     channels_last: Literal["auto", True, False] = "auto"
     """channels_last (NHWC) memory format for networks and images. auto: on for bf16/fp16 on CUDA (the
-    layout tensor-core convolutions use) and for bf16 on a CPU with AMX (oneDNN's bf16 convolutions,
-    measured 1.5-2x faster a step with the channels_last-keeping instance norm), off elsewhere. Its gradients are as
+    layout tensor-core convolutions use) and for bf16 on a CPU (measured faster a step on every kind: AMX,
+    AVX512-BF16 without AMX, emulated bf16; cgx.train.speed.cpu_channels_last), off elsewhere. Its gradients are as
     exact as the default layout's against float64, on CPU and CUDA (tests/train/test_fast_paths.py)."""
     cudnn_benchmark: bool = True
     """CUDA only: cuDNN times its convolution algorithms once for each new shape and keeps the fastest

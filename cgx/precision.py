@@ -18,13 +18,6 @@ def cpu_has_bf16() -> bool:
     return any(c() for c in checks if c is not None)
 
 
-def cpu_has_amx() -> bool:
-    """AMX tiles (Sapphire Rapids and later): oneDNN's bf16 convolutions run several times faster in
-    channels_last there (benchmarks/bench_step.py bf16 against bf16+cl)."""
-    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
-    return bool(check and check())
-
-
 def fast_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()

@@ -2,8 +2,8 @@
 mode), ``train.channels_last``, ``train.cudnn_benchmark``. Each computes what the plain path
 computes (tests/train/test_compile.py, tests/train/test_fast_paths.py); ``auto`` turns a switch on
 where it pays: on CUDA where it is expected to (NHWC for tensor-core convolutions; not yet measured
-here: ``benchmarks/gpu_check.sh``), and channels_last for bf16 on a CPU with AMX, where it was measured
-(bench_step bf16+cl against bf16, 1.5-2x); elsewhere the plain path (each key's docstring in ``cgx.config``).
+here: ``benchmarks/gpu_check.sh``), and channels_last for bf16 on every kind of CPU, where it was measured
+(``cpu_channels_last``); elsewhere the plain path (each key's docstring in ``cgx.config``).
 
 torch.compile here compiles each network of a group in place (``nn.Module.compile``): the module keeps
 its own parameters and ``state_dict`` keys (no ``_orig_mod.`` prefix), so a compiled run's checkpoint
@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..precision import cpu_has_amx
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,22 @@ class SpeedPlan:
         return ", ".join(on) or "none"
 
 
+def cpu_channels_last(precision: str) -> bool:
+    """``train.channels_last=auto`` on a CPU: on for bf16, off for fp32, on every kind of CPU met so far
+    (the table with its figures is in the performance docs; ``benchmarks/bench_cpu_kinds.py`` times the
+    variants in turn, and holds oneDNN to another kind with ``ONEDNN_MAX_CPU_ISA``):
+
+    - AMX: bf16+cl 1.23x bf16 at 128 px, 1.5x at 256 (bench_step, quiet); oneDNN's AMX kernels want NHWC.
+    - AVX512-BF16 without AMX (AMD EPYC): bf16+cl 1.08x bf16 (issue 31, a real EPYC); the stand-in
+      on the AMX Xeon agrees in direction (1.03x, a busy machine).
+    - no bf16 units: bf16 is emulated (``precision=auto`` picks fp32 there); when asked for anyway,
+      NHWC is the less slow layout (1.75x on a small generator with oneDNN held to AVX2).
+
+    fp32 keeps the plain layout: 0.94x with channels_last on an EPYC without bf16 units, 1.04-1.08x on
+    AMX (where auto picks bf16 anyway), within the noise of the stand-ins."""
+    return precision == "bf16"
+
+
 def plan_speed(cfg, device: torch.device, precision: str) -> SpeedPlan:
     """The switches for ``cfg`` (a whole recipe) on ``device`` with the run's resolved ``precision``."""
     t, where = cfg.train, cfg.recipe or "<recipe>"
@@ -67,7 +82,7 @@ def plan_speed(cfg, device: torch.device, precision: str) -> SpeedPlan:
                           f"set train.channels_last=auto or false")
     if t.channels_last == "auto":  # DeepSpeed: the plain layout (above)
         channels_last = not deepspeed and ((cuda and precision in ("bf16", "fp16"))
-                                           or (device.type == "cpu" and precision == "bf16" and cpu_has_amx()))
+                                           or (device.type == "cpu" and cpu_channels_last(precision)))
     else:
         channels_last = t.channels_last
     return SpeedPlan(compile=t.compile, compile_mode=t.compile_mode, channels_last=bool(channels_last),

@@ -1,4 +1,4 @@
-"""The speed switches: what ``auto`` turns on where (CUDA; channels_last also for bf16 on an AMX CPU), one-line errors, and DDP's flags
+"""The speed switches: what ``auto`` turns on where (CUDA; channels_last also for bf16 on every kind of CPU), one-line errors, and DDP's flags
 computing what plain DDP computes (a one-rank gloo group in this process)."""
 from __future__ import annotations
 
@@ -11,23 +11,40 @@ import torch.distributed as dist
 from cgx.config import load_config
 from cgx.distributed.ddp import DDPTrainable
 from cgx.errors import ConfigError
-from cgx.train import speed
+from cgx.precision import resolve
 from cgx.train.speed import plan_speed
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)  # plan_speed only reads the device's type
 
 
-@pytest.mark.parametrize("amx", [False, True])
 @pytest.mark.parametrize("device, precision, channels_last, cudnn", [
-    (CPU, "fp32", False, False), (CPU, "bf16", "amx", False),
+    (CPU, "fp32", False, False), (CPU, "bf16", True, False),
     (CUDA, "fp32", False, True), (CUDA, "bf16", True, True), (CUDA, "fp16", True, True)])
-def test_auto_turns_the_gpu_switches_on_only_on_cuda(device, precision, channels_last, cudnn, amx, monkeypatch):
-    """channels_last on a CPU only for bf16 with AMX tiles (measured faster there), never for fp32."""
-    monkeypatch.setattr(speed, "cpu_has_amx", lambda: amx)
-    channels_last = amx if channels_last == "amx" else channels_last
+def test_auto_turns_the_gpu_switches_on_only_on_cuda(device, precision, channels_last, cudnn):
+    """channels_last on a CPU only for bf16 (measured faster there), never for fp32."""
     plan = plan_speed(load_config(None, []), device, precision)
     assert (plan.channels_last, plan.cudnn_benchmark, plan.compile) == (channels_last, cudnn, False)
     assert plan.memory_format == (torch.channels_last if channels_last else torch.preserve_format)
+
+
+CPU_KINDS = {  # what torch reports of each kind of CPU met so far: (AMX tiles, AVX512-BF16)
+    "amx": (True, True), "avx512-bf16 (AMD EPYC)": (False, True), "no bf16 units": (False, False)}
+
+
+@pytest.mark.parametrize("kind, auto_precision", [
+    ("amx", "bf16"), ("avx512-bf16 (AMD EPYC)", "bf16"), ("no bf16 units", "fp32")])
+def test_auto_on_each_kind_of_cpu(kind, auto_precision, monkeypatch):
+    """What auto picks on each kind (the table in the performance docs, measured with
+    benchmarks/bench_cpu_kinds.py): precision bf16 where the CPU has bf16 units; channels_last with bf16
+    on every kind (also bf16 asked for where it is emulated), the plain layout with fp32."""
+    amx, avx512_bf16 = CPU_KINDS[kind]
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert resolve("auto", CPU) == auto_precision
+    cfg = load_config(None, [])
+    assert plan_speed(cfg, CPU, resolve("auto", CPU)).channels_last is (auto_precision == "bf16")
+    assert plan_speed(cfg, CPU, "bf16").channels_last is True
+    assert plan_speed(cfg, CPU, "fp32").channels_last is False
 
 
 def test_explicit_settings_win_over_auto():
@@ -99,9 +116,8 @@ def test_ddp_strategy_resolves_auto_for_its_device():
 
 
 @pytest.mark.parametrize("device", [CPU, CUDA])
-def test_deepspeed_keeps_the_plain_layout(device, monkeypatch):
+def test_deepspeed_keeps_the_plain_layout(device):
     """DeepSpeed views every parameter as flat bytes: auto leaves channels_last off, true is a one-line error."""
-    monkeypatch.setattr(speed, "cpu_has_amx", lambda: True)
     assert not plan_speed(load_config(None, ["distributed.strategy=deepspeed"]), device, "bf16").channels_last
     with pytest.raises(ConfigError, match=r"train.channels_last=true cannot train with distributed.strategy=deepspeed"):
         plan_speed(load_config(None, ["distributed.strategy=deepspeed", "train.channels_last=true"]), device, "bf16")

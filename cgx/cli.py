@@ -467,9 +467,9 @@ def add_plugins_option(t: argparse.ArgumentParser) -> None:
 
 
 def _plugin_kinds():
-    from .plugins.kinds import KINDS
+    from .choices import PLUGIN_KINDS  # torch-free: building the parser must not import torch
 
-    return KINDS
+    return PLUGIN_KINDS
 
 
 def parser() -> argparse.ArgumentParser:

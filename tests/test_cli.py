@@ -226,3 +226,14 @@ def test_training_an_imported_run_says_what_starts_fresh_and_why(tiny_run, make_
     out = capsys.readouterr().out
     assert "step_00000000: no per-rank state in it (cgx import writes none" in out and "start fresh" in out
     assert "ranks" not in out and "this run has" not in out
+
+
+@pytest.mark.multiprocess
+def test_building_the_parser_and_datasets_help_import_no_torch():
+    """A command that needs no network (cgx datasets, --help) never imports torch: the archive-bomb tests run
+    it under a 1 GiB address-space cap that torch's own mappings would exceed."""
+    code = ("import sys; from cgx.cli import main\n"
+            "try:\n    main(['datasets', 'fetch', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert out.strip().endswith("[]"), out[-300:]

@@ -15,6 +15,8 @@ from typing import Any, Generic, Mapping, Protocol
 
 from torch import nn
 
+from ..choices import PLUGIN_KINDS
+
 from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, ReconstructionLoss
 
 
@@ -53,6 +55,9 @@ class Kind:
 
 
 def _kinds(*records: Kind) -> Mapping[str, Kind]:
+    names = tuple(k.name for k in records)
+    if names != PLUGIN_KINDS:  # the CLI's torch-free copy of the names (cgx.choices)
+        raise AssertionError(f"cgx.choices.PLUGIN_KINDS {PLUGIN_KINDS} differs from the kinds {names}")
     return _types.MappingProxyType({k.name: k for k in records})
 
 

@@ -46,21 +46,21 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         check_bands(bands, data)
         check_precision(precision, strategy.device)
         translated = translated_in(precision, strategy.device)
-        shown = Examples(bands=bands, paired=pairs is not None) if page and strategy.is_main else None
+        examples = Examples(bands=bands, paired=pairs is not None) if page and strategy.is_main else None
         if pairs is not None:
             from .paired import PairSet, evaluate_paired, report_paired, table_paired
 
             pair_set = PairSet(pairs, "--pairs", max_images, data.a, data.b)
             results = evaluate_paired({"AtoB": gens.G, "BtoA": gens.F}, pair_set, directions_of(direction), features,
                                       strategy, batch_size=batch_size, progress=progress, bands=bands,
-                                      examples=shown, precision=precision)
+                                      examples=examples, precision=precision)
             record = None
             if strategy.is_main:
                 record = report_paired(results, step=gens.step, checkpoint=str(ckpt), pairs=pair_set,
                                        weights=inception_weights, world_size=strategy.world_size, command=command,
                                        bands=bands, translated=translated)
                 record["generator_weights"] = gens.weights
-            return results, _write(record, output, ckpt, gens.step, table_paired(results), shown, gens.config)
+            return results, _write(record, output, ckpt, gens.step, table_paired(results), examples, gens.config)
         set_a, set_b = ImageSet(a, "--a", max_images, data.a), ImageSet(b, "--b", max_images, data.b)
         learned = tuple(d for d, net in (("AtoB", gens.G), ("BtoA", gens.F)) if net is not None)
         if direction != "both":
@@ -68,19 +68,19 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         elif len(learned) < 2 and strategy.is_main:
             print(f"cgx: eval: method {shown(gens.config.method.name)} learns {', '.join(learned)} only: scoring that")
         results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction, learned), features, strategy,
-                           batch_size=batch_size, progress=progress, bands=bands, examples=shown, precision=precision)
+                           batch_size=batch_size, progress=progress, bands=bands, examples=examples, precision=precision)
         record = None
         if strategy.is_main:
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b,
                             weights=inception_weights, world_size=strategy.world_size, command=command, bands=bands,
                             translated=translated)
             record["generator_weights"] = gens.weights  # raw, or the run's moving average (train.ema)
-        return results, _write(record, output, ckpt, gens.step, table(results), shown, gens.config)
+        return results, _write(record, output, ckpt, gens.step, table(results), examples, gens.config)
     finally:
         strategy.close()
 
 
-def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown: str,
+def _write(record: dict | None, output: str | None, ckpt: Path, step: int, scores: str,
            examples: Examples | None, config) -> Path | None:
     """Rank 0 (``record`` given): write it to ``output`` or the run's eval record, and with ``examples``
     the results page beside it (``page_of``); others: None."""
@@ -93,14 +93,14 @@ def _write(record: dict | None, output: str | None, ckpt: Path, step: int, shown
     try:
         written = write_json(record, target)
     except OSError as e:  # the scores took long to compute: show them before failing
-        print(shown)
+        print(scores)
         raise SetupError(f"cannot write the scores to {target} ({e.strerror}); they are printed above; "
                          f"--output names another file") from None
     if examples is not None:
         try:
             write_page(page, record, examples, recipe_text(config), record_file=target)
         except OSError as e:
-            print(shown)
+            print(scores)
             raise SetupError(f"cannot write the results page to {page} ({e.strerror}); the scores are written "
                              f"to {target}") from None
     return written
@@ -125,8 +125,7 @@ def check_output(output: str | None, ckpt: Path, step: int, *, page: bool, overw
     else:
         target = Path(output)
     folder = page_of(target).parent
-    shown = [target, folder] if page else [target]
-    for path in shown:
+    for path in ([target, folder] if page else [target]):
         for holder in (path.parent, path.parent.parent):
             if (holder / SHARED_FILE).exists():
                 raise UsageError(f"{path} is inside the checkpoint folder {holder}: cgx never writes into a "

@@ -151,9 +151,13 @@ def _write_images(folder: Path, channels: int, n: int) -> None:
 
 
 def _load(ckpt: Path) -> dict:
-    train = torch.load(ckpt / "train.pt", weights_only=True)
+    from ..errors import CheckpointError
+    from ..untrusted import load_weights_file
+
+    train = load_weights_file(ckpt / "train.pt", what="checkpoint file", error=CheckpointError)
     train.pop("config", None)  # (names the run folder, which differs)
-    return {"train": train, "rank": torch.load(ckpt / "rank_00000.pt", weights_only=True)}
+    return {"train": train, "rank": load_weights_file(ckpt / "rank_00000.pt", what="checkpoint file",
+                                                      error=CheckpointError)}
 
 
 def _differs(a, b) -> bool:

@@ -56,8 +56,10 @@ def test_a_hostile_or_damaged_file_is_one_line_without_unsafe_advice(tmp_path, k
 
 
 def test_only_the_shared_loader_calls_torch_load():
-    """Every torch.load of a user's file goes through cgx.untrusted (one message, weights only)."""
+    """Every torch.load of a user's file goes through cgx.untrusted (one message, weights only); the one other
+    load, cgx.testing's round trip of a plugin's state through an in-memory buffer it just wrote, reads no file."""
     calls = [f"{p.relative_to(PACKAGE)}:{i}" for p in PACKAGE.rglob("*.py") if p.name != "untrusted.py"
              for i, line in enumerate(p.read_text().splitlines(), 1)
-             if re.search(r"torch\.load\(", line.split("#")[0]) and "``" not in line]
+             if re.search(r"torch\.load\(", line.split("#")[0]) and "``" not in line
+             and not re.search(r"torch\.load\(buf\b", line)]
     assert calls == []

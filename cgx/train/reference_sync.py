@@ -1,0 +1,86 @@
+"""Hold one training step of cgx against one step of a plain reference (``cgx.train.reference*``), both
+starting from the same state, for the reference-equality tests.
+
+Comparing the two sides after several steps measures float rounding amplified by Adam: a weight whose
+gradient is ~0 moves by up to lr either way on rounding noise alone, and that noise depends on thread
+count and CPU kind. So, per step: the reference first takes cgx's weights, buffers and optimizer state
+(``load``); each side's gradients are read as its optimizer steps (``step``); and the reference's
+optimizer, from that same state and fed cgx's gradients, must give cgx's new weights (``replayed``).
+The gradients compare the objectives, the replay the optimizers (lr, betas, which parameters each
+updates), and no error compounds from one step into the next."""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+from torch import nn
+
+Pairs = dict[str, tuple[nn.Module, nn.Module]]  # label -> (cgx's network, the reference's)
+
+
+class StepSync:
+    def __init__(self, networks: Pairs, optimizers: list[tuple[torch.optim.Optimizer, torch.optim.Optimizer]]) -> None:
+        self.networks, self.optimizers = networks, optimizers
+        self.params: dict[str, tuple[nn.Parameter, nn.Parameter]] = {}  # "label.name" -> (cgx's, the reference's)
+        for label, (ours, ref) in networks.items():
+            mine, theirs = dict(ours.named_parameters()), dict(ref.named_parameters())
+            if mine.keys() != theirs.keys():
+                raise AssertionError(f"{label}: parameters {sorted(mine.keys() ^ theirs.keys())} on one side only")
+            self.params.update({f"{label}.{k}": (mine[k], theirs[k]) for k in mine})
+        for ours_opt, ref_opt in optimizers:  # every optimized parameter is compared, against its counterpart's
+            held = [{p for g in opt.param_groups for p in g["params"]} for opt in (ours_opt, ref_opt)]
+            for name, (o, r) in self.params.items():
+                if (o in held[0]) != (r in held[1]):
+                    raise AssertionError(f"{name} is updated by one side's optimizer only")
+            if any(sum(p in h for p in side) != len(h) for h, side in zip(held, zip(*self.params.values()))):
+                raise AssertionError("an optimizer updates a parameter of no network compared")
+        self._twins: list[torch.optim.Optimizer] = []
+
+    def load(self) -> None:
+        """The reference takes cgx's weights, buffers and optimizer state (step count, moments)."""
+        with torch.no_grad():
+            for ours, ref in self.networks.values():
+                ref.load_state_dict(ours.state_dict())
+        for ours_opt, ref_opt in self.optimizers:
+            ref_opt.state.clear()
+            for o, r in self.params.values():
+                if o in ours_opt.state:
+                    ref_opt.state[r] = {k: v.clone() if torch.is_tensor(v) else v for k, v in ours_opt.state[o].items()}
+        # the reference's optimizers and parameters as they are now, to replay this step from
+        self._twins = [copy.deepcopy(ref_opt) for _, ref_opt in self.optimizers]
+
+    def step(self, ours: Callable[[], object], theirs: Callable[[], object]):
+        """Run cgx's step, then the reference's; return both results and each parameter's two gradients
+        (as each optimizer saw them, ``None`` where a side gave it none) by name."""
+        seen: tuple[dict, dict] = ({}, {})
+
+        def tap(record: dict):
+            def hook(opt, args, kwargs):
+                record.update({p: p.grad.detach().clone() for g in opt.param_groups for p in g["params"]
+                               if p.grad is not None})
+            return hook
+
+        handles = [opt.register_step_pre_hook(tap(seen[side])) for pair in self.optimizers
+                   for side, opt in enumerate(pair)]
+        try:
+            results = ours(), theirs()
+        finally:
+            for h in handles:
+                h.remove()
+        grads = {name: (seen[0].get(o), seen[1].get(r)) for name, (o, r) in self.params.items()}
+        return results, grads
+
+    def replayed(self, grads: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """One step of the reference's optimizers from the state ``load`` gave them, on cgx's gradients:
+        ``{name: (cgx's new weight, the reference optimizer's)}``."""
+        by_ref = {r: name for name, (_, r) in self.params.items()}
+        out = {}
+        for twin, (_, ref_opt) in zip(self._twins, self.optimizers):
+            names = [by_ref[p] for g in ref_opt.param_groups for p in g["params"]]
+            twins = [p for g in twin.param_groups for p in g["params"]]
+            for name, p in zip(names, twins):
+                p.grad = grads[name][0]
+            twin.step()
+            out.update({name: (self.params[name][0].detach(), p.detach()) for name, p in zip(names, twins)})
+        return out

@@ -36,9 +36,13 @@ class StepSync:
             if any(sum(p in h for p in side) != len(h) for h, side in zip(held, zip(*self.params.values()))):
                 raise AssertionError("an optimizer updates a parameter of no network compared")
         self._twins: list[torch.optim.Optimizer] = []
+        self.steps = 0  # steps loaded so far, less one: the step being compared
+        self.shares: dict[str, float] = {}
 
-    def load(self) -> None:
-        """The reference takes cgx's weights, buffers and optimizer state (step count, moments)."""
+    def load(self, step: int) -> None:
+        """The reference takes cgx's weights, buffers and optimizer state (step count, moments) before step
+        ``step`` (counted from 0, named in the checks' messages)."""
+        self.steps = step
         with torch.no_grad():
             for ours, ref in self.networks.values():
                 ref.load_state_dict(ours.state_dict())
@@ -84,3 +88,29 @@ class StepSync:
             twin.step()
             out.update({name: (self.params[name][0].detach(), p.detach()) for name, p in zip(names, twins)})
         return out
+
+    # The checks, each recording in ``shares`` the largest share of its tolerance it used.
+
+    def within(self, kind: str, what: str, x: torch.Tensor, y: torch.Tensor, rtol: float, atol: float) -> None:
+        """|x - y| <= atol + rtol |y| everywhere, else an AssertionError naming ``what`` and the step."""
+        share = ((x.double() - y.double()).abs() / (atol + rtol * y.double().abs())).max().item() if x.numel() else 0.0
+        self.shares[kind] = max(self.shares.get(kind, 0.0), share)
+        if not share <= 1:
+            raise AssertionError(f"step {self.steps}: {what} differs by {(x - y).abs().max().item():.3g} "
+                                 f"({share:.3g} of its tolerance)")
+
+    def check_gradients(self, grads, *, rtol: float, scale_tol: float, skip=frozenset(), wider=None) -> None:
+        """Each gradient within ``rtol`` of the reference's and ``scale_tol`` of the largest element of its
+        tensor (rounding in a sum is relative to the terms, not to a result they cancel down to);
+        ``wider`` maps names to a larger ``scale_tol`` where the test states why."""
+        for name, (g, h) in grads.items():
+            if (g is None) != (h is None):
+                raise AssertionError(f"step {self.steps}: {name} has a gradient on one side only")
+            if g is not None and name not in skip:
+                tol = (wider or {}).get(name, scale_tol)
+                self.within("gradients", name, g, h, rtol, tol * h.abs().max().item() + 1e-30)
+
+    def check_update(self, grads, *, rtol: float, atol: float) -> None:
+        """cgx's new weights are the reference optimizers' step from the same state on cgx's gradients."""
+        for name, (w, v) in self.replayed(grads).items():
+            self.within("weights", name, w, v, rtol, atol)

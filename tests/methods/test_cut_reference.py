@@ -19,15 +19,13 @@ from cgx.train.trainer import Trainer
 STEPS = 4
 LAYERS = [0, 4, 8, 12, 13]  # antialiased resnet, 2 blocks: padded input, down convs, both residual blocks
 GEN = {"name": "resnet", "ngf": 4, "n_blocks": 2, "antialias": True}
-# One forward/backward's float32 rounding, as in tests/train/test_reference.py: within 1e-4 of the largest
-# element of each gradient tensor (rounding is relative to the summed terms) and rtol 1e-4.
-GRAD_SCALE_TOL, GRAD_RTOL = 1e-4, 1e-4
-# Wider for the heads' biases: they start at 0 and the first step moves the last ones by ~lr, far more than the
-# small (xavier, gain 0.02) rest of the output, so every patch's vector points nearly along that bias and the
-# L2 norm's Jacobian cancels the biases' gradient (a sum over patches) down to ~1e-2 of its terms; their
-# rounding then shows as up to ~1.5e-3 of the largest element (1.4e-3 measured, fastcut, one thread). A
-# different temperature, weight or term still moves every other gradient by %.
-HEAD_BIAS_SCALE_TOL = 5e-3
+# Gradients: relative L2 error per network, as in tests/train/test_reference.py (0.1: kinks and norms can flip or
+# amplify rounding). Measured here up to ~1e-3 elementwise of a tensor's largest gradient, in the heads' biases:
+# they start at 0 and the first step moves the last ones by ~lr, far more than the small (xavier, gain 0.02)
+# rest of the output, so every patch's vector points nearly along that bias and the L2 norm's Jacobian cancels
+# their gradient (a sum over patches) down to ~1e-2 of its terms. A different temperature, weight or term moves
+# the losses by % and a detached path the gradients by O(1).
+GRAD_REL_L2 = 0.1
 # The reference's Adam on cgx's gradients from cgx's state: the same update up to a rounding of the weight
 # and of the update (cgx's default Adam may be the fused one, whose arithmetic differs in order only).
 WEIGHT_RTOL = 1e-6
@@ -70,9 +68,7 @@ def compare_one_step(trainer, ref, sync: StepSync, lr: float, a, b, step: int) -
     for k in ours:
         sync.within("losses", k, ours[k], theirs[k], 1e-5, 1e-7)
     skip = {f"{label}.{k}" for label, (net, _) in sync.networks.items() for k in norm_cancelled_biases(net)}
-    head_biases = {name: HEAD_BIAS_SCALE_TOL for name in grads if name.startswith("head") and name.endswith(".bias")}
-    sync.check_gradients(grads, rtol=GRAD_RTOL, scale_tol=GRAD_SCALE_TOL, skip=skip,  # skipped: true gradient 0
-                         wider=head_biases)
+    sync.check_gradients(grads, rel_l2=GRAD_REL_L2, skip=skip)  # skipped: true gradient 0, all rounding noise
     sync.check_update(grads, rtol=WEIGHT_RTOL, atol=1e-3 * lr)
     return flipped
 

@@ -15,10 +15,10 @@ from cgx.train.reference_sync import StepSync
 from cgx.train.trainer import Trainer
 
 STEPS = 4
-# One forward/backward's float32 rounding, as in tests/train/test_reference.py: within 1e-4 of the largest
-# element of each gradient tensor (rounding is relative to the summed terms) and rtol 1e-4; a different L1
-# weight or a missing term moves the gradients by %.
-GRAD_SCALE_TOL, GRAD_RTOL = 1e-4, 1e-4
+# Gradients: relative L2 error per network, as in tests/train/test_reference.py (0.1: kinks and norms can flip or
+# amplify rounding; measured here: ~1e-6 at most). A different L1 weight or a missing term moves the losses by %,
+# a detached path the gradients by O(1).
+GRAD_REL_L2 = 0.1
 # The reference's Adam on cgx's gradients from cgx's state: the same update up to a rounding of the weight
 # and of the update (cgx's default Adam may be the fused one, whose arithmetic differs in order only).
 WEIGHT_RTOL = 1e-6
@@ -57,7 +57,7 @@ def compare_one_step(trainer, ref, sync: StepSync, lr: float, direction: str, a,
         sync.within("losses", mine, ours[mine], theirs[plain], 1e-5, 1e-7)
     rows = next(iter(images[0].values()))
     assert rows[0] is x and rows[2] is y
-    sync.check_gradients(grads, rtol=GRAD_RTOL, scale_tol=GRAD_SCALE_TOL)
+    sync.check_gradients(grads, rel_l2=GRAD_REL_L2)
     sync.check_update(grads, rtol=WEIGHT_RTOL, atol=1e-3 * lr)
     for label, (mine, plain) in sync.networks.items():  # batch norm's running statistics: one forward's rounding
         theirs_buffers = dict(plain.named_buffers())

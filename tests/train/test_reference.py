@@ -1,5 +1,5 @@
-"""cgx's CycleGAN step equals the paper's algorithm written plainly (cgx.train.reference), in fp32, one step
-at a time from the same state (cgx.train.reference_sync): losses, every gradient, the optimizers' updates
+"""cgx's CycleGAN step (fp32) equals the paper's algorithm written plainly (cgx.train.reference, run in float64),
+one step at a time from the same state (cgx.train.reference_sync): losses, every gradient, the optimizers' updates
 and the history pools' contents, at each of 4 steps."""
 from __future__ import annotations
 
@@ -17,14 +17,17 @@ from cgx.train.reference_sync import StepSync
 from cgx.train.trainer import Trainer
 
 STEPS = 4  # the pool of 2 is full after step 2: steps 3 and 4 draw from it
-# Gradients of one step from the same weights differ only by float32 rounding of one forward/backward: each
-# element sums up to ~1e4 products (a 32x32 image, a batch of 2-4), whose rounding in float32 (2^-24 ~ 6e-8
-# per operation, accumulated in a thread- and ISA-dependent order) stays near 1e-6 of the largest element of
-# the tensor; cancellation makes an element's error relative to that scale, not to itself. 1e-4 of it (and
-# rtol 1e-4) leaves room for other summation orders, while a wrong loss weight or term moves gradients by %.
-GRAD_SCALE_TOL, GRAD_RTOL = 1e-4, 1e-4
-# The reference's Adam, from cgx's state and fed cgx's gradients, does the same float32 arithmetic: the weights
-# agree to a rounding of the weight (rtol 1e-6) and 1e-3 of one update (at most lr), whatever the threads.
+# The reference runs in float64, so each check measures cgx's float32 rounding of one step and nothing else.
+# (A float32 reference is no yardstick: with one thread, its F's gradients at step 2 came out 1% away from the
+# float64 ones while cgx's were within 2e-6 of them; at two threads both were.)
+# Gradients: relative L2 error per network. Where it is smooth, one float32 forward/backward comes within ~2e-6
+# of float64. But the step passes ReLU / LeakyReLU / L1 kinks and instance norms, where rounding can flip a
+# branch or be amplified: F's gradient at step 2 came out 1.0e-2 away from float64 at two threads (both
+# float32 implementations) and 2e-6 at one. 0.1 admits that ten times over; a detached or missing term, or a
+# wrong weight, moves a gradient by O(1) (and the losses, compared to rtol 1e-5, by %).
+GRAD_REL_L2 = 0.1
+# The reference's Adam, from cgx's state and fed cgx's gradients, is the same update in float64: the weights
+# agree to float32 rounding of the weight (rtol 1e-6, 2^-24 ~ 6e-8) and 1e-3 of one update (at most lr).
 WEIGHT_RTOL = 1e-6
 
 
@@ -35,13 +38,13 @@ def clone_generator(g: torch.Generator) -> torch.Generator:
 
 
 def build(make_recipe, **reference_changes):
-    # The plain algorithm's Adam is torch's for-loop one; cgx takes the same here so that the replayed update
-    # is the same arithmetic (the fused one is held to it in tests/train/test_optim.py).
+    # The plain algorithm's Adam is torch's for-loop one; cgx takes the same here (the fused one is held to it in
+    # tests/train/test_optim.py).
     cfg = load_config(make_recipe({"buffer": {"name": "image_pool", "size": 2}, "train": {"precision": "fp32"},
                                    "optim": {"implementation": "for-loop"}}))
     trainer = Trainer(cfg, registry=Registry())
     gens, discs, step = trainer.gens.module, trainer.discs.module, trainer.method_step
-    ref = ReferenceCycleGAN(*(copy.deepcopy(n) for n in (gens.G, gens.F, discs.D_A, discs.D_B)),
+    ref = ReferenceCycleGAN(*(copy.deepcopy(n).double() for n in (gens.G, gens.F, discs.D_A, discs.D_B)),
                             lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), pool_size=2,
                             pool_generators=(clone_generator(step.pool_a.generator),
                                              clone_generator(step.pool_b.generator)), **reference_changes)
@@ -54,18 +57,18 @@ def compare_one_step(trainer, ref, sync: StepSync, lr: float, a, b, step: int) -
     """One step on each side from cgx's state; AssertionError naming what differs first."""
     sync.load(step)
     for pool, plain in ((trainer.method_step.pool_a, ref.pool_a), (trainer.method_step.pool_b, ref.pool_b)):
-        plain.images = [x.reshape(x.shape[-3:]).clone() for x in pool.images]  # cgx keeps (1, C, H, W)
+        plain.images = [x.reshape(x.shape[-3:]).double() for x in pool.images]  # cgx keeps (1, C, H, W)
         plain.generator.set_state(pool.generator.get_state())
-    (ours, theirs), grads = sync.step(lambda: trainer.method_step(a, b).losses, lambda: ref.iteration(a, b))
+    (ours, theirs), grads = sync.step(lambda: trainer.method_step(a, b).losses, lambda: ref.iteration(a.double(), b.double()))
     assert ours.keys() == theirs.keys()
     for k in ours:
         sync.within("losses", k, ours[k], theirs[k], 1e-5, 1e-7)
     skip = {f"{label}.{k}" for label, (net, _) in sync.networks.items() for k in norm_cancelled_biases(net)}
-    sync.check_gradients(grads, rtol=GRAD_RTOL, scale_tol=GRAD_SCALE_TOL, skip=skip)  # skipped: true gradient 0
+    sync.check_gradients(grads, rel_l2=GRAD_REL_L2, skip=skip)  # skipped: true gradient 0, all rounding noise
     sync.check_update(grads, rtol=WEIGHT_RTOL, atol=1e-3 * lr)
     for pool, plain in ((trainer.method_step.pool_a, ref.pool_a), (trainer.method_step.pool_b, ref.pool_b)):
         assert len(pool.images) == len(plain.images) == min(step + 1, 2)
-        for x, y in zip(pool.images, plain.images):  # tanh outputs: one forward's rounding
+        for x, y in zip(pool.images, plain.images):  # tanh outputs: one float32 forward's rounding
             sync.within("pools", "a pooled image", x.reshape(y.shape), y, 1e-4, 1e-5)
 
 

@@ -37,7 +37,7 @@ class StepSync:
             if any(sum(p in h for p in side) != len(h) for h, side in zip(held, zip(*self.params.values()))):
                 raise AssertionError("an optimizer updates a parameter of no network compared")
         self._twins: list[torch.optim.Optimizer] = []
-        self.steps = 0  # steps loaded so far, less one: the step being compared
+        self.steps = 0  # the step being compared, counted from 0
         self.shares: dict[str, float] = {}
 
     def load(self, step: int) -> None:
@@ -86,7 +86,8 @@ class StepSync:
             names = [by_ref[p] for g in ref_opt.param_groups for p in g["params"]]
             twins = [p for g in twin.param_groups for p in g["params"]]
             for name, p in zip(names, twins):
-                p.grad = grads[name][0].to(p.dtype)
+                g = grads[name][0]
+                p.grad = None if g is None else g.to(p.dtype)
             twin.step()
             out.update({name: (self.params[name][0].detach(), p.detach()) for name, p in zip(names, twins)})
         return out
@@ -104,8 +105,9 @@ class StepSync:
     def check_gradients(self, grads, *, rel_l2: float, skip=frozenset()) -> None:
         """Per network, the gradient (its parameters but ``skip`` as one vector) within ``rel_l2`` of the
         reference's in relative L2 norm; and a gradient on both sides or on neither, for every parameter.
-        One vector per network, not elementwise: a rounding flip at a ReLU or L1 kink moves a few elements
-        by a share of their tensor's largest, a wrong gradient path moves the whole vector by O(1)."""
+        One vector per network, not elementwise: rounding that flips a ReLU or L1 kink, or that an instance
+        norm amplifies, moves some elements by a share of their tensor's largest; a wrong gradient path
+        moves the whole vector by O(1)."""
         sums: dict[str, list[float]] = {}
         for name, (g, h) in grads.items():
             if (g is None) != (h is None):

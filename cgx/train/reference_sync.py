@@ -120,6 +120,16 @@ class StepSync:
             self.within("gradients", f"the gradient of {label}", torch.tensor(diff ** 0.5), torch.tensor(0.0),
                         0.0, rel_l2 * norm ** 0.5 + 1e-30)
 
+    def check_step(self, losses: dict[str, tuple[torch.Tensor, torch.Tensor]], grads, *, rel_l2: float,
+                   weight_rtol: float, lr: float, skip=frozenset()) -> None:
+        """One step's three checks: every loss (``name: (cgx's, the reference's)``) to one float32 forward's
+        rounding (rtol 1e-5), the gradients per network (``check_gradients``), and the update replayed on cgx's
+        gradients (``check_update``, atol 1e-3 of one update, at most lr)."""
+        for name, (x, y) in losses.items():
+            self.within("losses", name, x, y, 1e-5, 1e-7)
+        self.check_gradients(grads, rel_l2=rel_l2, skip=skip)
+        self.check_update(grads, rtol=weight_rtol, atol=1e-3 * lr)
+
     def check_update(self, grads, *, rtol: float, atol: float) -> None:
         """cgx's new weights are the reference optimizers' step from the same state on cgx's gradients."""
         for name, (w, v) in self.replayed(grads).items():

@@ -97,6 +97,8 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, seed
 
     _check(real, fake)
     size = kid_subset_size(real.shape[0], fake.shape[0], most)
+    if size == real.shape[0] == fake.shape[0]:
+        subsets = 1  # every subset is both whole sets, reordered: the unbiased MMD² is the same each time
     with warnings.catch_warnings():  # "will save all extracted features": that is the point here
         warnings.simplefilter("ignore", UserWarning)
         metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size,

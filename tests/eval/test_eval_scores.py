@@ -92,3 +92,22 @@ def test_kid_spread_only_where_subsets_are_smaller_than_both_sets():
     samples = [unbiased_poly_mmd2(x[rng.permutation(60)[:30]], y[rng.permutation(45)[:30]]) for _ in range(200)]
     assert std == pytest.approx(np.std(samples), rel=0.3)  # the spread of the estimator at 30 vs 30
     assert kid_spread(60, 45, most=30) == "std over 100 subsets of 30 of the 45 translated and 60 real images"
+
+
+def test_kid_of_two_whole_sets_computes_one_subset(monkeypatch):
+    # Where a subset is both whole sets, every subset is the same MMD²: drawing 100 of them is waste.
+    from torchmetrics.image import kid as tm_kid
+
+    asked = []
+    real_init = tm_kid.KernelInceptionDistance.__init__
+
+    def recording_init(self, *args, **kwargs):
+        asked.append(kwargs["subsets"])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(tm_kid.KernelInceptionDistance, "__init__", recording_init)
+    real, fake = features(40, 64, 6), features(40, 64, 7, shift=0.2)
+    mean, _ = kid(real, fake)
+    assert mean == pytest.approx(unbiased_poly_mmd2(real.numpy(), fake.numpy()), rel=1e-9)
+    kid(features(60, 32, 8), features(45, 32, 9, shift=0.2))  # real subsets still differ: all of them drawn
+    assert asked == [1, 100]

@@ -312,6 +312,10 @@ class Config:
     buffer: ComponentConfig = field(default_factory=lambda: ComponentConfig("image_pool", {"size": 50}))
     """Image buffer plugin: the history of generated images the discriminators also see (image_pool of 50,
     the paper's; none: the current batch only)."""
+    augment: ComponentConfig = field(default_factory=lambda: ComponentConfig("none"))
+    """Discriminator augmentation plugin, applied to every image any discriminator sees (real and fake, both
+    phases, every method): none (default: the paper's step, exactly), diffaugment (policy: [color, translation,
+    cutout]) or ada (adaptive probability: target, interval, speed). Helps on small data sets (docs/training.md)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -32,6 +32,8 @@ class Wired:
     step: MethodStep
     speed: SpeedPlan
     """The speed switches in force (compile, channels_last, cudnn.benchmark), resolved for the device."""
+    augment: object = None
+    """The discriminator augmentation in force (``augment``), on the device; None when off."""
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
@@ -54,6 +56,9 @@ def wire_step(cfg: Config, registry: Registry, strategy,
         gens, discs = sync_batchnorm(cfg, s, gens), sync_batchnorm(cfg, s, discs)
     speed = plan_speed(cfg, s.device, s.precision)  # train.compile, channels_last, cudnn_benchmark
     apply_speed(speed, (gens, discs), s.device)
+    augment = make.augment  # (None: augment=none, nothing installed)
+    if augment is not None and callable(getattr(augment, "to", None)):
+        augment.to(s.device)
     offload = cfg.distributed.offload_optimizer
     gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
     discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
@@ -61,7 +66,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     # From here on every rank draws different randomness (buffers, augmentation).
     seed_everything(t.seed + 1_000_003 * s.rank)
     step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
-    return Wired(method, gens_t, discs_t, step, speed)
+    return Wired(method, gens_t, discs_t, step, speed, augment)
 
 
 def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:

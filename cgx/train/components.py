@@ -24,9 +24,7 @@ def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
     ``off`` name (``augment: none``) gives none."""
     out = {}
     for key, kind in recipe_sections().items():
-        section = cfg
-        for part in key.split("."):
-            section = getattr(section, part)
+        section = _section(cfg, key)
         if KINDS[kind].many:
             out.update({f"{key}[{i}]": (kind, item) for i, item in enumerate(section)})
         elif section.name == KINDS[kind].off:
@@ -36,9 +34,24 @@ def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
     return out
 
 
+def _section(cfg: Config, key: str):
+    section = cfg
+    for part in key.split("."):
+        section = getattr(section, part)
+    return section
+
+
 def check_components(cfg: Config, registry: Registry) -> None:
     """Every plugin a recipe names exists and accepts the arguments given, before any work; the
-    arguments are coerced in place (``2e-2`` read as a string becomes a float)."""
+    arguments are coerced in place (``2e-2`` read as a string becomes a float); a key turned off
+    (``augment: none``) takes no arguments."""
+    for key, kind in recipe_sections().items():
+        section = _section(cfg, key)
+        off = KINDS[kind].off
+        if not KINDS[kind].many and section.name == off and section.args:
+            raise ConfigError(f"{origin_of(cfg, key)}: {key}: {key}={off} is off and takes no arguments, got "
+                              f"{', '.join(f'{key}.{a}' for a in section.args)}; name the plugin they are for "
+                              f"({key}.name=..., `cgx plugins` lists them)")
     for key, (kind, section) in component_sections(cfg).items():
         try:
             section.args = registry.check_kwargs(kind, section.name, section.args)

@@ -45,6 +45,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     if check_data_mode(cfg, method) and s.is_main:
         print(f"cgx: method {shown(cfg.method.name)} does not learn from pairs: it trains on the paired data's A and B "
               f"images as two domains, ignoring which goes with which")
+    augment = make.augment  # built before the networks (their seeded weights stay as without it); None: off
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)
     gens = method_call(cfg, method.build_generators, make)
@@ -56,7 +57,6 @@ def wire_step(cfg: Config, registry: Registry, strategy,
         gens, discs = sync_batchnorm(cfg, s, gens), sync_batchnorm(cfg, s, discs)
     speed = plan_speed(cfg, s.device, s.precision)  # train.compile, channels_last, cudnn_benchmark
     apply_speed(speed, (gens, discs), s.device)
-    augment = make.augment  # (None: augment=none, nothing installed)
     if augment is not None and callable(getattr(augment, "to", None)):
         augment.to(s.device)
     offload = cfg.distributed.offload_optimizer

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import functools
 import importlib
+from contextlib import nullcontext
 
 import pytest
 import torch
 
+from cgx.config import load_config
 from cgx.errors import PluginError
-from cgx.plugins import Registry, hookimpl
+from cgx.plugins import DiscriminatorBatch, Registry, hookimpl, split
 from cgx.testing import ContractError, check_augment
+from cgx.train.augment import augmented
+from cgx.train.components import RecipeComponents
+from cgx_plugins.methods.pix2pix import Pix2Pix
 
 ops = importlib.import_module("cgx_plugins.augments.ops")
 diffaugment = importlib.import_module("cgx_plugins.augments.diffaugment")
@@ -214,6 +219,15 @@ def test_the_contract_check_can_fail():
         check_augment(Detaching)
 
 
+def test_the_contract_check_catches_an_adaptive_state_that_does_not_restore():
+    class Forgetful(ada.AdaptiveAugment):
+        def load_state_dict(self, state):
+            pass
+
+    with pytest.raises(ContractError, match="did not restore"):
+        check_augment(lambda: Forgetful(["color"], interval=1, speed=10))
+
+
 def test_no_augment_may_be_named_none():
     class Plugin:
         @hookimpl
@@ -225,11 +239,33 @@ def test_no_augment_may_be_named_none():
 
 
 def test_augment_none_builds_nothing(tmp_path):
-    from cgx.config import load_config
-    from cgx.train.components import RecipeComponents, component_sections
+    from cgx.train.components import component_sections
 
     (tmp_path / "r.yaml").write_text("augment: none\n")
     cfg = load_config(tmp_path / "r.yaml")
     assert "augment" not in component_sections(cfg)
     make = RecipeComponents(cfg, Registry())
     assert make.augment is None and not make.discriminator("A")._forward_pre_hooks
+
+
+def test_every_kind_of_discriminator_call_is_augmented_once(tmp_path, monkeypatch):
+    """A multi-scale D is hooked at its outer module (each scale sees the one augmented image, as the
+    authors' D does), pix2pix's conditional D gets the concatenated pair, and a gradient penalty's extra pass
+    (DiscriminatorBatch.discriminator) is augmented too."""
+    seen = []
+    original = diffaugment.DiffAugment.__call__
+    monkeypatch.setattr(diffaugment.DiffAugment, "__call__", lambda self, x: seen.append(tuple(x.shape)) or original(self, x))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("plugins: [cgx_plugins.augments.diffaugment]\naugment: diffaugment\nloss: {gan: wgangp}\n"
+                      "model: {discriminator: {name: multiscale, ndf: 4, n_layers: 1}}\n")
+    make = RecipeComponents(load_config(recipe), Registry())
+    d = make.discriminator("A")
+    assert augmented(d) and not any(augmented(m) for m in d.scales.modules())
+    real, fake = batch(n=2, h=32, w=32, dtype=torch.float32), batch(n=2, h=32, w=32, seed=1, dtype=torch.float32)
+    scores = d(torch.cat([real, fake]))
+    make.adversarial_loss().discriminator_loss(*split(scores, 2), DiscriminatorBatch(d, real, fake, nullcontext))
+    assert seen == [(4, 3, 32, 32), (2, 3, 32, 32)]  # the scored batch, then the penalty's interpolates
+    seen.clear()
+    conditional = Pix2Pix().build_discriminators(make)
+    conditional(torch.cat([real, fake], 1), torch.cat([real, real], 1))
+    assert seen == [(2, 6, 32, 32), (2, 6, 32, 32)]

@@ -21,7 +21,7 @@ Where it acts:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -94,9 +94,6 @@ def cutout(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor) -> torch.Tensor:
     return x * keep[:, None]
 
 
-Op = Callable[[torch.Tensor], tuple]
-"""images -> the draws of one operation (a tuple of per-sample tensors)."""
-
 OPERATIONS: dict[str, list[tuple[str, Callable, Callable]]] = {
     "color": [("brightness", lambda x: (_uniform(x),), brightness),
               ("saturation", lambda x: (_uniform(x),), saturation),

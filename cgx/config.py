@@ -2,7 +2,7 @@
 
 Loading rejects unknown keys and wrong types with the dotted key's name, the recipe file and the
 accepted values. Plugin sections (``method``, ``model.generator``, ``model.discriminator``, ``loss.gan``,
-``loss.cycle``, ``buffer``, and each item of the list ``logging.backends``) hold a ``name`` plus that
+``loss.cycle``, ``buffer``, ``augment``, and each item of the list ``logging.backends``) hold a ``name`` plus that
 component's own arguments; those arguments are checked against the component's factory once plugins
 are loaded (see ``cgx.plugins``).
 """

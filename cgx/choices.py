@@ -11,5 +11,6 @@ DIRECTIONS = ("AtoB", "BtoA")
 METRICS = tuple(f"{score}_{d}" for score in ("FID", "KID") for d in (*DIRECTIONS, "mean"))
 """What ``eval.metric`` may pick the best checkpoint by: FID_AtoB, FID_BtoA, FID_mean, KID_AtoB, ..."""
 PLUGIN_KINDS = ("method", "generator", "discriminator", "adversarial_loss", "reconstruction_loss", "buffer", "logger")
+PLUGIN_KINDS += ("augment",)  # discriminator augmentation (issue 30); one line per added kind, so kinds merge
 """The plugin kinds, in cgx.plugins.KINDS's order (which checks it holds the same names): the CLI names
 them without importing torch, so a command that needs no network (cgx datasets) never loads it."""

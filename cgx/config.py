@@ -2,7 +2,7 @@
 
 Loading rejects unknown keys and wrong types with the dotted key's name, the recipe file and the
 accepted values. Plugin sections (``method``, ``model.generator``, ``model.discriminator``, ``loss.gan``,
-``loss.cycle``, ``buffer``, and each item of the list ``logging.backends``) hold a ``name`` plus that
+``loss.cycle``, ``buffer``, ``augment``, and each item of the list ``logging.backends``) hold a ``name`` plus that
 component's own arguments; those arguments are checked against the component's factory once plugins
 are loaded (see ``cgx.plugins``).
 """
@@ -312,6 +312,10 @@ class Config:
     buffer: ComponentConfig = field(default_factory=lambda: ComponentConfig("image_pool", {"size": 50}))
     """Image buffer plugin: the history of generated images the discriminators also see (image_pool of 50,
     the paper's; none: the current batch only)."""
+    augment: ComponentConfig = field(default_factory=lambda: ComponentConfig("none"))
+    """Discriminator augmentation plugin, applied to every image any discriminator sees (real and fake, both
+    phases, every method): none (default: the paper's step, exactly), diffaugment (policy: [color, translation,
+    cutout]) or ada (adaptive probability: target, interval, speed). Helps on small data sets (docs/training.md)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

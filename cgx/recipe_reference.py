@@ -39,7 +39,11 @@ PLUGIN_KINDS = {
     "loss.cycle": "reconstruction loss",
     "buffer": "buffer",
     "logging.backends": "logger",
+    "augment": "augment",
 }
+
+# Plugin sections whose kind has a name for off (cgx.plugins.kinds.Kind.off): nothing is built.
+OFF = {"augment": "none"}
 
 # What the loader checks in code rather than through an annotation or RANGES (cgx.config._check_*);
 # tests/test_recipe_reference.py gives each key a value outside it and expects the recipe refused.
@@ -129,6 +133,8 @@ def accepted(key: str, tp) -> str:
     if key in PLUGIN_KINDS:
         kind = PLUGIN_KINDS[key]
         parts.append(f"a registered {kind} (`cgx plugins`) and its arguments")
+        if key in OFF:
+            parts.append(f"{OFF[key]}: off")
     if not parts and tp is bool:
         parts.append("true, false")
     return "; ".join(parts) or "any"

@@ -10,6 +10,7 @@ What each kind must be is defined, as Protocols, in ``cgx.plugins.types``.
     cgx_register_discriminators(register)
     cgx_register_adversarial_losses(register)     cgx_register_reconstruction_losses(register)
     cgx_register_buffers(register)                cgx_register_loggers(register)
+    cgx_register_augments(register)
 """
 import pluggy
 

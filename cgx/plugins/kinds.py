@@ -5,7 +5,7 @@ Protocol in ``cgx.plugins.types``).
     >>> KINDS["generator"].hook
     'cgx_register_generators'
     >>> [k for k in KINDS]            # iterating gives the kind names
-    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger']
+    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger', 'augment']
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from torch import nn
 from ..choices import PLUGIN_KINDS
 
 from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, ReconstructionLoss
+from .types import Augment
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Kind:
     """Whether each recipe key holds a list of components (``logging.backends: [tensorboard, jsonl]``),
     each item a name or a section with ``name``, addressed as ``logging.backends[1]``; otherwise it
     selects one."""
+    off: str | None = None
+    """A name that turns the recipe key off instead of naming a plugin (``augment: none``): nothing is built,
+    so the run is exactly one without the key; no plugin of the kind may take that name."""
 
     def missing(self, obj: Any) -> list[str]:
         """What ``obj`` lacks to be a component of this kind (empty: it fits)."""
@@ -79,6 +83,10 @@ KINDS: Mapping[str, Kind] = _kinds(
          "logger factories (where rank 0's scalars, image grids, recipe and checkpoint/best events go): "
          "``open(run)``, ``recipe(config)``, ``scalars(step, values)``, ``image(step, tag, grid)``, "
          "``event(step, name, fields)``, ``close()``", many=True),
+    Kind("augment", "cgx_register_augments", Augment, False, ("augment",),
+         "discriminator augmentation factories (applied by the engine to every image any discriminator sees): "
+         "``__call__(images) -> images``; adaptive ones (``AdaptiveAugment``) also ``observe``, ``update``",
+         off="none"),
 )
 """Every plugin kind by name."""
 

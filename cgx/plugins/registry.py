@@ -162,6 +162,9 @@ class Registry:
                 raise PluginError(f"{source}: {kind} name must be a non-empty string, got {name!r}")
             if not callable(factory):
                 raise PluginError(f"{source}: {kind} {name!r} factory is not callable")
+            if name == KINDS[kind].off:
+                raise PluginError(f"{source}: {kind} name {name!r} is the recipe's word for off "
+                                  f"({KINDS[kind].recipe_keys[0]}: {name}); choose another name")
             reg = self._entries[kind]
             if name in reg:
                 first = reg[name].source

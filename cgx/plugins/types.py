@@ -20,6 +20,8 @@ reconstruction_loss  :class:`ReconstructionLoss`      ``loss.cycle`` (cycle and 
 buffer               :class:`Buffer`                  ``buffer``
 logger               :class:`Logger`                  ``logging.backends`` (a list: every one named gets
                      (with :class:`LogRun`)           every event)
+augment              :class:`Augment`                 ``augment`` (off: ``none``)
+                     (optional: :class:`AdaptiveAugment`)
 ==================== =============================== ========================================
 """
 from __future__ import annotations
@@ -126,6 +128,10 @@ class AdversarialLoss(Protocol):
                            batch: DiscriminatorBatch) -> torch.Tensor:
         """Scalar: the discriminator's loss on real and (history-buffer) fake scores."""
 
+    # Optional attribute ``decision_boundary`` (float, default 0): the score between what the loss pushes
+    # real images to and what it pushes fakes to (lsgan: the mean of its two labels), from which an adaptive
+    # augmentation (:class:`AdaptiveAugment`) counts how many real scores fall on the real side.
+
 
 @runtime_checkable
 class ReconstructionLoss(Protocol):
@@ -142,6 +148,46 @@ class Buffer(Protocol):
     def query(self, images: torch.Tensor) -> torch.Tensor:
         """Images for the discriminator instead of the current fakes ``images`` (same shape)."""
 
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+# --- discriminator augmentation -------------------------------------------------------------------
+
+@runtime_checkable
+class Augment(Protocol):
+    """Augmentation of every image a discriminator sees (``augment``). The engine applies it to the input of
+    every discriminator built from ``model.discriminator`` at every call (a forward pre-hook installed when
+    the network is built): reals and fakes, in the discriminator's and the generator's phase, a gradient
+    penalty's extra pass, a conditional discriminator's concatenated pair (as one image), every method alike.
+
+    ``__call__(images)`` returns a batch of the same shape and dtype, differentiable in ``images`` (the
+    generator learns through it), drawing its randomness per sample from torch's generator on the images'
+    device (each rank's random state is in every checkpoint, so a resumed run draws the same). It holds no
+    parameters. ``augment: none`` (the default) builds and installs nothing."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class AdaptiveAugment(Augment, Protocol):
+    """An :class:`Augment` steered by the discriminator's scores of real images (ADA). The engine moves it
+    to the run's device once (``to``), shows it the scores of the reals in every discriminator loss
+    (``observe``), calls ``update`` after every training step on every rank, logs ``scalars()`` as
+    ``augment/<name>`` on log steps and saves its state with every checkpoint (rank 0's; it must be the same
+    on every rank), restoring it on resume."""
+
+    def to(self, device: torch.device) -> Any: ...
+
+    def observe(self, real_scores: Scores, boundary: float) -> None:
+        """The discriminator's (detached) scores of the real images of one loss call, and the loss's
+        ``decision_boundary``. Keep it on the device: no ``.item()``."""
+
+    def update(self, images: int, reduce: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """After a step that showed the discriminators ``images`` real images on all ranks together.
+        ``reduce(t)`` sums a tensor over ranks (collective: call it the same number of times on every rank)."""
+
+    def scalars(self) -> Mapping[str, torch.Tensor]: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
 
@@ -304,6 +350,6 @@ class Logger(Protocol):
         """Flush and finish (the launch ends: the run may be resumed later)."""
 
 
-__all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
+__all__ = ["AdaptiveAugment", "AdversarialLoss", "Augment", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
            "FeatureGenerator", "Generator", "LogRun", "Logger", "Method",
            "MethodStep", "ReconstructionLoss", "Scores", "StepResult", "Trainable"]

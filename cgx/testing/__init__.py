@@ -14,11 +14,12 @@ Each ``check_*`` takes ``build``, a callable with no arguments returning a new c
 with small arguments: the checks run on CPU), and raises ``ContractError`` (an AssertionError) saying
 what broke. No file of cgx's checkout is needed: what a check needs (images, data, a recipe) it makes.
 """
+from .augment import check_augment
 from .failures import ContractError
 from .losses import check_adversarial_loss, check_reconstruction_loss
 from .method import check_method
 from .networks import check_discriminator, check_generator
 from .state import check_buffer, check_logger
 
-__all__ = ["ContractError", "check_adversarial_loss", "check_buffer", "check_discriminator", "check_generator",
+__all__ = ["ContractError", "check_augment", "check_adversarial_loss", "check_buffer", "check_discriminator", "check_generator",
            "check_logger", "check_method", "check_reconstruction_loss"]

@@ -15,26 +15,43 @@ from ..errors import ConfigError, PluginError
 from ..plugins import Registry
 from ..plugins.kinds import KINDS, recipe_sections
 from ..plugins.types import Logger, Method
+from . import augment as augmentation
 
 
 def component_sections(cfg: Config) -> dict[str, tuple[str, ComponentConfig]]:
     """recipe key -> (plugin kind, section), for every key a plugin kind declares; a key that holds a
-    list (``logging.backends``) gives one entry per item, ``logging.backends[0]`` ..."""
+    list (``logging.backends``) gives one entry per item, ``logging.backends[0]`` ...; a key set to its kind's
+    ``off`` name (``augment: none``) gives none."""
     out = {}
     for key, kind in recipe_sections().items():
-        section = cfg
-        for part in key.split("."):
-            section = getattr(section, part)
+        section = _section(cfg, key)
         if KINDS[kind].many:
             out.update({f"{key}[{i}]": (kind, item) for i, item in enumerate(section)})
+        elif section.name == KINDS[kind].off:
+            continue  # (augment: none) nothing to build
         else:
             out[key] = (kind, section)
     return out
 
 
+def _section(cfg: Config, key: str):
+    section = cfg
+    for part in key.split("."):
+        section = getattr(section, part)
+    return section
+
+
 def check_components(cfg: Config, registry: Registry) -> None:
     """Every plugin a recipe names exists and accepts the arguments given, before any work; the
-    arguments are coerced in place (``2e-2`` read as a string becomes a float)."""
+    arguments are coerced in place (``2e-2`` read as a string becomes a float); a key turned off
+    (``augment: none``) takes no arguments."""
+    for key, kind in recipe_sections().items():
+        section = _section(cfg, key)
+        off = KINDS[kind].off
+        if not KINDS[kind].many and section.name == off and section.args:
+            raise ConfigError(f"{origin_of(cfg, key)}: {key}: {key}={off} is off and takes no arguments, got "
+                              f"{', '.join(f'{key}.{a}' for a in section.args)}; name the plugin they are for "
+                              f"({key}.name=..., `cgx plugins` lists them)")
     for key, (kind, section) in component_sections(cfg).items():
         try:
             section.args = registry.check_kwargs(kind, section.name, section.args)
@@ -81,7 +98,17 @@ class RecipeComponents:
         self.cfg, self.registry, self.where = cfg, registry, where
         self.generators: list = []
         """Every generator built so far (what train.activation_checkpointing applies to)."""
+        self._augment: list = []
         check_channels(cfg)
+
+    @property
+    def augment(self):
+        """The recipe's discriminator augmentation (``augment``), built once and shared by every discriminator
+        and adversarial loss built here; None when it is off (``augment: none``, the default)."""
+        if not self._augment:
+            on = "augment" in component_sections(self.cfg)
+            self._augment.append(create(self.cfg, self.registry, "augment", self.where) if on else None)
+        return self._augment[0]
 
     def channels(self, domain: str) -> int:
         """The channel count of domain ``A`` or ``B`` (``data.a.channels``, ``data.b.channels``)."""
@@ -98,10 +125,12 @@ class RecipeComponents:
         return net
 
     def discriminator(self, domain: str = "A", **overrides: Any):
-        return self._create("model.discriminator", overrides, {"in_channels": self.channels(domain)})
+        net = self._create("model.discriminator", overrides, {"in_channels": self.channels(domain)})
+        return net if self.augment is None else augmentation.install(net, self.augment)
 
     def adversarial_loss(self):
-        return self._create("loss.gan")
+        loss = self._create("loss.gan")
+        return augmentation.ObservedLoss(loss, self.augment) if augmentation.adaptive(self.augment) else loss
 
     def reconstruction_loss(self):
         return self._create("loss.cycle")

@@ -29,6 +29,7 @@ from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoint
 from .lock import RunLock
 from .logger import NullLog, RunLog
 from .metrics import LossMeter
+from .augment import AugmentUpdates, adaptive
 from .ema import EMA
 from .rng import RNGState
 from .schedule import linear_decay
@@ -79,6 +80,8 @@ class Trainer:
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
         self.method, self.gens, self.discs, self.method_step = wired.method, wired.gens, wired.discs, wired.step
         self.speed = wired.speed
+        self.augment = (AugmentUpdates(wired.augment, s, cfg.train.batch_size * s.world_size)
+                        if adaptive(wired.augment) else None)  # ADA: p updated after each step, logged, saved
         self.warm_up = WarmUp(self.speed.compile)
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
@@ -99,7 +102,8 @@ class Trainer:
             last_step=self.total_steps,
             shared={"generators": self.gens, "discriminators": self.discs,
                     "schedule": Group(generators=self.sched_g, discriminators=self.sched_d),
-                    **({"ema": self.ema} if self.ema is not None else {})},
+                    **({"ema": self.ema} if self.ema is not None else {}),
+                    **({"augment": self.augment} if self.augment is not None else {})},
             per_rank={"method": self.method_step, "rng": RNGState()},
         )
         self.resumed_from: Path | None = None
@@ -249,6 +253,8 @@ class Trainer:
                 losses, images = self.method_step(real_a, real_b)
                 if self.ema is not None:
                     self.ema.update(self.gens.module)
+                if self.augment is not None:
+                    self.augment.step_done()
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
@@ -307,6 +313,7 @@ class Trainer:
             "lr/discriminators": self.sched_d.get_last_lr()[0],
             **timer.report(s.world_size * self.cfg.train.batch_size),
             "epoch": self.step / self.source.steps_per_epoch,
+            **(self.augment.scalars() if self.augment is not None else {}),
         }
         if skipped is not None:
             total = s.all_reduce(torch.tensor([float(skipped)], device=self.device), "sum")

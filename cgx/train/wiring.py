@@ -32,6 +32,8 @@ class Wired:
     step: MethodStep
     speed: SpeedPlan
     """The speed switches in force (compile, channels_last, cudnn.benchmark), resolved for the device."""
+    augment: object = None
+    """The discriminator augmentation in force (``augment``), on the device; None when off."""
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
@@ -43,6 +45,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     if check_data_mode(cfg, method) and s.is_main:
         print(f"cgx: method {shown(cfg.method.name)} does not learn from pairs: it trains on the paired data's A and B "
               f"images as two domains, ignoring which goes with which")
+    augment = make.augment  # built before the networks (their seeded weights stay as without it); None: off
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)
     gens = method_call(cfg, method.build_generators, make)
@@ -54,6 +57,8 @@ def wire_step(cfg: Config, registry: Registry, strategy,
         gens, discs = sync_batchnorm(cfg, s, gens), sync_batchnorm(cfg, s, discs)
     speed = plan_speed(cfg, s.device, s.precision)  # train.compile, channels_last, cudnn_benchmark
     apply_speed(speed, (gens, discs), s.device)
+    if augment is not None and callable(getattr(augment, "to", None)):
+        augment.to(s.device)
     offload = cfg.distributed.offload_optimizer
     gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
     discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
@@ -61,7 +66,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     # From here on every rank draws different randomness (buffers, augmentation).
     seed_everything(t.seed + 1_000_003 * s.rank)
     step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
-    return Wired(method, gens_t, discs_t, step, speed)
+    return Wired(method, gens_t, discs_t, step, speed, augment)
 
 
 def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:

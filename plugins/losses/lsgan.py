@@ -12,6 +12,11 @@ class LSGANLoss:
         self.real_label = real_label
         self.fake_label = fake_label
 
+    @property
+    def decision_boundary(self) -> float:
+        """Between the two targets: where an adaptive augmentation counts a real score as on the real side."""
+        return (self.real_label + self.fake_label) / 2
+
     def _mse(self, scores: Scores, target: float) -> torch.Tensor:
         return mean_over(scores, lambda s: F.mse_loss(s.float(), torch.full_like(s, target, dtype=torch.float32)))
 

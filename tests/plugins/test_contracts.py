@@ -1,4 +1,4 @@
-"""Every registered buffer and logger through the public checks (``cgx.testing``), as an outside
+"""Every registered buffer, logger and augmentation through the public checks (``cgx.testing``), as an outside
 package checks its own; the networks' and losses' are in test_components.py and test_losses.py, the
 methods' in tests/methods/test_method_contract.py."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import cgx.plugins
-from cgx.testing import ContractError, check_buffer, check_logger
+from cgx.testing import ContractError, check_augment, check_buffer, check_logger
 
 LOCAL_LOGGERS = [n for n in cgx.plugins.available("logger") if n not in ("wandb", "mlflow")]
 """wandb and mlflow start a client each (seconds, optional packages): their own tests cover them."""
@@ -20,6 +20,11 @@ def test_buffer_keeps_the_contract(name):
 @pytest.mark.parametrize("name", LOCAL_LOGGERS)
 def test_logger_keeps_the_contract(name, tmp_path):
     check_logger(lambda: cgx.plugins.create("logger", name), tmp_path)
+
+
+@pytest.mark.parametrize("name", cgx.plugins.available("augment"))
+def test_augment_keeps_the_contract(name):
+    check_augment(lambda: cgx.plugins.create("augment", name))
 
 
 class ForgetfulPool:

@@ -21,6 +21,7 @@ BUILTINS = {
     "reconstruction_loss": {"l1"},
     "buffer": {"image_pool", "none"},
     "logger": {"tensorboard", "jsonl", "wandb", "mlflow"},
+    "augment": {"diffaugment", "ada"},
 }
 
 
@@ -140,6 +141,15 @@ def build_tiny_logger(prefix: str = "") -> TinyLogger:
     return TinyLogger(prefix)
 
 
+class TinyAugment:
+    def __call__(self, images):
+        return -images
+
+
+def build_tiny_augment() -> TinyAugment:
+    return TinyAugment()
+
+
 def build_tiny_method():
     from cgx_plugins.methods.cyclegan import CycleGAN
 
@@ -177,9 +187,14 @@ class TinyPlugin:
     def cgx_register_loggers(self, register):
         register("tiny_logger", build_tiny_logger)
 
+    @hookimpl
+    def cgx_register_augments(self, register):
+        register("tiny_augment", build_tiny_augment)
+
 
 TINY = {"method": "tiny_method", "generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
-        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer", "logger": "tiny_logger"}
+        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer", "logger": "tiny_logger",
+        "augment": "tiny_augment"}
 
 
 def hookspec_names() -> list[str]:
@@ -521,14 +536,14 @@ def loaded(registry: Registry) -> dict[str, set[str]]:
 
 def test_load_plugins_env_limits_entry_points(only):
     only("resnet,lsgan")
-    assert loaded(Registry()) == {"method": set(), "generator": {"resnet"}, "discriminator": set(), "adversarial_loss": {"lsgan"},
-                                  "reconstruction_loss": set(), "buffer": set(), "logger": set()}
+    assert loaded(Registry()) == {**{k: set() for k in cgx.plugins.KINDS}, "generator": {"resnet"},
+                                  "adversarial_loss": {"lsgan"}}
 
 
 def test_load_plugins_env_ignores_spaces(only):
     only(" patchgan , image_pool , jsonl")
-    assert loaded(Registry()) == {"method": set(), "generator": set(), "discriminator": {"patchgan"}, "adversarial_loss": set(),
-                                  "reconstruction_loss": set(), "buffer": {"image_pool"}, "logger": {"jsonl"}}
+    assert loaded(Registry()) == {**{k: set() for k in cgx.plugins.KINDS}, "discriminator": {"patchgan"},
+                                  "buffer": {"image_pool"}, "logger": {"jsonl"}}
 
 
 def test_load_plugins_env_empty_loads_none(only):
@@ -582,6 +597,7 @@ def test_a_loss_of_the_other_kind_is_refused_with_its_kind():
     ("reconstruction_loss", lambda: object(), "__call__"),
     ("buffer", lambda: [], "query()"),
     ("logger", lambda: TinyBuffer(), "open()"),
+    ("augment", lambda: TinyBuffer(), "__call__"),
 ])
 def test_a_factory_returning_what_does_not_fit_its_kind_is_named(only, kind, returned, needs):
     only("")

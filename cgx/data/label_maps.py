@@ -106,6 +106,22 @@ def decode_label_map(data: bytes, name: str, spec: LabelSpec, size: tuple[int, i
     return classes
 
 
+def check_label_file(data: bytes, name: str, size: tuple[int, int]) -> None:
+    """What ``cgx shards`` checks of a label map before storing its bytes (it knows no recipe, so no class
+    count or palette): a PNG of a label map's modes, the size of its image; else a DataError naming it."""
+    try:
+        im = Image.open(io.BytesIO(data))
+        fmt, mode, found = im.format, im.mode, im.size
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"cannot read label map {name}: {type(e).__name__}: {e}") from None
+    if fmt != "PNG" or mode not in INDEX_MODES + COLOUR_MODES:
+        raise DataError(f"label map {name} is {fmt or 'an unknown format'} of mode {mode}; label maps are PNG of class "
+                        f"indices (mode L, P or 16-bit grey) or RGB colours")
+    if found != tuple(size):
+        raise DataError(f"label map {name} is {found[0]}x{found[1]}, its image is {size[0]}x{size[1]}: a label map "
+                        f"must be the size of its image")
+
+
 def read_label_map(path: str | Path, spec: LabelSpec, size: tuple[int, int] | None = None,
                    key: str = "labels") -> np.ndarray:
     """The label map at ``path`` (``decode_label_map``); DataError naming the file if it cannot be read."""

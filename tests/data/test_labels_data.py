@@ -129,3 +129,48 @@ def test_a_bad_label_map_follows_on_corrupt(labelled, on_corrupt):
         for x, y in zip(batch["A"], batch["A_labels"]):
             check_aligned(x, y)
     source.close()
+
+
+def shard_cfg(out, **data) -> DataConfig:
+    return cfg_for(None, source="shards", shards_a=str(out / "trainA-000000.tar"),
+                   shards_b=str(out / "trainB-000000.tar"), shuffle_buffer=4, **data)
+
+
+def test_shards_carry_label_maps_round_trip(labelled, tmp_path):
+    import json
+
+    from cgx.data.shard_writer import write_shards
+
+    out = tmp_path / "shards"
+    write_shards(labelled, out, progress=False)
+    index = json.loads((out / "trainA.json").read_text())
+    assert index["labels"]["field"] == "label.png" and "labels" not in json.loads((out / "trainB.json").read_text())
+    seen = 0
+    whole = list(build_source(shard_cfg(out), batch=2, seed=1).batches(0, 6))
+    for batch in whole:
+        assert batch["A_labels"].shape == (2, 24, 24) and "B_labels" not in batch
+        for x, y in zip(batch["A"], batch["A_labels"]):
+            check_aligned(x, y)
+            seen += 1
+    assert seen == 12
+    tail = list(build_source(shard_cfg(out), batch=2, seed=1).batches(4, 6))
+    for a, b in zip(whole[4:], tail):
+        assert torch.equal(a["A_labels"], b["A_labels"]) and torch.equal(a["A"], b["A"])
+    # the same shards asked for labels of B, which they do not hold: named when the source is built
+    with pytest.raises(DataError, match=r"data\.shards_b: data\.b\.labels asks for label maps, and the shards of .*trainB\.json hold none"):
+        build_source(shard_cfg(out, b=ImageSpec(labels=LabelSpec(classes=2))), batch=1)
+
+
+def test_shards_resize_labels_nearest_and_refuse_bad_ones(labelled, tmp_path):
+    from cgx.data.shard_writer import write_shards
+
+    (labelled / "trainA_labels" / "s001.png").write_bytes(encode_label_map(np.zeros((10, 10), np.int64)))
+    results = write_shards(labelled, tmp_path / "shards", resize=60, fmt="png", progress=False)
+    a = next(r for r in results if r.name == "trainA")
+    assert a.total == 5 and "is 10x10, its image is 40x30" in a.skipped[0][1]
+    source = build_source(shard_cfg(tmp_path / "shards", preprocess="crop", crop_size=40), batch=5, seed=0)
+    batch = next(source.batches(0, 1))
+    assert batch["skipped"] == 0 and set(batch["A_labels"].unique().tolist()) <= set(range(CLASSES)) | {255}
+    (labelled / "trainA_labels" / "s003.png").unlink()
+    with pytest.raises(DataError, match=r"s003\.png has no label map"):
+        write_shards(labelled, tmp_path / "shards2", progress=False)

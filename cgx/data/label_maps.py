@@ -69,10 +69,11 @@ def describe(spec: LabelSpec) -> str:
 
 
 def decode_label_map(data: bytes, name: str, spec: LabelSpec, size: tuple[int, int] | None = None,
-                     key: str = "labels") -> np.ndarray:
+                     key: str = "labels", source: str | None = None) -> np.ndarray:
     """A label map file's bytes as an int64 array (H, W); ``size``: its image's (width, height), which it
     must have. DataError naming ``name`` for anything it cannot be (see the module's docstring); ``key``
-    (``data.a.labels``) names the recipe section the accepted values come from."""
+    (``data.a.labels``) names the recipe section the accepted values come from (``source``: where the class
+    count came from, when not ``key.classes``)."""
     if not data:
         raise DataError(f"cannot read label map {name}: the file is empty (0 bytes)")
     try:
@@ -102,7 +103,7 @@ def decode_label_map(data: bytes, name: str, spec: LabelSpec, size: tuple[int, i
     except Exception as e:  # noqa: BLE001 -- PIL raises many kinds
         raise DataError(f"cannot read label map {name}: {type(e).__name__}: {e}") from None
     if mode in INDEX_MODES:
-        check_classes(classes, spec, name, key)
+        check_classes(classes, spec, name, key, source)
     return classes
 
 
@@ -123,23 +124,23 @@ def check_label_file(data: bytes, name: str, size: tuple[int, int]) -> None:
 
 
 def read_label_map(path: str | Path, spec: LabelSpec, size: tuple[int, int] | None = None,
-                   key: str = "labels") -> np.ndarray:
+                   key: str = "labels", source: str | None = None) -> np.ndarray:
     """The label map at ``path`` (``decode_label_map``); DataError naming the file if it cannot be read."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise DataError(f"cannot read label map {path}: {e.strerror or e}") from None
-    return decode_label_map(data, str(path), spec, size, key)
+    return decode_label_map(data, str(path), spec, size, key, source)
 
 
-def check_classes(classes: np.ndarray, spec: LabelSpec, name: str, key: str = "labels") -> None:
+def check_classes(classes: np.ndarray, spec: LabelSpec, name: str, key: str = "labels", source: str | None = None) -> None:
     """DataError naming ``name``, the first bad value and where it is, when ``classes`` holds a value that is
     neither a class (0 .. classes-1) nor ``ignore_index``."""
     bad = ((classes < 0) | (classes >= spec.classes)) & (classes != spec.ignore_index)
     if bad.any():
         y, x = np.argwhere(bad)[0]
         raise DataError(f"label map {name} holds {int(classes[y, x])} at x={x}, y={y} ({int(bad.sum())} such pixels); "
-                        f"{key} accepts {describe(spec)} ({key}.classes is {spec.classes})")
+                        f"{key} accepts {describe(spec)} ({source or f'{key}.classes is {spec.classes}'})")
 
 
 def _from_palette(rgb: np.ndarray, spec: LabelSpec, name: str, key: str) -> np.ndarray:

@@ -65,18 +65,18 @@ class LabelSet:
     """The label maps of a folder of test images (``--labels DIR``: the same relative path under DIR,
     ``.png``), read by index as the images are (``cgx.eval.image_set.ImageSet``)."""
 
-    def __init__(self, folder: str | Path, images, spec: LabelSpec, key: str) -> None:
+    def __init__(self, folder: str | Path, images, spec: LabelSpec, key: str, source: str | None = None) -> None:
         if images.kind != "folder":
             raise DataError(f"{key}: label maps are matched to test images by file name, so the test images "
                             f"({images.key} {images.spec}) must be a folder, not shards")
-        self.folder, self.spec, self.key = Path(folder), spec, key
+        self.folder, self.spec, self.key, self.source = Path(folder), spec, key, source
         root = Path(images.spec)
         self.files = label_files(images.files[:len(images)], root, self.folder, key)
         self.images = images
 
     def load(self, indices: range, sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
         """The label maps of images ``indices`` (int64 (H, W)), each checked to be ``sizes[i]`` (w, h)."""
-        return [torch.from_numpy(read_label_map(self.files[i], self.spec, size, self.key))
+        return [torch.from_numpy(read_label_map(self.files[i], self.spec, size, self.key, self.source))
                 for i, size in zip(indices, sizes)]
 
 
@@ -147,15 +147,17 @@ def build_scorers(labels: dict, segmenter: str, sets: dict, specs: dict, device,
     out = {}
     for direction, folder in labels.items():
         name = key if direction == "AtoB" else f"{key}_b" if key.startswith("eval.") else "--labels-b"
-        spec = specs.get(direction)
+        spec, source = specs.get(direction), None
         if spec is None:
             spec = LabelSpec(classes=seg.classes or probe_classes(seg, sets[direction], device))
+            source = (f"the segmenter {seg.describe} gives {spec.classes} classes; the run's recipe has no "
+                      f"data.{direction[0].lower()}.labels")
         elif seg.classes is not None and seg.classes != spec.classes:
             raise DataError(f"{name}: the segmenter {seg.describe} gives {seg.classes} classes, the labels' domain has "
                             f"{spec.classes} (data.{direction[0].lower()}.labels.classes)")
         if not Path(folder).is_dir():
             raise DataError(f"{name}: folder not found: {folder}")
-        out[direction] = FcnScorer(seg, LabelSet(folder, sets[direction], spec, name), device)
+        out[direction] = FcnScorer(seg, LabelSet(folder, sets[direction], spec, name, source), device)
     return out
 
 

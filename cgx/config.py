@@ -120,7 +120,7 @@ class ImageSpec:
     translate, grid and eval take the run's value, cgx shards the default."""
     labels: Optional[LabelSpec] = None
     """The domain's images carry per-pixel class maps (cgx.data.label_maps): {classes, ignore_index, palette}.
-    Folders: {phase}A_labels/ beside {phase}A/ (same relative path, .png); shards: label.png in each sample
+    Folders: {phase}A_labels/ beside {phase}A/ (B: {phase}B_labels/; same relative path, .png); shards: label.png in each sample
     (`cgx shards` writes it from such folders). null: no labels."""
 
     @property

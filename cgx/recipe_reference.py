@@ -164,10 +164,19 @@ def sections(cls=Config, prefix: str = "") -> list[tuple[str, str, list[Key]]]:
 
 
 def _rows(cls, prefix: str, value) -> list[Key]:
+    """The keys of a small section; an optional sub-section (``data.a.labels``) is followed by its own keys,
+    with the defaults they take when it is given."""
+    from .config import _optional_section
+
     docs, hints = attribute_docs(cls), typing.get_type_hints(cls)
-    return [Key(f"{prefix}{f.name}", type_name(hints[f.name]), show(getattr(value, f.name)),
-                accepted(f"{prefix}{f.name}", hints[f.name]), one_line(docs[f.name]))
-            for f in dataclasses.fields(cls)]
+    rows = []
+    for f in dataclasses.fields(cls):
+        rows.append(Key(f"{prefix}{f.name}", type_name(hints[f.name]), show(getattr(value, f.name)),
+                        accepted(f"{prefix}{f.name}", hints[f.name]), one_line(docs[f.name])))
+        section = _optional_section(hints[f.name])
+        if section is not None:
+            rows += _rows(section, f"{prefix}{f.name}.", section())
+    return rows
 
 
 def render() -> str:

@@ -125,6 +125,7 @@ class FcnScorer:
     def scores(self, collective) -> dict:
         """Collective: the whole set's scores (every rank's counts summed), the same on every rank."""
         out = fcn_scores(collective.all_reduce(self.matrix.to(collective.device), "sum").cpu())
+        self.matrix.zero_()  # counted once: the next evaluation (training's next step, the EMA weights) starts afresh
         out["segmenter"] = self.segmenter.describe
         out["labels"] = str(self.labels.folder)
         return out

@@ -174,3 +174,71 @@ def test_shards_resize_labels_nearest_and_refuse_bad_ones(labelled, tmp_path):
     (labelled / "trainA_labels" / "s003.png").unlink()
     with pytest.raises(DataError, match=r"s003\.png has no label map"):
         write_shards(labelled, tmp_path / "shards2", progress=False)
+
+
+LABELLED_METHOD = '''
+import json
+import torch
+from cgx.plugins import hookimpl
+from cgx_plugins.methods.cyclegan import CycleGAN
+
+
+class Checked:
+    """CycleGAN's step, after checking the labels it is given are the images' classes, pixel for pixel."""
+
+    def __init__(self, inner, record):
+        self.inner, self.record = inner, record
+
+    def __call__(self, real_a, real_b, labels_a=None, labels_b=None):
+        grey = ((real_a[:, 0] + 1) * 127.5).round()
+        classes = torch.where(labels_a == 255, torch.zeros_like(labels_a), labels_a)
+        with open(self.record, "a") as f:
+            f.write(json.dumps({"shape": list(labels_a.shape), "dtype": str(labels_a.dtype), "b": labels_b is None,
+                                "aligned": bool(torch.equal(grey, (classes * 50).float()))}) + "\\n")
+        return self.inner(real_a, real_b)
+
+    def state_dict(self):
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state):
+        self.inner.load_state_dict(state)
+
+
+class Labelled(CycleGAN):
+    uses_labels = True
+
+    def __init__(self, record):
+        super().__init__()
+        self.record = record
+
+    def build_step(self, generators, discriminators, make, autocast):
+        return Checked(super().build_step(generators, discriminators, make, autocast), self.record)
+
+
+@hookimpl
+def cgx_register_methods(register):
+    register("labelled_check", lambda record="": Labelled(record))
+'''
+
+
+def test_trainer_hands_labels_to_a_method_that_uses_them(labelled, make_recipe, tmp_path):
+    import json
+
+    from cgx.config import load_config
+    from cgx.plugins import Registry
+    from cgx.train.trainer import Trainer
+
+    (tmp_path / "labelled_check.py").write_text(LABELLED_METHOD)
+    record = tmp_path / "steps.jsonl"
+    recipe = make_recipe({"plugins": ["labelled_check.py"],
+                          "method": {"name": "labelled_check", "record": str(record)},
+                          "data": {"root": str(labelled), "preprocess": "crop", "crop_size": 16, "load_size": 16,
+                                   "a": {"labels": {"classes": CLASSES}}},
+                          "train": {"steps": 2, "batch_size": 2, "image_every": 0, "ckpt_every": 2}})
+    trainer = Trainer(load_config(recipe), registry=Registry())
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    steps = [json.loads(line) for line in record.read_text().splitlines()]
+    assert steps == [{"shape": [2, 16, 16], "dtype": "torch.int64", "b": True, "aligned": True}] * 2

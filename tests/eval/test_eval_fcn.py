@@ -104,3 +104,36 @@ def test_eval_labels_refusals(tiny_run, labelled_test, tmp_path, capsys):
         assert cli_main([*base, *extra]) != 0
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_fcn_score_during_training_picks_best_by_mean_iou(make_recipe, tmp_path, use_weights):
+    """eval.labels + eval.segmenter: every evaluation scores the FCN score, logs it, and best/ keeps the step of
+    the highest mean IoU (higher is better, unlike FID)."""
+    from cgx.config import load_config
+    from cgx.data.demo import generate
+    from cgx.eval.periodic import read_best
+    from cgx.plugins import Registry
+    from cgx.train.trainer import Trainer
+
+    data = generate(tmp_path / "data", n_train=4, n_test=2, size=32, seed=1, labels=True)
+    recipe = make_recipe({"data": {"root": str(data), "a": {"labels": {"classes": 4}}},
+                          "train": {"steps": 4, "ckpt_every": 2, "log_every": 2, "image_every": 0},
+                          "eval": {"every": 2, "metric": "mean_iou_AtoB", "directions": "AtoB",
+                                   "labels": str(data / "testA_labels"), "segmenter": "palette:" + ",".join(PALETTE)},
+                          "logging": {"backends": ["jsonl"]}})
+    trainer = Trainer(load_config(recipe), registry=Registry())
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    run = tmp_path / "run"
+    evals = {s: json.loads((run / "eval" / f"step_{s:08d}.json").read_text()) for s in (2, 4)}
+    ious = {s: r["scores"]["AtoB"]["mean_iou"] for s, r in evals.items()}
+    assert all(0 <= v <= 1 for v in ious.values()) and ious[2] != ious[4]
+    kept = read_best(run)
+    assert kept["metric"] == "mean_iou_AtoB" and kept["step"] == max(ious, key=ious.get)
+    assert kept["value"] == pytest.approx(max(ious.values()))
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    scalars = {k for r in logged if r["kind"] == "scalars" for k in r["values"]}
+    assert {"eval/mean_iou_AtoB", "eval/pixel_accuracy_AtoB", "eval/class_accuracy_AtoB"} <= scalars
+    assert (run / "eval" / "step_00000004" / "AtoB" / "000_segmentation.png").is_file()

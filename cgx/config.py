@@ -680,6 +680,11 @@ def _check_paired(cfg: Config, where: str) -> None:
     """Paired data names its shards in data.shards (both images in each sample); unpaired in shards_a/shards_b."""
     d = cfg.data
     if d.paired:
+        labelled = [k for k in ("a", "b") if getattr(d, k).labels is not None]
+        if labelled:
+            raise ConfigError(f"{where}: data.{labelled[0]}.labels: label maps are read for unpaired data (folders, "
+                              f"shards_a/shards_b); data.paired=true does not read them: set data.{labelled[0]}.labels "
+                              f"to null, or data.paired=false")
         given = [k for k in ("shards_a", "shards_b", "index_a", "index_b") if getattr(d, k)]
         if given:
             raise ConfigError(f"{where}: data.{given[0]} is for unpaired shards; with data.paired=true name the paired "

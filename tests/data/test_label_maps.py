@@ -98,3 +98,29 @@ def test_missing_label_file_is_named(tmp_path):
     assert read_label_map(found[1], SPEC).shape == (2, 4)
     with pytest.raises(DataError, match="label maps' folder .* is not found"):
         label_files(files, images, tmp_path / "nowhere", "data.a.labels")
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"classes": 0}, "data.a.labels.classes must be 1 .. 65535, got 0"),
+    ({"classes": 3, "ignore_index": 2}, "data.a.labels.ignore_index must not be a class"),
+    ({"classes": 2, "palette": [[0, 0, 0]]}, "data.a.labels.palette must give one [r, g, b] per class (2), got 1"),
+    ({"classes": 2, "palette": [[0, 0, 0], [0, 0, 256]]}, "data.a.labels.palette[1] must be [r, g, b] with each 0..255"),
+    ({"classes": 2, "palette": [[9, 9, 9], [9, 9, 9]]}, "data.a.labels.palette[1] [9, 9, 9] is also class 0's colour"),
+    ({"clases": 2}, "unknown key 'data.a.labels.clases'"),
+])
+def test_recipe_labels_errors_name_the_key(labels, message):
+    from cgx.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"data": {"a": {"labels": labels}}}, "r.yaml")
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_recipe_labels_read_and_paired_refused():
+    from cgx.config import ConfigError, config_from_dict
+
+    cfg = config_from_dict({"data": {"b": {"labels": {"classes": 3, "palette": [[0, 0, 0], [1, 1, 1], [2, 2, 2]]}}}})
+    assert cfg.data.b.labels == LabelSpec(classes=3, ignore_index=255, palette=[[0, 0, 0], [1, 1, 1], [2, 2, 2]])
+    assert cfg.data.a.labels is None
+    with pytest.raises(ConfigError, match="data.a.labels: label maps are read for unpaired data"):
+        config_from_dict({"data": {"paired": True, "a": {"labels": {"classes": 3}}}})

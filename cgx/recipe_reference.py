@@ -56,6 +56,10 @@ CHECKED_IN_CODE = {
     "eval.max_images": ">= 2, or null",
     "eval.batch_size": "positive",
     "eval.bands": "three different band numbers below the domain's channel count, or null",
+    **{f"data.{d}.labels.{k}": v for d in ("a", "b") for k, v in (
+        ("classes", f"1 to {config_module.MAX_CLASS_VALUE}"),
+        ("ignore_index", f"not a class: classes to {config_module.MAX_CLASS_VALUE}"),
+        ("palette", "null, or one different [r, g, b] (each 0..255) per class"))},
 }
 
 

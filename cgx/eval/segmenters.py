@@ -73,8 +73,13 @@ class PaletteSegmenter(Segmenter):
                              f"{images.shape[1]} channels, not 3 (RGB)")
         rgb = ((images.float().clamp(-1, 1) + 1) * 127.5).round()  # as the 8-bit image the translation is
         palette = self.palette.to(images.device)
-        d = ((rgb[:, None] - palette[None, :, :, None, None]) ** 2).sum(2)  # (N, classes, H, W)
-        return d.argmin(1)
+        best = torch.zeros(rgb.shape[0], *rgb.shape[2:], dtype=torch.int64, device=images.device)
+        nearest = torch.full(best.shape, float("inf"), device=images.device)
+        for k, colour in enumerate(palette):  # one class at a time: memory of one image batch, not classes of them
+            d = ((rgb - colour[None, :, None, None]) ** 2).sum(1)
+            closer = d < nearest  # strictly: a tie stays with the lower class
+            best[closer], nearest[closer] = k, d[closer]
+        return best
 
 
 def parse_palette(text: str, recipe_palette: list | None, recipe_key: str) -> list[list[int]]:

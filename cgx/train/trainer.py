@@ -348,7 +348,9 @@ def data_folders(cfg: Config) -> list[Path]:
     if d.source == "folder":
         root = Path(d.root)
         found += [root / d.phase] if d.paired else [root / f"{d.phase}A", root / f"{d.phase}B"]
+        found += [root / f"{d.phase}{x.upper()}_labels" for x in ("a", "b") if not d.paired and getattr(d, x).labels]
     found += [Path(p) for p in (cfg.eval.a, cfg.eval.b, cfg.eval.pairs) if p and "{" not in p and "::" not in p]
+    found += [Path(p) for p in (cfg.eval.labels, cfg.eval.labels_b) if p]
     return found
 
 

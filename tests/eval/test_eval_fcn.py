@@ -52,7 +52,8 @@ def truth_of(data) -> np.ndarray:
 
 def run_cli(run, data, out, segmenter, capsys) -> tuple[dict, str]:
     args = ["eval", str(run), "--a", str(data / "testA"), "--b", str(data / "testB"), "--direction", "AtoB",
-            "--labels", str(data / "testA_labels"), "--segmenter", segmenter, "--output", str(out), "--no-progress"]
+            "--labels", str(data / "testA_labels"), "--segmenter", segmenter, "--output", str(out), "--no-progress",
+            "--batch-size", "2"]  # two chunks: the second starts at image 2
     assert cli_main(args) == 0
     return json.loads(out.read_text()), capsys.readouterr().out
 

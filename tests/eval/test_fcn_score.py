@@ -104,3 +104,32 @@ def test_onnx_without_onnxruntime_is_one_line_with_the_install_hint(tmp_path, mo
     (tmp_path / "seg.onnx").write_bytes(b"x")
     with pytest.raises(SetupError, match=r"needs the onnxruntime package, which is not installed: .*install .*\[export\]"):
         build_segmenter(str(tmp_path / "seg.onnx"), torch.device("cpu"))
+
+
+def test_shares_of_the_images_sum_to_the_whole_sets_score(tmp_path):
+    """Under torchrun each rank counts its share; the summed matrices give the one-process score."""
+    from types import SimpleNamespace
+
+    from cgx.config import LabelSpec
+    from cgx.data.demo import generate
+    from cgx.eval.fcn_score import FcnScorer, LabelSet
+    from cgx.eval.image_set import ImageSet
+
+    data = generate(tmp_path / "d", n_train=0, n_test=5, size=16, labels=True)
+    images = ImageSet(data / "testA", "--a")
+    seg = build_segmenter("palette:#000000,#ff0000,#00ff00,#0000ff", torch.device("cpu"))
+    x = torch.stack(images.load(range(5))).float() / 127.5 - 1  # the real images stand in for translations
+
+    def scorer():
+        return FcnScorer(seg, LabelSet(data / "testA_labels", images, LabelSpec(classes=4), "--labels"), "cpu")
+
+    whole, ranks = scorer(), [scorer(), scorer()]
+    whole.add(range(5), x, (16, 16))
+    ranks[0].add(range(0, 3), x[:3], (16, 16))
+    ranks[1].add(range(3, 5), x[3:], (16, 16))
+    summed = ranks[0].matrix + ranks[1].matrix
+    collective = SimpleNamespace(device="cpu", all_reduce=lambda t, op: summed.clone())
+    one = whole.scores(SimpleNamespace(device="cpu", all_reduce=lambda t, op: t.clone()))
+    two = ranks[0].scores(collective)
+    assert one == two and one["pixels"] == 5 * 16 * 16
+    assert whole.matrix.sum() == 0  # counted once: the next evaluation starts afresh

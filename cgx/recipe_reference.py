@@ -60,6 +60,10 @@ CHECKED_IN_CODE = {
     "eval.max_images": ">= 2, or null",
     "eval.batch_size": "positive",
     "eval.bands": "three different band numbers below the domain's channel count, or null",
+    **{f"data.{d}.labels.{k}": v for d in ("a", "b") for k, v in (
+        ("classes", f"1 to {config_module.MAX_CLASS_VALUE}"),
+        ("ignore_index", f"not a class: classes to {config_module.MAX_CLASS_VALUE}"),
+        ("palette", "null, or one different [r, g, b] (each 0..255) per class"))},
 }
 
 
@@ -170,10 +174,19 @@ def sections(cls=Config, prefix: str = "") -> list[tuple[str, str, list[Key]]]:
 
 
 def _rows(cls, prefix: str, value) -> list[Key]:
+    """The keys of a small section; an optional sub-section (``data.a.labels``) is followed by its own keys,
+    with the defaults they take when it is given."""
+    from .config import _optional_section
+
     docs, hints = attribute_docs(cls), typing.get_type_hints(cls)
-    return [Key(f"{prefix}{f.name}", type_name(hints[f.name]), show(getattr(value, f.name)),
-                accepted(f"{prefix}{f.name}", hints[f.name]), one_line(docs[f.name]))
-            for f in dataclasses.fields(cls)]
+    rows = []
+    for f in dataclasses.fields(cls):
+        rows.append(Key(f"{prefix}{f.name}", type_name(hints[f.name]), show(getattr(value, f.name)),
+                        accepted(f"{prefix}{f.name}", hints[f.name]), one_line(docs[f.name])))
+        section = _optional_section(hints[f.name])
+        if section is not None:
+            rows += _rows(section, f"{prefix}{f.name}.", section())
+    return rows
 
 
 def render() -> str:

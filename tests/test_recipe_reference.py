@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,19 @@ def leaf_keys(cls=Config, prefix: str = "") -> list[str]:
     out = []
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
+        optional = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (
+            typing.Union, types.UnionType) else []
         if dataclasses.is_dataclass(tp) and tp is not ComponentConfig:
             out += leaf_keys(tp, f"{prefix}{f.name}.")
+        elif len(optional) == 1 and dataclasses.is_dataclass(optional[0]):  # an optional section: itself and its keys
+            out += [f"{prefix}{f.name}", *leaf_keys(optional[0], f"{prefix}{f.name}.")]
         else:
             out.append(f"{prefix}{f.name}")
     return out
+
+
+OPTIONAL_SECTIONS = ("data.a.labels", "data.b.labels")
+"""Sections that are null by default: their keys are tried with the section given (``{}``)."""
 
 
 def test_the_reference_file_is_up_to_date(capsys):
@@ -66,7 +75,10 @@ def test_every_key_in_the_reference_is_accepted_with_its_default(tmp_path):
     base = load_config(recipe).to_dict()
     rows = [k for _, _, keys in recipe_reference.sections() for k in keys if k.key != "recipe"]  # set by the loader
     for row in rows:
-        assert load_config(recipe, [f"{row.key}={row.default}"]).to_dict() == base, row.key
+        section = next((s for s in OPTIONAL_SECTIONS if row.key.startswith(s + ".")), None)
+        given = [f"{section}={{}}"] if section else []
+        expected = load_config(recipe, given).to_dict() if section else base
+        assert load_config(recipe, [*given, f"{row.key}={row.default}"]).to_dict() == expected, row.key
 
 
 # A value outside what the reference says is accepted, for each key whose check is written in code.
@@ -83,6 +95,12 @@ OUTSIDE = {
     "eval.max_images": ["eval.max_images=1"],
     "eval.batch_size": ["eval.batch_size=0"],
     "eval.bands": ["eval.bands=[0, 0, 1]"],
+    "data.a.labels.classes": ["data.a.labels.classes=0"],
+    "data.b.labels.classes": ["data.b.labels.classes=70000"],
+    "data.a.labels.ignore_index": ["data.a.labels.classes=4", "data.a.labels.ignore_index=3"],
+    "data.b.labels.ignore_index": ["data.b.labels.ignore_index=65536"],
+    "data.a.labels.palette": ["data.a.labels.classes=2", "data.a.labels.palette=[[0, 0, 0], [0, 0, 0]]"],
+    "data.b.labels.palette": ["data.b.labels.classes=2", "data.b.labels.palette=[[0, 0, 0]]"],
 }
 
 
@@ -111,4 +129,4 @@ def test_a_key_without_a_docstring_is_refused_naming_it():
 def test_image_specs_are_documented_per_domain():
     names = [name for name, _, _ in recipe_reference.sections()]
     assert "data.a" in names and "data.b" in names
-    assert {f.name for f in dataclasses.fields(ImageSpec)} == {"channels", "depth", "max_pixels"}
+    assert {f.name for f in dataclasses.fields(ImageSpec)} == {"channels", "depth", "max_pixels", "labels"}

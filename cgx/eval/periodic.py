@@ -6,8 +6,9 @@ writes ``RUN/eval/step_NNNNNNNN.json`` and its results page ``RUN/eval/step_NNNN
 (``cgx.eval.page``: a few PNGs, cheap beside a checkpoint; the images of the weights the best
 checkpoint is chosen by: EMA where kept),
 logs ``eval/FID_AtoB``, ``eval/KID_AtoB``, ``eval/KID_std_AtoB``, ``eval/cycle_L1_AtoB`` (and
-``BtoA``) to every logger (``logging.backends``), and keeps the best checkpoint by ``eval.metric``
-(lower is better) in ``RUN/best/``, telling the loggers (a ``best`` event): the checkpoint just
+``BtoA``; with ``eval.labels`` the FCN score's ``eval/mean_iou_AtoB``, ``eval/pixel_accuracy_AtoB``,
+``eval/class_accuracy_AtoB``: ``cgx.eval.fcn_score``) to every logger (``logging.backends``), and keeps the
+best checkpoint by ``eval.metric`` (FID, KID: lower is better; an FCN score: higher) in ``RUN/best/``, telling the loggers (a ``best`` event): the checkpoint just
 written (complete: the store renames it into place only when every rank has finished) is
 hard-linked (copied across file systems) into ``best/.step_N.tmp`` and renamed to ``best/step_N``;
 then ``best/best.json`` (metric, value, step, scores) is replaced atomically, then the older
@@ -24,7 +25,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..run_dir import RunDir
 from ..train.checkpoint import swap_into_place
-from ..choices import DIRECTIONS
+from ..choices import DIRECTIONS, FCN_SCORES, higher_is_better
 from .evaluate import directions_of, evaluate, metric_value, report, summary, translated_in, write_json
 from .image_set import ImageSet
 from .inception import InceptionFeatures, resolve_weights
@@ -71,7 +72,8 @@ def _scalars(prefix: str, results: dict) -> dict:
     out = {}
     for d, r in results.items():
         out.update({f"{prefix}/{name}_{d}": r[key] for name, key in
-                    (("FID", "FID"), ("KID", "KID_mean"), ("KID_std", "KID_std"), ("cycle_L1", "cycle_L1"))
+                    (("FID", "FID"), ("KID", "KID_mean"), ("KID_std", "KID_std"), ("cycle_L1", "cycle_L1"),
+                     *((k, k) for k in FCN_SCORES))
                     if r.get(key) is not None})
     return out
 
@@ -100,6 +102,14 @@ class PeriodicEvaluation:
         else:
             self.set_a = ImageSet(e.a or root / "testA", "eval.a", e.max_images, cfg.data.a)
             self.set_b = ImageSet(e.b or root / "testB", "eval.b", e.max_images, cfg.data.b)
+        self.fcn, self.palettes = {}, {}  # the FCN score (eval.labels, eval.labels_b): cgx.eval.fcn_score
+        if e.labels or e.labels_b:
+            from .command import fcn_scorers
+            from .fcn_score import overlay_palette
+
+            self.fcn = fcn_scorers({"AtoB": e.labels, "BtoA": e.labels_b}, e.segmenter, self.directions, self.set_a,
+                                   self.set_b, cfg.data, strategy.device, key="eval.labels")
+            self.palettes = {d: overlay_palette(s) for d, s in self.fcn.items()}
         self.command = f"training: {cfg.recipe or '<recipe>'} (eval section)"
         self.recipe = recipe_text(cfg)
         self.translated = translated_in("fp32", strategy.device)
@@ -111,7 +121,17 @@ class PeriodicEvaluation:
         return step % self.cfg.every == 0 or last
 
     def _examples(self, paired: bool = False) -> Examples | None:
-        return Examples(bands=self.cfg.bands, paired=paired) if self.strategy.is_main else None
+        if not self.strategy.is_main:
+            return None
+        examples = Examples(bands=self.cfg.bands, paired=paired)
+        examples.palettes = dict(self.palettes)
+        return examples
+
+    def _better(self, value: float) -> bool:
+        """``value`` of eval.metric beats the best so far (FID, KID: lower; an FCN score: higher)."""
+        if self.best is None:
+            return True
+        return value > self.best if higher_is_better(self.cfg.metric) else value < self.best
 
     def _write(self, step: int, record: dict, examples: Examples | None) -> None:
         """Rank 0: the record and its results page."""
@@ -123,7 +143,7 @@ class PeriodicEvaluation:
     def _scores(self, translators: dict, examples: Examples | None = None) -> dict:
         return evaluate(translators.get("AtoB"), translators.get("BtoA"), self.set_a, self.set_b, self.directions,
                         self.features, self.strategy, batch_size=self.cfg.batch_size, progress=False,
-                        bands=self.cfg.bands, examples=examples)
+                        bands=self.cfg.bands, examples=examples, fcn=self.fcn)
 
     def __call__(self, step: int, checkpoint: Path, translators: dict, log, ema: dict | None = None) -> dict:
         """Collective: evaluate the method's ``translators`` (direction -> bare network) at ``step``,
@@ -139,7 +159,7 @@ class PeriodicEvaluation:
         ema_results = self._scores(ema, shown) if ema is not None else None
         chosen = ema_results if ema_results is not None else results
         value = metric_value(chosen, self.cfg.metric)
-        better = self.best is None or value < self.best
+        better = self._better(value)
         if s.is_main:
             record = report(results, step=step, checkpoint=str(checkpoint), set_a=self.set_a, set_b=self.set_b,
                             weights=self.weights, world_size=s.world_size, command=self.command, bands=self.cfg.bands,
@@ -178,12 +198,12 @@ class PeriodicEvaluation:
         shown = self._examples(paired=True)
         results = evaluate_paired(translators, self.pairs, self.directions, self.features, s,
                                   batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands, examples=shown)
-        which = self.cfg.metric.partition("_")[2]
+        which = self.cfg.metric.rpartition("_")[2]
         if any(d not in results for d in (DIRECTIONS if which == "mean" else (which,))):
             raise DataError(f"eval.metric={self.cfg.metric}: the method learns {', '.join(results)} only; set "
                             f"eval.metric to FID_{next(iter(results))} or KID_{next(iter(results))}")
         value = metric_value(results, self.cfg.metric)
-        better = self.best is None or value < self.best
+        better = self._better(value)
         if s.is_main:
             record = report_paired(results, step=step, checkpoint=str(checkpoint), pairs=self.pairs,
                                    weights=self.weights, world_size=s.world_size, command=self.command,

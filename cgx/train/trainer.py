@@ -250,7 +250,7 @@ class Trainer:
                     skipped = (skipped or 0) + int(batch["skipped"])
 
                 self.speed.begin_step()
-                losses, images = self.method_step(real_a, real_b)
+                losses, images = self.method_step(real_a, real_b, **self._labels_of(batch))
                 if self.ema is not None:
                     self.ema.update(self.gens.module)
                 if self.augment is not None:
@@ -323,6 +323,15 @@ class Trainer:
                                  "D": f"{sum(v for k, v in values.items() if k.startswith('D/')):.3f}"})
         self.meter.check_finite(s, self._not_saved)
 
+    def _labels_of(self, batch: dict) -> dict:
+        """``labels_a``, ``labels_b`` (int64 (N, H, W) on the device, or None where a domain has no labels:
+        ``data.a.labels``) for a method whose object says ``uses_labels = True``; nothing for the others,
+        which are called as always."""
+        if not getattr(self.method, "uses_labels", False):
+            return {}
+        return {f"labels_{d.lower()}": (batch[f"{d}_labels"].to(self.device, non_blocking=True)
+                                        if f"{d}_labels" in batch else None) for d in ("A", "B")}
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x
@@ -346,7 +355,9 @@ def data_folders(cfg: Config) -> list[Path]:
     if d.source == "folder":
         root = Path(d.root)
         found += [root / d.phase] if d.paired else [root / f"{d.phase}A", root / f"{d.phase}B"]
+        found += [root / f"{d.phase}{x.upper()}_labels" for x in ("a", "b") if not d.paired and getattr(d, x).labels]
     found += [Path(p) for p in (cfg.eval.a, cfg.eval.b, cfg.eval.pairs) if p and "{" not in p and "::" not in p]
+    found += [Path(p) for p in (cfg.eval.labels, cfg.eval.labels_b) if p]
     return found
 
 

@@ -120,9 +120,14 @@ def cmd_sweep(args) -> int:
 
     given = EvalInputs(pairs=args.eval_pairs, a=args.eval_a, b=args.eval_b, max_images=args.max_images,
                        inception=args.inception, skip=args.no_eval)
-    return run_sweep(args.recipe, args.grid, args.out, seeds=args.seeds, parallel=args.parallel, slurm=args.slurm,
-                     script=args.batch_script, plugins=args.plugins, given=given,
-                     command=shlex.join(["cgx", *args.argv]))
+    try:
+        return run_sweep(args.recipe, args.grid, args.out, seeds=args.seeds, parallel=args.parallel,
+                         slurm=args.slurm, script=args.batch_script, plugins=args.plugins, given=given,
+                         command=shlex.join(["cgx", *args.argv]))
+    except KeyboardInterrupt:  # the points' processes got it too: each checkpoints and stops
+        print("cgx: sweep: interrupted; run the same command again to go on (finished points are skipped, "
+              "stopped ones resume)", file=sys.stderr)
+        return 130
 
 
 def cmd_eval(args) -> int:

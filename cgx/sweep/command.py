@@ -136,7 +136,7 @@ def finish(sweep: SweepDir, points: Sequence[Point], outcomes, command: str, say
     from .table import collect, write_tables
 
     failed = [o for o in outcomes if not o.ok]
-    rows = collect(sweep, points)
+    rows = collect(sweep, points, [o.name for o in failed])
     say(write_tables(sweep, rows, failed).rstrip("\n"))
     write_sweep_page(sweep, rows, failed, command)
     say(f"cgx: sweep: table in {shown(sweep.table_md)} (.csv, .json), results page {shown(sweep.page)}")

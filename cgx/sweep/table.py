@@ -96,28 +96,29 @@ def step_time(run: Path, timing: Path) -> tuple[float, str] | None:
     return None
 
 
-def collect(sweep: SweepDir, points: Sequence[Point]) -> list[ConfigRow]:
-    """Every point's results, grouped by configuration in the grid's order; a point without an
-    evaluation record of its newest checkpoint counts nowhere (it failed or is not done)."""
+def collect(sweep: SweepDir, points: Sequence[Point], failed: Sequence[str] = ()) -> list[ConfigRow]:
+    """Every point's results, grouped by configuration in the grid's order. A point counts where it has
+    a checkpoint and did not fail (``failed``: names): its scores from the evaluation record of its
+    newest checkpoint where there is one (none with ``--no-eval``), and its time per step."""
     rows: dict[str, ConfigRow] = {}
     for p in points:
         row = rows.setdefault(p.config_name, ConfigRow(p.config_name, [list(kv) for kv in p.config]))
         run = sweep.run(p.name)
         step = final_step(run)
+        if step < 0 or p.name in failed:
+            continue
         record_path = RunDir(run).eval_record(step)
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8")) if step >= 0 else None
+            record = json.loads(record_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             record = None
-        if not isinstance(record, dict):
-            continue
-        metrics = record_metrics(record)
+        metrics = record_metrics(record) if isinstance(record, dict) else {}
         timed = step_time(run, sweep.log(p.name).with_suffix(".time.json"))
         if timed is not None:
             metrics[TIME] = timed[0]
         page = RunDir(run).eval_page(step)
-        row.points.append(PointResult(p, step, metrics, record_path, page if page.is_file() else None,
-                                      timed[1] if timed else None))
+        row.points.append(PointResult(p, step, metrics, record_path if isinstance(record, dict) else None,
+                                      page if page.is_file() else None, timed[1] if timed else None))
     return list(rows.values())
 
 

@@ -101,14 +101,15 @@ def run_sweep(recipe: str, grids: Sequence[str], out: str, *, seeds: str | None 
         train_argv = [recipe, *p.args, f"train.run_dir={run}", *(f"--plugins={x}" for x in plugins)]
         jobs.append(Job(p, steps, train_argv, None if eval_argv is None else ["eval", str(run), *eval_argv,
                                                                               "--no-progress"], run, sweep.log(p.name)))
-    sweep.write_record({"recipe": recipe, "grids": list(grids), "seeds": seeds, "command": command,
-                        "points": [{"name": p.name, "overrides": p.args} for p in points]})
-    sweep.make_parts()
-    say(f"cgx: sweep: {len(points)} point(s) in {shown(sweep.root)}: " + ", ".join(shown(p.name) for p in points))
-    if slurm:
-        return submit_array(sweep, jobs, script, parallel if parallel > 1 else None, command, say)
-    outcomes = run_local(jobs, parallel, say)
-    return finish(sweep, points, outcomes, command, say)
+    with sweep.locked():
+        sweep.write_record({"recipe": recipe, "grids": list(grids), "seeds": seeds, "command": command,
+                            "points": [{"name": p.name, "overrides": p.args} for p in points]})
+        sweep.make_parts()
+        say(f"cgx: sweep: {len(points)} point(s) in {shown(sweep.root)}: " + ", ".join(shown(p.name) for p in points))
+        if slurm:
+            return submit_array(sweep, jobs, script, parallel if parallel > 1 else None, command, say)
+        outcomes = run_local(jobs, parallel, say)
+        return finish(sweep, points, outcomes, command, say)
 
 
 def submit_array(sweep: SweepDir, jobs: Sequence[Job], script: str | None, parallel: int | None, command: str,

@@ -8,6 +8,7 @@
     SWEEP/results.json          the same with every point's values, and the failed points
     SWEEP/index.html            the results page: the table, each run's own results page linked
     SWEEP/slurm/array.sbatch    the SLURM job array of the points not finished (--slurm)
+    SWEEP/LOCK                  held by the cgx sweep running here (cgx.file_lock): one sweep at a time
 
 The folder is cgx's only where cgx made it (``SweepDir.claim``): a new or empty folder, or one holding
 a ``sweep.json`` cgx wrote. Nothing is written through a symbolic link: a part of the sweep that is
@@ -17,16 +18,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import SetupError, UsageError
 from ..outputs import write_new_file
 from ..run_dir import refuse_link
 
 RECORD = "sweep.json"
 MARK = "cgx sweep"
 """The record's ``"written_by"``: a folder whose sweep.json says this is a sweep folder cgx made."""
-PARTS = ("runs", "logs", "slurm", RECORD, "results.md", "results.csv", "results.json", "index.html")
+LOCK = "LOCK"
+PARTS = ("runs", "logs", "slurm", LOCK, RECORD, "results.md", "results.csv", "results.json", "index.html")
 
 
 class SweepDir:
@@ -77,11 +81,11 @@ class SweepDir:
             raise UsageError(f"--out {root} is a file, not a folder; name a new folder")
         for name in PARTS:
             refuse_link(root / name)
-        if not root.is_dir() or not any(root.iterdir()):
-            return
+        if not root.is_dir() or not [p for p in root.iterdir() if p.name != LOCK]:
+            return  # new, empty, or left by a sweep killed before it wrote its record
         record = self.read_record()
         if record is None:
-            first = sorted(root.iterdir())[0]
+            first = sorted(p for p in root.iterdir() if p.name != LOCK)[0]
             raise UsageError(f"--out {root} is a folder cgx did not make: it holds {first.name} and no sweep of cgx's "
                              f"(no {RECORD} written by cgx sweep); name a new or empty folder")
         if record.get("recipe") != recipe:
@@ -91,6 +95,27 @@ class SweepDir:
     def write_record(self, record: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         write_new_file(self.record, json.dumps({"written_by": MARK, **record}, indent=2) + "\n")
+
+    @contextmanager
+    def locked(self):
+        """Hold ``SWEEP/LOCK`` while the sweep runs: a second ``cgx sweep`` on the folder is refused, naming
+        the holder (the kernel drops the lock when its holder dies, however it dies)."""
+        from .. import file_lock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK
+
+        def busy(holder: bytes) -> Exception:
+            who = holder.decode("utf-8", "replace").strip() or "another process"
+            return UsageError(f"--out {self.root} is in use by another cgx sweep ({who}); wait for it to end, or "
+                              f"name another folder")
+
+        fd = file_lock.take(path, busy, lambda e: SetupError(f"cannot lock {path}: {e.strerror}"))
+        try:
+            file_lock.write_holder(fd, f"pid {os.getpid()} on {socket.gethostname()}")
+            yield
+        finally:
+            file_lock.release(path, fd)
 
     def make_parts(self) -> None:
         for folder in (self.runs, self.logs):

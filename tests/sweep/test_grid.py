@@ -113,3 +113,18 @@ def test_the_sweep_folder_is_claimed_like_a_run_folder(recipe, tmp_path, capsys)
     made.write_record({"recipe": str(other.resolve())})
     assert cli(["sweep", str(recipe), "--out", str(made.root), "--no-eval"]) == 2
     assert f"holds the sweep of recipe {other.resolve()}" in capsys.readouterr().err
+
+
+def test_a_second_sweep_on_the_folder_is_refused_while_one_runs(recipe, tmp_path, capsys):
+    from cgx import file_lock
+
+    made = SweepDir(tmp_path / "made")
+    made.write_record({"recipe": str(recipe.resolve())})
+    fd = file_lock.take(made.root / "LOCK", RuntimeError, RuntimeError)
+    file_lock.write_holder(fd, "pid 4242 on elsewhere")
+    try:
+        assert cli(["sweep", str(recipe), "--out", str(made.root), "--no-eval"]) == 2
+    finally:
+        file_lock.release(made.root / "LOCK", fd)
+    assert "is in use by another cgx sweep (pid 4242 on elsewhere)" in capsys.readouterr().err
+    assert not made.runs.exists()

@@ -67,7 +67,7 @@ def test_a_real_job_array_trains_every_point_and_the_sweep_then_skips_them(tmp_p
                                                          "train": {"steps": 2, "ckpt_every": 1}})))
     out = tmp_path / "sweep"
     sweep = [sys.executable, "-m", "cgx.cli", "sweep", str(recipe), "--seeds", "1,2", "--out", str(out), "--no-eval"]
-    with LocalSlurm(tmp_path / "slurm") as slurm:
+    with LocalSlurm(tmp_path / "slurm", ctld_port=16917, node_port=17101) as slurm:  # apart from tests/cluster
         env = {**slurm.env, "CGX_PROCS_PER_NODE": "1", "CGX_MAX_RESTARTS": "0", "CGX_PORT_BASE": "29640",
                "CGX_ACTIVATE": f"export PATH={Path(sys.executable).parent}:$PATH OMP_NUM_THREADS=1"}
         proc = subprocess.run([*sweep, "--slurm"], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -124,9 +124,9 @@ def cmd_sweep(args) -> int:
         return run_sweep(args.recipe, args.grid, args.out, seeds=args.seeds, parallel=args.parallel,
                          slurm=args.slurm, script=args.batch_script, plugins=args.plugins, given=given,
                          command=shlex.join(["cgx", *args.argv]))
-    except KeyboardInterrupt:  # the points' processes got it too: each checkpoints and stops
+    except KeyboardInterrupt:  # the points' processes got it too (one process group) and stopped
         print("cgx: sweep: interrupted; run the same command again to go on (finished points are skipped, "
-              "stopped ones resume)", file=sys.stderr)
+              "the others resume from their newest checkpoint)", file=sys.stderr)
         return 130
 
 

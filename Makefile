@@ -14,7 +14,7 @@ TEST_STAMP := $(VENV)/.cgx-test-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo demo-paired test test-fast test-kinds test-wheel bench gpu-check clean
+.PHONY: install demo demo-paired test test-fast test-kinds test-wheel bench bench-quality gpu-check clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,13 @@ test-kinds: $(TEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py
+
+# make bench-quality: the ground-truth benchmark's CPU preset (benchmarks/bench_quality.py): the paper's CycleGAN,
+# CUT, FastCUT and the candidate cyclegan_plus, 3 seeds each, through cgx sweep; the table in
+# runs/bench_quality_cpu/results.md. Hours on 2 cores (12 runs); BENCH_QUALITY_ARGS adds options (--configs, --seeds,
+# --parallel, --preset gpu).
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/bench_quality.py --preset cpu $(BENCH_QUALITY_ARGS)
 
 gpu-check: $(STAMP)
 	bash benchmarks/gpu_check.sh

@@ -115,6 +115,21 @@ def cmd_grid(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from .sweep.command import EvalInputs, run_sweep
+
+    given = EvalInputs(pairs=args.eval_pairs, a=args.eval_a, b=args.eval_b, max_images=args.max_images,
+                       inception=args.inception, skip=args.no_eval)
+    try:
+        return run_sweep(args.recipe, args.grid, args.out, seeds=args.seeds, parallel=args.parallel,
+                         slurm=args.slurm, script=args.batch_script, plugins=args.plugins, given=given,
+                         command=shlex.join(["cgx", *args.argv]))
+    except KeyboardInterrupt:  # the points' processes got it too (one process group) and stopped
+        print("cgx: sweep: interrupted; run the same command again to go on (finished points are skipped, "
+              "the others resume from their newest checkpoint)", file=sys.stderr)
+        return 130
+
+
 def cmd_eval(args) -> int:
     from .distributed import world_info_from_env
     from .eval.command import print_results, run_eval
@@ -391,6 +406,30 @@ from a wheel). A recipe argument (cgx train, python -m cgx.run, torchrun -m cgx.
   cgx recipes keys                 every recipe key: type, default, meaning"""
 
 
+SWEEP_HELP = """Train RECIPE at every point of a grid of recipe overrides (and seeds), each point a normal run
+folder SWEEP/runs/NAME, then evaluate each (cgx eval) and write one table: per configuration, every
+score's mean and (min..max) over its seeds, and the training time per step.
+
+  cgx sweep demo --grid 'method.name=cyclegan,cut' --seeds 1,2,3 --out sweeps/methods
+
+--grid KEY=v1,v2 (repeatable): a recipe key and its values (commas inside [..] or quotes belong to the
+value); every combination of the grids is a point. --seeds 1,2,3 is --grid train.seed=1,2,3. A point's
+NAME is its overrides, key=value joined by commas, characters outside [A-Za-z0-9._=+-] as %XX. Every
+point's recipe is checked (keys, values, plugins and their arguments, run folder) before any runs.
+
+Points run one after another (--parallel N: N at a time), each `python -m cgx.run RECIPE KEY=VALUE ...
+train.run_dir=SWEEP/runs/NAME`, its output in SWEEP/logs/NAME.log. Run the same command again to go on:
+finished points are skipped, an interrupted one resumes from its newest checkpoint. A failing point is
+reported (its log, the line that says why) and the others go on; the exit status is then 1.
+--slurm submits the points not yet trained as one SLURM job array through cluster/slurm/train.sbatch
+(SWEEP/slurm/array.sbatch); run the same command without --slurm afterwards to evaluate and tabulate.
+
+Each point is scored with cgx eval on --eval-pairs (L1, PSNR, SSIM against ground truth, and FID/KID)
+or --eval-a/--eval-b (FID/KID), by default the recipe's eval.pairs, or eval.a/eval.b ({data.root}/testA,
+testB). Results: SWEEP/results.md, results.csv, results.json, and SWEEP/index.html linking each run's
+own results page."""
+
+
 TRANSLATE_HELP = """Translate every image under INPUT (recursive, any size) into OUTPUT as PNG, at the same
 relative paths: INPUT/sub/x.jpg -> OUTPUT/sub/x.png. Inputs of one folder that differ only in the
 extension keep it in the name (x.jpg, x.png -> x_jpg.png, x_png.png), so each input gets its own
@@ -559,6 +598,26 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="replace existing export files")
     add_inference_options(t)
     t.set_defaults(fn=cmd_export)
+
+    t = sub.add_parser("sweep", help="train a recipe over a grid of overrides and seeds; one table of the scores",
+                       description=SWEEP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("recipe", help="recipe YAML file, or a built-in recipe's name (cgx recipes lists them)")
+    t.add_argument("--grid", action="append", default=[], metavar="KEY=v1,v2",
+                   help="a recipe key and its values (repeatable; every combination is a point)")
+    t.add_argument("--seeds", default=None, metavar="1,2,3", help="seeds of every configuration (train.seed)")
+    t.add_argument("--out", required=True, metavar="SWEEP", help="the sweep folder (new, empty, or a sweep's to go on)")
+    t.add_argument("--parallel", type=int, default=1, metavar="N", help="points trained at a time (default 1)")
+    t.add_argument("--slurm", action="store_true", help="submit the points not yet trained as a SLURM job array")
+    t.add_argument("--batch-script", default=None, metavar="PATH",
+                   help="--slurm: the batch script each task runs (default: cluster/slurm/train.sbatch of cgx's checkout)")
+    t.add_argument("--eval-pairs", default=None, metavar="FOLDER", help="aligned A | B test pairs each point is scored on")
+    t.add_argument("--eval-a", default=None, metavar="FOLDER", help="domain-A test images each point is scored on")
+    t.add_argument("--eval-b", default=None, metavar="FOLDER", help="domain-B test images each point is scored on")
+    t.add_argument("--max-images", type=int, default=None, metavar="N", help="cgx eval --max-images")
+    t.add_argument("--inception", default=None, metavar="PATH", help="cgx eval --inception (Inception weights file)")
+    t.add_argument("--no-eval", action="store_true", help="train only: no cgx eval, the table holds time per step")
+    add_train_plugins_option(t)
+    t.set_defaults(fn=cmd_sweep)
 
     t = sub.add_parser("grid", help="PNG grid of input | translated | reconstructed, both directions")
     t.add_argument("checkpoint", help="run folder, checkpoint folder, or train.pt")

@@ -22,7 +22,8 @@ def test_help_lists_commands(capsys):
         cli_main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("train", "translate", "grid", "eval", "plugins", "demo-data", "import", "export", "datasets", "recipes"):
+    for cmd in ("train", "translate", "grid", "eval", "plugins", "demo-data", "import", "export", "datasets", "recipes",
+                "sweep"):
         assert cmd in out
 
 

@@ -101,8 +101,8 @@ class GroupTrainable:
     trainable (DDP or DeepSpeed) with the group's name and its update rhythm (``optim.<group>.update_every``).
 
     On a step where the group does not update (``updates`` False), calling it runs the bare group (no
-    synchronisation across ranks, no DeepSpeed hooks), ``backward`` and ``step`` do nothing: the group gets
-    no gradient and its optimizer state does not move. Which steps update depends on the global step only
+    synchronisation across ranks, no DeepSpeed hooks), ``backward`` does nothing and ``step`` only drops any
+    gradient on the group's parameters: its optimizer state does not move. Which steps update depends on the global step only
     (``at_step``), so every rank and a resumed run agree."""
 
     def __init__(self, name: str, inner: Any, update_every: int = 1) -> None:
@@ -135,6 +135,8 @@ class GroupTrainable:
     def step(self) -> None:
         if self.updates:
             self.inner.step()
+        else:  # what another group's backward left on these parameters must not reach a later update
+            self.inner.module.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
         return self.inner.state_dict()

@@ -185,3 +185,35 @@ def test_a_third_party_three_group_method_keeps_the_contract(tmp_path):
     assert list(state["schedules"]) == ["generators", "discriminators", "classifier"]
     assert state["groups"]["classifier"]["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
     assert state["groups"]["generators"]["optimizer"]["param_groups"][0]["betas"] == (0.5, 0.999)
+
+
+class _Declares:
+    """A method whose groups() returns what the test gives it."""
+
+    def __init__(self, groups) -> None:
+        self._groups = groups
+
+    def groups(self, make):
+        return self._groups
+
+
+@pytest.mark.parametrize("groups, said", [
+    ({}, "non-empty mapping"),
+    ({"discriminators": torch.nn.Linear(1, 1)}, "has no 'generators' group (it has discriminators)"),
+    ({"generators": torch.nn.Linear(1, 1), "two words": torch.nn.Linear(1, 1)}, "'two words' is not an identifier"),
+    ({"generators": torch.nn.Linear(1, 1), "extra": "not a module"}, "group 'extra' is a str, not a torch.nn.Module"),
+])
+def test_groups_that_do_not_fit_are_refused_naming_the_method(groups, said):
+    from cgx.train.groups import build_groups
+
+    with pytest.raises(ConfigError, match="method: cyclegan: groups()") as e:
+        build_groups(load_config(None), _Declares(groups), make=None)
+    assert said in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_parameter_in_two_groups_is_refused():
+    from cgx.train.groups import build_groups
+
+    shared = torch.nn.Linear(1, 1)
+    with pytest.raises(ConfigError, match="a parameter is in the groups 'generators' and 'encoder'"):
+        build_groups(load_config(None), _Declares({"generators": shared, "encoder": torch.nn.Sequential(shared)}), None)

@@ -211,8 +211,8 @@ class Labelled(CycleGAN):
         super().__init__()
         self.record = record
 
-    def build_step(self, generators, discriminators, make, autocast):
-        return Checked(super().build_step(generators, discriminators, make, autocast), self.record)
+    def build_step(self, groups, make, autocast):
+        return Checked(super().build_step(groups, make, autocast), self.record)
 
 
 @hookimpl

@@ -266,6 +266,6 @@ def test_every_kind_of_discriminator_call_is_augmented_once(tmp_path, monkeypatc
     make.adversarial_loss().discriminator_loss(*split(scores, 2), DiscriminatorBatch(d, real, fake, nullcontext))
     assert seen == [(4, 3, 32, 32), (2, 3, 32, 32)]  # the scored batch, then the penalty's interpolates
     seen.clear()
-    conditional = Pix2Pix().build_discriminators(make)
+    conditional = Pix2Pix().groups(make)["discriminators"]
     conditional(torch.cat([real, fake], 1), torch.cat([real, real], 1))
     assert seen == [(2, 6, 32, 32), (2, 6, 32, 32)]

@@ -21,14 +21,15 @@ from .hookspecs import hookimpl
 from .kinds import KINDS, Kind
 from .registry import LOAD_ENV, Entry, Registry
 from .types import (EVENTS, AdversarialLoss, Buffer, Components, Discriminator, DiscriminatorBatch, FeatureGenerator,
-                    Generator, LogRun, Logger, Method, MethodStep, ReconstructionLoss, Scores, StepResult, Trainable)
+                    Generator, LogRun, Logger, Method, MethodStep, ReconstructionLoss, ResizableBuffer, Scores, StepResult,
+                    Trainable)
 from .helpers import as_list, fp32, frozen, mean_over, score_real_and_fake, set_requires_grad, split
 
 __all__ = [
     "KINDS", "Kind", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
     "available", "create", "entries", "load_module", "default_registry",
     "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "LogRun", "Logger",
-    "ReconstructionLoss", "Scores",
+    "ReconstructionLoss", "ResizableBuffer", "Scores",
     "EVENTS", "Components", "FeatureGenerator", "Method", "MethodStep", "StepResult", "Trainable",
     "as_list", "fp32", "frozen", "mean_over", "score_real_and_fake", "set_requires_grad", "split",
 ]

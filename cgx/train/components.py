@@ -81,6 +81,8 @@ class RecipeComponents:
         self.cfg, self.registry, self.where = cfg, registry, where
         self.generators: list = []
         """Every generator built so far (what train.activation_checkpointing applies to)."""
+        self.buffers: list = []
+        """Every image buffer built so far (what a resume on another world size redistributes)."""
         check_channels(cfg)
 
     def channels(self, domain: str) -> int:
@@ -107,7 +109,9 @@ class RecipeComponents:
         return self._create("loss.cycle")
 
     def buffer(self):
-        return self._create("buffer")
+        buffer = self._create("buffer")
+        self.buffers.append(buffer)
+        return buffer
 
 
 def build_loggers(cfg: Config, registry: Registry) -> list[tuple[str, Logger]]:

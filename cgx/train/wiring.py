@@ -4,7 +4,7 @@ with it and ``benchmarks/bench_step.py`` measures it, so the benchmark times exa
 Nothing here names a method: each is a plugin (``method`` in the recipe)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -17,7 +17,7 @@ from ..plugins.types import Method, MethodStep, Trainable
 from .activation_checkpointing import enable_activation_checkpointing
 from .components import RecipeComponents, build_method, check_data_mode, method_call
 from .optim import build_optimizer
-from .rng import seed_everything
+from .rng import seed_everything, stream_seed
 from .speed import SpeedPlan, apply_speed, plan_speed
 from ..safe_text import shown
 
@@ -32,6 +32,9 @@ class Wired:
     step: MethodStep
     speed: SpeedPlan
     """The speed switches in force (compile, channels_last, cudnn.benchmark), resolved for the device."""
+    buffers: list = field(default_factory=list)
+    """Every image buffer the method built (``make.buffer()``), in build order: what a resume on another
+    world size redistributes (cgx.train.resize)."""
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
@@ -59,9 +62,9 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
 
     # From here on every rank draws different randomness (buffers, augmentation).
-    seed_everything(t.seed + 1_000_003 * s.rank)
+    seed_everything(stream_seed(t.seed, 0, s.rank))
     step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
-    return Wired(method, gens_t, discs_t, step, speed)
+    return Wired(method, gens_t, discs_t, step, speed, make.buffers)
 
 
 def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:

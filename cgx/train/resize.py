@@ -63,7 +63,8 @@ def carry_over(buffers: Sequence, saved: Sequence[dict | None] | None, seed: int
     for i, buffer in enumerate(buffers):
         pool = buffer.merge_states([s["pools"][i] for s in saved])
         buffer.load_share(pool, rank, world_size, stream_seed(seed, step, rank, stream=1 + i))
-    return f"image pools of the {len(saved)} saving rank(s) merged into one and dealt to {world_size}"
+    n = len(saved)
+    return f"image pools of the {n} saving rank{'s' if n != 1 else ''} merged into one and dealt to {world_size}"
 
 
 def change_reason(written_by: int, world_size: int, has_rank_state: bool) -> str:

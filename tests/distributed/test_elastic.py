@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import REPO
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
@@ -106,7 +107,7 @@ def test_shrinks_when_an_agent_dies_and_grows_when_one_joins(make_recipe, tmp_pa
     run, hold = tmp_path / "run", tmp_path / "hold"
     recipe = make_recipe({"plugins": [str(HERE / "elastic_gate.py")],
                           "logging": {"backends": [{"name": "jsonl"}, {"name": "gate", "hold": str(hold)}]},
-                          "train": {"steps": STEPS, "ckpt_every": 2, "log_every": 1, "image_every": 0}})
+                          "train": {"steps": STEPS, "ckpt_every": 2, "keep": 10, "log_every": 1, "image_every": 0}})
     port = free_port()
     hold.write_text("4")  # rank 0 waits at step 4 (its checkpoint not yet written: the newest is step 2)
     a = Agent("a", port, recipe, tmp_path)  # hosts the rendezvous store (the first on the endpoint)
@@ -138,3 +139,12 @@ def test_shrinks_when_an_agent_dies_and_grows_when_one_joins(make_recipe, tmp_pa
     assert all("global batch" in c and "accumulation" in c for c in changes)
     assert logged_steps(run) == list(range(1, STEPS + 1))  # every step of the run, each once
     assert (run / "checkpoints" / f"step_{STEPS:08d}").is_dir()
+    # The image pools carried over the shrink: at step 2 each of the 2 ranks held 2 fakes per pool (batch 1);
+    # the 1-rank run resumed with all 4 (a fresh pool would hold 2 at its step 4) and has queried twice since,
+    # so at least 2 of the 4 are the old ranks' images.
+    ckpts = run / "checkpoints"
+    old = torch.cat([torch.load(ckpts / f"step_00000002/rank_0000{r}.pt", weights_only=True)["buffers"]["pools"][0]["images"]
+                     for r in (0, 1)])
+    new = torch.load(ckpts / "step_00000004/rank_00000.pt", weights_only=True)["buffers"]["pools"][0]["images"]
+    assert len(old) == 4 and len(new) == 4
+    assert sum(any(torch.equal(image, o) for o in old) for image in new) >= 2

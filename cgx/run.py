@@ -34,7 +34,7 @@ from .distributed.failure import end_rank
 from .errors import CgxError, NonFiniteLossError, user_message
 from .recipe_record import apply_command_line
 from .run_dir import RunDir
-from .train.stop import stopped_marker
+from .train.stop import stays_stopped
 from .safe_text import shown
 
 USER_ERRORS = (CgxError,)
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = apply_command_line(load_config(args.recipe, args.overrides), args.recipe, args.plugins,
                                  args.overrides, say=main_rank)
-        marker = stopped_marker(RunDir(cfg.train.run_dir))
-        if marker is not None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
+        marker = stays_stopped(RunDir(cfg.train.run_dir))
+        if marker is not None:
             # torchrun restarted workers that had been asked to stop: stay stopped.
             if main_rank:
                 print(f"cgx: {marker.read_text().strip()} (torchrun restart {os.environ['TORCHELASTIC_RESTART_COUNT']})",

@@ -24,14 +24,20 @@ def _attempt_store(world: WorldInfo, timeout: datetime.timedelta):
     failed workers, the store still holds the dead workers' addresses from the previous attempt,
     and a new rank that reads one before its peer overwrites it times out connecting to it (seen
     here with gloo: "connectFullMesh failed ... Connection refused"). A prefix per attempt keeps
-    the attempts apart. Outside torchrun: None (the usual env:// set-up)."""
+    the attempts apart. Outside torchrun: None (the usual env:// set-up).
+
+    The count is each agent's own: after an elastic node joined, the new node's workers count 0 while
+    the others count their restarts. Without the agents' shared store
+    (``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``, which elastic jobs need: docs/cluster.md) rank 0's worker
+    hosts a new store on a new port every round, so there is nothing stale to keep apart and every
+    worker uses one prefix."""
     restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
     if restart is None or "MASTER_ADDR" not in os.environ:
         return None
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world.world_size,
                           is_master=world.rank == 0 and not agent_store, timeout=timeout)
-    return dist.PrefixStore(f"cgx/attempt_{restart}", store)
+    return dist.PrefixStore(f"cgx/attempt_{restart}" if agent_store else "cgx/round", store)
 
 
 class Strategy:

@@ -8,7 +8,9 @@ together, exactly as under DDP.
 
 Checkpoints: each engine writes DeepSpeed's own checkpoint (``generators/``, ``discriminators/``
 in the checkpoint folder; ZeRO optimizer state sharded per rank) and rank 0 also stores the plain
-generator weights in ``train.pt`` so that ``cgx translate`` reads a DeepSpeed run like any other.
+generator weights in ``train.pt`` so that ``cgx translate`` reads a DeepSpeed run like any other,
+and a plain copy of the partitioned optimizer state, so that a run resumes on another world size
+(``cgx.distributed.zero_reshard``).
 """
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import SetupError
+from ..errors import CheckpointError, SetupError
 from ..precision import autocast
+from ..untrusted import load_weights_file
+from . import zero_reshard
 from .base import Strategy
 
 
@@ -69,7 +73,13 @@ class DeepSpeedTrainable:
         return {"module": {k: v.float() if v.is_floating_point() else v for k, v in self.module.state_dict().items()}}
 
     def save_sharded(self, folder: Path) -> None:
+        """Collective: DeepSpeed's checkpoint, and beside it (ZeRO-partitioned state) cgx's plain copy
+        of the whole optimizer state, which a resume on another world size reads (cgx.distributed.zero_reshard)."""
         self.engine.save_checkpoint(str(folder), tag=self.name, save_latest=False)
+        if zero_reshard.partitioned(self.engine):
+            full = zero_reshard.gather(self.engine)
+            if torch.distributed.get_rank() == 0:
+                torch.save(full, Path(folder) / self.name / zero_reshard.FILE)
 
     def load_state_dict(self, state: dict) -> None:
         """The weights and optimizer state come from DeepSpeed's own checkpoint (``load_sharded``)."""
@@ -78,6 +88,20 @@ class DeepSpeedTrainable:
         if not (Path(folder) / self.name).is_dir():
             raise ValueError(f"no DeepSpeed checkpoint '{self.name}' in {folder} "
                              f"(was it written by distributed.strategy=ddp?)")
+        own = Path(folder) / self.name
+        saved, world = zero_reshard.saved_world_size(own), torch.distributed.get_world_size()
+        if saved and saved != world:  # ZeRO partitions of another world size: cgx's plain copy refills them
+            if not (own / zero_reshard.FILE).is_file():
+                raise ValueError(f"the DeepSpeed checkpoint '{self.name}' in {folder} was written by {saved} ranks "
+                                 f"without cgx's plain copy of its optimizer state ({zero_reshard.FILE}); resume it "
+                                 f"on {saved} ranks")
+            path, _ = self.engine.load_checkpoint(str(folder), tag=self.name, load_optimizer_states=False,
+                                                  load_lr_scheduler_states=False, load_module_only=True)
+            if path is None:
+                raise ValueError(f"DeepSpeed could not load '{self.name}' from {folder}")
+            zero_reshard.scatter(self.engine, load_weights_file(own / zero_reshard.FILE, what="optimizer state copy",
+                                                                error=CheckpointError))
+            return
         path, _ = self.engine.load_checkpoint(str(folder), tag=self.name, load_lr_scheduler_states=False)
         if path is None:
             raise ValueError(f"DeepSpeed could not load '{self.name}' from {folder}")

@@ -22,7 +22,8 @@ from .kinds import KINDS, Kind
 from .registry import LOAD_ENV, Entry, Registry
 from .types import AdaptiveAugment, Augment
 from .types import (EVENTS, AdversarialLoss, Buffer, Components, Discriminator, DiscriminatorBatch, FeatureGenerator,
-                    Generator, LogRun, Logger, Method, MethodStep, MethodV1, ReconstructionLoss, Scores, StepResult, Trainable)
+                    Generator, LogRun, Logger, Method, MethodStep, MethodV1, ReconstructionLoss, ResizableBuffer, Scores,
+                    StepResult, Trainable)
 from .helpers import as_list, fp32, frozen, mean_over, score_real_and_fake, set_requires_grad, split
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
     "available", "create", "entries", "load_module", "default_registry",
     "AdaptiveAugment", "Augment",
     "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "LogRun", "Logger",
-    "ReconstructionLoss", "Scores",
+    "ReconstructionLoss", "ResizableBuffer", "Scores",
     "EVENTS", "Components", "FeatureGenerator", "Method", "MethodStep", "MethodV1", "StepResult", "Trainable",
     "as_list", "fp32", "frozen", "mean_over", "score_real_and_fake", "set_requires_grad", "split",
 ]

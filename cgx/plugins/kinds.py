@@ -88,7 +88,8 @@ KINDS: Mapping[str, Kind] = _kinds(
     Kind("reconstruction_loss", "cgx_register_reconstruction_losses", ReconstructionLoss, False, ("loss.cycle",),
          "reconstruction loss factories (the cycle and identity terms): ``loss(output, target)``"),
     Kind("buffer", "cgx_register_buffers", Buffer, False, ("buffer",),
-         "image-buffer factories: ``query(images)``, ``state_dict()``, ``load_state_dict(state)``"),
+         "image-buffer factories: ``query(images)``, ``state_dict()``, ``load_state_dict(state)`` (optional, to "
+         "carry a pool over to another world size: ``merge_states(states)``, ``load_share(pool, rank, world_size, seed)``)"),
     Kind("logger", "cgx_register_loggers", Logger, False, ("logging.backends",),
          "logger factories (where rank 0's scalars, image grids, recipe and checkpoint/best events go): "
          "``open(run)``, ``recipe(config)``, ``scalars(step, values)``, ``image(step, tag, grid)``, "

@@ -18,6 +18,7 @@ discriminator        :class:`Discriminator`           ``model.discriminator``
 adversarial_loss     :class:`AdversarialLoss`         ``loss.gan``
 reconstruction_loss  :class:`ReconstructionLoss`      ``loss.cycle`` (cycle and identity terms)
 buffer               :class:`Buffer`                  ``buffer``
+                     (optional: :class:`ResizableBuffer`)
 logger               :class:`Logger`                  ``logging.backends`` (a list: every one named gets
                      (with :class:`LogRun`)           every event)
 augment              :class:`Augment`                 ``augment`` (off: ``none``)
@@ -150,6 +151,22 @@ class Buffer(Protocol):
 
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
+
+
+@runtime_checkable
+class ResizableBuffer(Buffer, Protocol):
+    """A buffer that carries over to another world size: the optional methods of ``buffer``. A run resumed
+    on another number of ranks merges the states every rank saved into one global pool and gives each new
+    rank its share. A buffer without them still works: on a world-size change it starts empty (one line
+    says so), as every buffer did before."""
+
+    def merge_states(self, states: list[dict]) -> dict:
+        """One global state from ``states``, the ``state_dict()`` of this buffer on every rank of the run
+        that saved them, in rank order (a ValueError when they do not fit the recipe)."""
+
+    def load_share(self, pool: dict, rank: int, world_size: int, seed: int) -> None:
+        """Take rank ``rank``'s share of the global state ``pool`` (from ``merge_states``) in a run of
+        ``world_size`` ranks, deterministically; seed any random generator of the buffer with ``seed``."""
 
 
 # --- discriminator augmentation -------------------------------------------------------------------
@@ -388,4 +405,4 @@ class Logger(Protocol):
 
 __all__ = ["AdaptiveAugment", "AdversarialLoss", "Augment", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
            "FeatureGenerator", "Generator", "LogRun", "Logger", "Method",
-           "MethodStep", "MethodV1", "ReconstructionLoss", "Scores", "StepResult", "Trainable"]
+           "MethodStep", "MethodV1", "ReconstructionLoss", "ResizableBuffer", "Scores", "StepResult", "Trainable"]

@@ -53,6 +53,26 @@ def check_buffer(build: Callable, *, queries: int = 6) -> None:
         torch.manual_seed(i)
         b = again.query(batch)
         check(torch.equal(a, b), "a buffer loaded from another's state_dict answers a query differently")
+    if callable(getattr(buffer, "merge_states", None)) or callable(getattr(buffer, "load_share", None)):
+        check_resizable_buffer(build, buffer)
+
+
+def check_resizable_buffer(build: Callable, buffer) -> None:
+    """The optional ``merge_states`` / ``load_share`` (``cgx.plugins.types.ResizableBuffer``): both or
+    neither; the merged state survives a checkpoint; dealt to one rank twice with one seed, the two
+    buffers answer alike (the rule is deterministic)."""
+    check(callable(getattr(buffer, "merge_states", None)) and callable(getattr(buffer, "load_share", None)),
+          "a buffer that carries over to another world size needs both merge_states and load_share")
+    pool = round_trip(buffer.merge_states([round_trip(buffer.state_dict())]))
+    a, b = build(), build()
+    a.load_share(pool, 0, 1, 123)
+    b.load_share(pool, 0, 1, 123)
+    for i in range(3):
+        batch = images(2, 3, 8, 8, seed=200 + i)
+        torch.manual_seed(i)
+        x = a.query(batch)
+        torch.manual_seed(i)
+        check(torch.equal(x, b.query(batch)), "two buffers given the same share with the same seed answer differently")
 
 
 def check_logger(build: Callable, workdir: str | Path) -> None:

@@ -3,7 +3,8 @@ atomically, the newest ``keep`` kept.
 
 ``checkpoints/step_00001000/`` holds ``train.pt`` (every network group with its optimizer and lr
 schedule by the group's name, step, the resolved recipe; written by rank 0) and ``rank_00000.pt``... (that rank's image buffers, random
-generators and data position). Everything is first written into ``.step_00001000.tmp/`` and the
+generators and data position; all ranks' buffers are merged when a run resumes on another world size,
+cgx.train.resize). Everything is first written into ``.step_00001000.tmp/`` and the
 folder is renamed into place only after every rank has finished, so a crash mid-write leaves the
 previous checkpoint untouched and never a half-written one under a final name. Before the rename,
 rank 0 writes ``MANIFEST.json`` (every file's size and checksum, cgx.train.manifest); a checkpoint
@@ -455,8 +456,19 @@ class CheckpointStore:
                     f"Use the recipe the run was trained with ({path / SHARED_FILE} holds it), or a new train.run_dir."
                 ) from None
 
+    def read_ranks(self, path: Path, count: int, name: str) -> list[dict | None]:
+        """Entry ``name`` of each of the ``count`` rank files in ``path`` (rank order; None where a file or
+        its entry is absent): the per-rank state of a run that had another world size (cgx.train.resize)."""
+        found = []
+        for rank in range(count):
+            file = path / rank_file(rank)
+            found.append(load_file(file).get(name) if file.is_file() else None)
+        return found
+
     def load_rank(self, path: Path, state: dict) -> None:
         for name, part in self.per_rank.items():
+            if name not in state and getattr(part, "missing_ok", False):
+                continue  # a part added after the checkpoint was written (its owner copes without it)
             try:
                 part.load_state_dict(state[name])
             except (RuntimeError, KeyError, ValueError) as e:

@@ -99,6 +99,8 @@ class RecipeComponents:
         self.generators: list = []
         """Every generator built so far (what train.activation_checkpointing applies to)."""
         self._augment: list = []
+        self.buffers: list = []
+        """Every image buffer built so far (what a resume on another world size redistributes)."""
         check_channels(cfg)
 
     @property
@@ -136,7 +138,9 @@ class RecipeComponents:
         return self._create("loss.cycle")
 
     def buffer(self):
-        return self._create("buffer")
+        buffer = self._create("buffer")
+        self.buffers.append(buffer)
+        return buffer
 
 
 def build_loggers(cfg: Config, registry: Registry) -> list[tuple[str, Logger]]:

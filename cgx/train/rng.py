@@ -34,6 +34,16 @@ def _tuples(x):
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+def stream_seed(seed: int, step: int, rank: int, stream: int = 0) -> int:
+    """The seed of rank ``rank``'s random streams from global step ``step`` on: a function of the run's
+    seed, the step and the rank only, never of how many ranks ran before (a resume at another world size
+    reseeds from it). ``stream`` tells apart further generators of the rank (each image buffer's).
+    Step 0, stream 0 is ``seed + 1_000_003 * rank``, the seed every run has started its ranks with."""
+    if step == 0 and stream == 0:
+        return seed + 1_000_003 * rank
+    return int(np.random.SeedSequence([seed % 2**63, step, rank, stream]).generate_state(1, np.uint64)[0] >> 2)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -7,6 +7,8 @@ agrees every rank's request over a host-side channel (``Strategy.stop_vote``), s
 """
 from __future__ import annotations
 
+import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -23,13 +25,36 @@ def mark_stopped(run: RunDir, step: int, reason: str) -> None:
     torchrun from restarting workers that were asked to stop."""
     path = run.stopped
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(f"stopped at step {step} on request ({reason}); run the same command again to resume\n")
+    restart = os.environ.get(RESTART_COUNT)
+    rounds = f" [torchrun restart {int(restart)}]" if restart is not None and restart.isdigit() else ""
+    tmp.write_text(f"stopped at step {step} on request ({reason}); run the same command again to resume{rounds}\n")
     tmp.replace(path)
 
 
 def stopped_marker(run: RunDir) -> Path | None:
     path = run.stopped
     return path if path.is_file() else None
+
+
+RESTART_COUNT = "TORCHELASTIC_RESTART_COUNT"
+"""torchrun's count of worker restarts after failures; a restart for a membership change (an elastic
+node joining) does not count, so it does not change."""
+
+
+def stays_stopped(run: RunDir) -> Path | None:
+    """The ``STOPPED`` marker, if these workers were asked to stop and torchrun restarted them after
+    that (their exit 75 counted as a failure: a later restart count than the marker's): they stay
+    stopped. Workers that torchrun stopped (SIGTERM) and restarted for a membership change of an
+    elastic job keep the count the marker holds: they train on."""
+    marker = stopped_marker(run)
+    restart = os.environ.get(RESTART_COUNT, "0")
+    if marker is None or not restart.isdigit() or int(restart) == 0:
+        return None
+    try:
+        found = re.search(r"\[torchrun restart (\d+)\]", marker.read_text(errors="replace"))
+    except OSError:
+        return None
+    return None if found is not None and int(found.group(1)) == int(restart) else marker
 
 
 class StopRequest:

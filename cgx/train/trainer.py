@@ -24,7 +24,7 @@ from ..plugins import Registry, default_registry
 from ..plugins.types import LogRun
 from ..precision import describe as describe_precision
 from ..run_dir import RunDir
-from . import components
+from . import components, resize
 from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoints, newest_good, shared_meta, step_of
 from .lock import RunLock
 from .logger import NullLog, RunLog
@@ -83,6 +83,7 @@ class Trainer:
         self.speed = wired.speed
         self.augment = (AugmentUpdates(wired.augment, s, cfg.train.batch_size * s.world_size)
                         if adaptive(wired.augment) else None)  # ADA: p updated after each step, logged, saved
+        self.buffers = wired.buffers
         self.warm_up = WarmUp(self.speed.compile)
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
@@ -103,9 +104,10 @@ class Trainer:
                     "schedules": Group("schedule of group", **self.schedules),
                     **({"ema": self.ema} if self.ema is not None else {}),
                     **({"augment": self.augment} if self.augment is not None else {})},
-            per_rank={"method": self.method_step, "rng": RNGState()},
+            per_rank={"method": self.method_step, "rng": RNGState(), "buffers": resize.Buffers(self.buffers)},
         )
         self.resumed_from: Path | None = None
+        self.resized: str | None = None  # what a resume on another world size carried over (logged once)
         if start >= 0:
             self.resumed_from = self.folder.checkpoint(start)
             self.load(self.resumed_from)
@@ -198,12 +200,26 @@ class Trainer:
         shared, own = self.store.read(path)
         self.store.load_shared(path, shared)
         self.step = int(shared["step"])
-        if own is None or own["data"]["world_size"] != s.world_size:
-            if s.is_main:
-                print(f"cgx: {shown(path)}: {fresh_state_reason(shared['world_size'], s.world_size, own is not None)}: "
-                      f"image buffers and random streams start fresh")
+        if own is not None and own["data"]["world_size"] == s.world_size:
+            self.store.load_rank(path, own)
             return
-        self.store.load_rank(path, own)
+        # Another world size (or no per-rank state): cgx.train.resize carries over what it can.
+        written_by = int(shared["world_size"])
+        saved = self.store.read_ranks(path, written_by, "buffers") if own is not None else None
+        pools = resize.carry_over(self.buffers, saved, self.cfg.train.seed, self.step, s.rank, s.world_size)
+        reason = resize.change_reason(written_by, s.world_size, own is not None)
+        if own is None and written_by == s.world_size:  # an imported checkpoint: nothing per rank to carry
+            self.resized = f"cgx: {shown(path)}: {reason}: image pools and random streams start fresh"
+        else:
+            self.resized = (f"cgx: world size changed: {shown(path.name)} was {reason}; {pools}; random streams "
+                            f"reseeded from (seed, step {self.step}, rank); {self._batch_plan()}")
+
+    def _batch_plan(self) -> str:
+        """The global batch and how this world size makes it up.
+        Seam for train.global_batch_size (issue 29, the globalbatch branch): accumulation is 1 here."""
+        ranks, micro, accumulation = self.strategy.world_size, self.cfg.train.batch_size, 1
+        return (f"global batch {ranks * micro * accumulation} = {ranks} rank{'s' if ranks != 1 else ''} x "
+                f"{micro} per rank x {accumulation} accumulation step{'s' if accumulation != 1 else ''}")
 
     def _check_finite_state(self) -> None:
         """Collective: NonFiniteLossError on every rank if a loss term since the last check, a weight
@@ -243,6 +259,9 @@ class Trainer:
                   f"{self.total_steps}, run folder {self.run_dir}; speed: {self.speed.describe()}")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
+        if self.resized is not None:
+            log.print(self.resized)
+            self.resized = None  # once per launch, not again on a second fit()
         request = StopRequest(self.folder.stop)
         self.stopped_early = False
         timer = StepTimer()
@@ -396,12 +415,3 @@ class StepTimer:
         self.data = self.total = 0.0
         self.steps = 0
         return out
-
-
-def fresh_state_reason(written_by: int, world_size: int, has_rank_state: bool) -> str:
-    """Why a resumed run cannot restore its ranks' own state (image buffers, random streams)."""
-    if written_by != world_size:
-        return (f"written by {written_by} rank{'s' if written_by != 1 else ''}, this run has {world_size}")
-    if not has_rank_state:
-        return "no per-rank state in it (cgx import writes none: networks and optimizers only)"
-    return f"its ranks' state is from a world size other than this run's {world_size}"

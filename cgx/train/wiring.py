@@ -4,7 +4,7 @@ with it and ``benchmarks/bench_step.py`` measures it, so the benchmark times exa
 Nothing here names a method: each is a plugin (``method`` in the recipe)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -18,7 +18,7 @@ from .activation_checkpointing import enable_activation_checkpointing
 from .components import RecipeComponents, build_method, check_data_mode, method_call
 from .groups import INFERENCE_GROUP, GroupTrainable, as_groups_method, build_groups, check_optim_groups
 from .optim import build_optimizer
-from .rng import seed_everything
+from .rng import seed_everything, stream_seed
 from .speed import SpeedPlan, apply_speed, plan_speed
 from ..safe_text import shown
 
@@ -40,6 +40,9 @@ class Wired:
     def gens(self) -> GroupTrainable:
         """The ``generators`` group (what inference loads)."""
         return self.groups[INFERENCE_GROUP]
+    buffers: list = field(default_factory=list)
+    """Every image buffer the method built (``make.buffer()``), in build order: what a resume on another
+    world size redistributes (cgx.train.resize)."""
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
@@ -72,9 +75,9 @@ def wire_step(cfg: Config, registry: Registry, strategy,
               for name, group in bare.items()}
 
     # From here on every rank draws different randomness (buffers, augmentation).
-    seed_everything(t.seed + 1_000_003 * s.rank)
+    seed_everything(stream_seed(t.seed, 0, s.rank))
     step = method_call(cfg, method.build_step, groups, make, s.autocast)
-    return Wired(method, groups, step, speed, augment)
+    return Wired(method, groups, step, speed, augment, make.buffers)
 
 
 def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:

@@ -14,6 +14,12 @@ class NoBuffer:
     def load_state_dict(self, state: dict) -> None:
         pass
 
+    def merge_states(self, states: list[dict]) -> dict:
+        return {}
+
+    def load_share(self, pool: dict, rank: int, world_size: int, seed: int) -> None:
+        pass
+
 
 def build_none() -> NoBuffer:
     return NoBuffer()

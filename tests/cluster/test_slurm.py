@@ -5,6 +5,7 @@ it), in which case a missing SLURM fails the suite."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,9 +46,10 @@ def recipe(tmp_path_factory, demo_data) -> Path:
     return path
 
 
-def submit(slurm, recipe, run_dir: Path, port: int, restarts: int = 0, nodes: int = 2) -> str:
-    """World size 2: two nodes x one process, or one node x two."""
-    env = {"CGX_PROCS_PER_NODE": str(2 // nodes), "CGX_RUN_DIR": str(run_dir), "CGX_PORT": str(port),
+def submit(slurm, recipe, run_dir: Path, port: int, restarts: int = 0, nodes: int = 2, procs: int | None = None) -> str:
+    """World size 2 (unless ``procs`` per node says otherwise): two nodes x one process, or one node x two."""
+    procs = 2 // nodes if procs is None else procs
+    env = {"CGX_PROCS_PER_NODE": str(procs), "CGX_RUN_DIR": str(run_dir), "CGX_PORT": str(port),
            "CGX_MAX_RESTARTS": str(restarts),
            "CGX_ACTIVATE": f"export PATH={Path(sys.executable).parent}:$PATH OMP_NUM_THREADS=1"}
     return slurm.sbatch([f"--nodes={nodes}", f"--output={run_dir.parent}/{run_dir.name}-%j.out", str(SBATCH),
@@ -113,3 +115,16 @@ def test_a_killed_rank_is_restarted_and_resumes(slurm, recipe, reference, tmp_pa
     log = output(run, job)
     assert "resumed from" in log and f"trained {STEPS} steps" in log
     assert_same_weights(load_weights(reference[0]), load_weights(run))
+
+
+def test_a_two_node_run_resumes_on_the_one_node_the_next_job_gets(slurm, recipe, reference, tmp_path):
+    """The script takes the node count of the job it runs in: the 2-node run's checkpoint resumed by a
+    1-node job (world size 2 -> 1) says so once and trains on to the end."""
+    run = tmp_path / "run"
+    shutil.copytree(reference[0] / "checkpoints/step_00000010", run / "checkpoints/step_00000010")
+    job = submit(slurm, recipe, run, 29614, nodes=1, procs=1)
+    slurm.wait(job, timeout=300)
+    log = output(run, job)
+    assert "on 1 node(s) x 1 process(es)" in log and "world size 1 (ddp" in log
+    assert log.count("cgx: world size changed: step_00000010 was written by 2 ranks, this run has 1;") == 1
+    assert f"trained {STEPS} steps" in log

@@ -61,6 +61,7 @@ from .decode import DEFAULT, decode
 from .images import DataError, decode_rgb
 from .loader import HandsOutBatches
 from .shard_plan import DomainPlan
+from .trace import record, tracing
 from .transforms import Augment
 from .workers import ignore_stop_signals
 
@@ -496,28 +497,44 @@ class _Stream:
 
 
 def worker_steps(src, start: int, stop: int | None) -> Iterator[tuple[int, int, int, int]]:
-    """This DataLoader worker's steps of ``start .. stop - 1`` (every ``workers``-th: each worker yields
-    whole batches), as (step, epoch, stream, first position of the batch in that stream): the plan both
-    shard sources (``ShardSource``, ``cgx.data.paired.PairedShardSource``) follow."""
+    """This DataLoader worker's micro-batches of steps ``start .. stop - 1`` (every ``workers``-th of the
+    rank's sequence of ``accumulation`` micro-batches per step: each worker yields whole micro-batches),
+    as (step, epoch, stream, first position of the micro-batch in that stream): the plan both shard
+    sources (``ShardSource``, ``cgx.data.paired.PairedShardSource``) follow.
+
+    Micro-batch ``slot`` of ``rank`` is read by the *virtual rank* ``v = rank * accumulation + slot`` of
+    ``world * accumulation`` (= global batch / micro-batch): in-epoch step ``t`` of ``v`` belongs to
+    stream ``v * workers + t % workers``, as its micro-batch ``t // workers``. So the streams, and
+    which step reads what, depend on the global batch, the micro-batch and ``data.workers`` only, not
+    on how the global batch is split into ranks and accumulation slots."""
     info = get_worker_info()
     worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
     if workers != src.workers:
         raise RuntimeError(f"{type(src).__name__} planned for {src.workers} loader workers runs in {workers}")
-    step = start + worker
-    while stop is None or step < stop:
+    k = getattr(src, "accumulation", 1)
+    i = start * k + worker
+    while stop is None or i < stop * k:
+        step, slot = divmod(i, k)
         epoch, t = divmod(step, src.steps_per_epoch)
-        yield step, epoch, src.rank * workers + t % workers, (t // workers) * src.batch
-        step += workers
+        yield step, epoch, (src.rank * k + slot) * workers + t % workers, (t // workers) * src.batch
+        i += workers
 
 
-def stream_at(stream, epoch: int, u: int, first: int, open_stream):
-    """``stream`` if it stands at position ``first`` of stream ``u`` in ``epoch``, else it is closed and
-    ``open_stream()`` (a stream opened there) takes its place."""
-    if stream is not None and (stream.epoch, stream.stream, stream.pos) == (epoch, u, first):
-        return stream
-    if stream is not None:
-        stream.close()
-    return open_stream()
+class OpenStreams:
+    """A worker's open streams, one per (name, stream): with accumulation a worker reads the streams of
+    several virtual ranks in turn, each continuing where it stood (``stream_at``)."""
+
+    def __init__(self) -> None:
+        self.open: dict = {}
+
+    def at(self, name: str, epoch: int, u: int, first: int, open_stream):
+        s = self.open[name, u] = stream_at(self.open.get((name, u)), epoch, u, first, open_stream)
+        return s
+
+    def close(self) -> None:
+        for s in self.open.values():
+            s.close()
+        self.open.clear()
 
 
 class ShardBatches(IterableDataset):
@@ -528,34 +545,39 @@ class ShardBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         src = self.source
-        streams: dict[str, _Stream] = {}
+        streams = OpenStreams()
+        trace = tracing()
         try:
             for step, epoch, u, first in worker_steps(src, self.start, self.stop):
                 out: dict = {"skipped": 0, "keys": {}}
+                records = [{"epoch": epoch, "pos": f"{u}:{first + i}"} for i in range(src.batch)] if trace else None
                 for name in ("A", "B"):
-                    s = streams[name] = stream_at(streams.get(name), epoch, u, first, lambda name=name: _Stream(
+                    s = streams.at(name, epoch, u, first, lambda name=name: _Stream(
                         src.domains[name], src.plans[name], epoch, u, first, src.augment, src.on_corrupt,
                         src.max_sample_bytes, src.specs[name]))
                     images, keys = [], []
-                    for _ in range(src.batch):
+                    for i in range(src.batch):
                         x, key, corrupt = s.take()
                         images.append(x)
                         keys.append(key)
                         out["skipped"] += corrupt
+                        if records is not None:
+                            records[i][name] = record(key, x, src.plans[name].augment_seed(epoch, u, first + i))
                     out[name] = torch.stack(images)
                     out["keys"][name] = keys
                 out["step"] = step
+                if records is not None:
+                    out["trace"] = records
                 yield out
         finally:
-            for s in streams.values():
-                s.close()
+            streams.close()
 
 
 class ShardSource(HandsOutBatches):
     """The data source of ``data.source: shards`` (same interface as the folder source)."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, accumulation: int = 1) -> None:
         self.specs = {"A": cfg.a, "B": cfg.b}
         check_index_spec(cfg.shards_a, cfg.index_a, cfg.a, "data.shards_a", "data.a")
         check_index_spec(cfg.shards_b, cfg.index_b, cfg.b, "data.shards_b", "data.b")
@@ -563,11 +585,11 @@ class ShardSource(HandsOutBatches):
             "A": load_domain("A", cfg.shards_a, cfg.index_a, "data.shards_a", "data.index_a"),
             "B": load_domain("B", cfg.shards_b, cfg.index_b, "data.shards_b", "data.index_b"),
         }
-        self.rank, self.world, self.batch = rank, world, batch
+        self.rank, self.world, self.batch, self.accumulation = rank, world, batch, accumulation
         self.workers = max(1, cfg.workers)
         self.loader_workers = cfg.workers
-        self.plans = {
-            name: DomainPlan(d.counts, world * self.workers, seed, 1 if name == "A" else 2,
+        self.plans = {  # one stream per (virtual rank, worker): see worker_steps
+            name: DomainPlan(d.counts, world * accumulation * self.workers, seed, 1 if name == "A" else 2,
                              cfg.shuffle_buffer, shuffle)
             for name, d in self.domains.items()
         }
@@ -575,7 +597,7 @@ class ShardSource(HandsOutBatches):
         self.on_corrupt = cfg.on_corrupt
         self.max_sample_bytes = cfg.max_sample_bytes
         self.epoch_length = max(d.total for d in self.domains.values())
-        self.steps_per_epoch = max(1, self.epoch_length // (world * batch))
+        self.steps_per_epoch = max(1, self.epoch_length // (world * batch * accumulation))
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
         """Batches ``{"A", "B", "skipped", "keys", "step"}`` of this rank from ``start_step`` on."""

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..errors import SetupError
 from ..precision import autocast
+from .accumulation import Accumulates
 from .base import Strategy
 
 
@@ -36,8 +37,11 @@ class _CastInputs:
         return self.engine(*args, **kwargs)
 
 
-class DeepSpeedTrainable:
-    """``self(...)`` runs the DeepSpeed engine; ``self.module`` is the bare network (``engine.module``)."""
+class DeepSpeedTrainable(Accumulates):
+    """``self(...)`` runs the DeepSpeed engine; ``self.module`` is the bare network (``engine.module``).
+    Gradient accumulation is DeepSpeed's own (``gradient_accumulation_steps`` in its config: its
+    ``backward`` scales by 1/k, its ``step`` steps at the boundary); cgx sets the boundary itself
+    (``set_gradient_accumulation_boundary``) so that it follows the trainer's micro-batch slot."""
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, config: dict, name: str, dtype) -> None:
         import deepspeed
@@ -53,11 +57,18 @@ class DeepSpeedTrainable:
     def __call__(self, *args, **kwargs):
         return self.wrapper(*args, **kwargs)
 
+    def set_micro_batch(self, slot: int, accumulation: int) -> None:
+        super().set_micro_batch(slot, accumulation)
+        if accumulation > 1:
+            self.engine.set_gradient_accumulation_boundary(self.boundary)
+
     def backward(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss)
 
     def step(self) -> None:
-        self.engine.step()  # also zeroes the gradients
+        if not self.boundary:
+            self.deferred(self.name)
+        self.engine.step()  # steps (and zeroes the gradients) at the accumulation boundary only
 
     def state_dict(self) -> dict:
         """Plain full weights in fp32 (ZeRO <= 2 keeps them whole on every rank)."""
@@ -130,7 +141,8 @@ class DeepSpeedStrategy(Strategy):
         return autocast("fp32", self.device)
 
     def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, name: str = "net") -> DeepSpeedTrainable:
-        t = DeepSpeedTrainable(module, optimizer, self.config, name, self.dtype)
+        config = {**self.config, "gradient_accumulation_steps": self.accumulation}
+        t = DeepSpeedTrainable(module, optimizer, config, name, self.dtype)
         self._trainables.append(t)
         return t
 

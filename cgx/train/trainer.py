@@ -16,6 +16,7 @@ import torch
 
 from ..config import Config, dump_config
 from ..data import build_source
+from ..data import trace
 from ..distributed import build_strategy
 from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError, SetupError
 from ..interop.init_from import load_initial_weights
@@ -25,7 +26,9 @@ from ..plugins.types import LogRun
 from ..precision import describe as describe_precision
 from ..run_dir import RunDir
 from . import components
-from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoints, newest_good, shared_meta, step_of
+from .checkpoint import (CheckpointStore, Group, clean_leftovers, list_checkpoints, load_file, newest_good,
+                         rank_file, read_checkpoint, shared_meta, step_of)
+from .global_batch import resolve_global_batch
 from .lock import RunLock
 from .logger import NullLog, RunLog
 from .metrics import LossMeter
@@ -70,6 +73,10 @@ class Trainer:
         start = self._on_main(self._choose_start)
 
         self.initialised_from = None
+        # The run's global batch (a resumed run keeps its checkpoint's) and this world size's accumulation.
+        resumed = read_checkpoint(self.folder.checkpoint(start)) if start >= 0 else None
+        self.global_batch = resolve_global_batch(cfg.train, s.world_size, resumed, cfg.recipe or "<recipe>")
+        self.accumulation = s.accumulation = self.global_batch.accumulation
 
         def initialise(gens, discs) -> None:  # train.init_from, for a run that starts at step 0
             self.initialised_from = load_initial_weights(cfg.train.init_from, gens, discs)
@@ -83,7 +90,7 @@ class Trainer:
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
-                                   seed=cfg.train.seed)
+                                   seed=cfg.train.seed, accumulation=self.accumulation)
         spe = self.source.steps_per_epoch
         self.total_steps = cfg.train.steps if cfg.train.steps is not None else cfg.train.epochs * spe
         decay = cfg.optim.decay_steps if cfg.optim.decay_steps is not None else cfg.optim.decay_epochs * spe
@@ -105,7 +112,7 @@ class Trainer:
         self.resumed_from: Path | None = None
         if start >= 0:
             self.resumed_from = self.folder.checkpoint(start)
-            self.load(self.resumed_from)
+            self.load(self.resumed_from, resumed)
         self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.periodic)
         if cfg.eval.every:
             from ..eval.periodic import PeriodicEvaluation
@@ -176,13 +183,20 @@ class Trainer:
         self._check_finite_state()
         s = self.strategy
         meta = shared_meta(self.step, s.world_size, s.name, self.cfg.to_dict())
+        epoch, step_in_epoch = divmod(self.step, self.source.steps_per_epoch)
+        # The data position in global samples (a function of the step for a fixed global batch).
+        meta["data"] = {"global_batch": self.global_batch.size, "epoch": epoch,
+                        "sample": step_in_epoch * self.global_batch.size}
         rank_meta = {"step": self.step,
                      "data": {"step": self.step, "world_size": s.world_size, "batch_size": self.cfg.train.batch_size}}
         return self.store.save(self.step, meta, rank_meta)
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path, shared: dict | None = None) -> None:
         s = self.strategy
-        shared, own = self.store.read(path)
+        if shared is None:
+            shared, own = self.store.read(path)
+        else:  # train.pt already read (for the global batch): this rank's file only
+            own = load_file(path / rank_file(s.rank)) if (path / rank_file(s.rank)).is_file() else None
         self.store.load_shared(path, shared)
         self.step = int(shared["step"])
         if own is None or own["data"]["world_size"] != s.world_size:
@@ -228,6 +242,11 @@ class Trainer:
         log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}, "
                   f"{describe_precision(cfg.precision, s.device)}), step {self.step} of "
                   f"{self.total_steps}, run folder {self.run_dir}; speed: {self.speed.describe()}")
+        log.print(f"cgx: global batch {self.global_batch.size} = {cfg.batch_size} x {s.world_size} rank"
+                  f"{'s' if s.world_size != 1 else ''} x {self.accumulation} accumulation")
+        if self.global_batch.changed_from is not None and self.resumed_from is not None:
+            log.print(f"cgx: train.global_batch_size={self.global_batch.size}, the checkpoint's run used "
+                      f"{self.global_batch.changed_from}: the data position continues by step, not sample for sample")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
         request = StopRequest(self.folder.stop)
@@ -237,22 +256,31 @@ class Trainer:
         vote = s.stop_vote()
         batches = self.source.batches(self.step, stop)
         warm_up = self.warm_up  # logs "cgx: compiled in ... s" once, when a step compiles nothing new
+        slot = 0  # the micro-batch of the optimizer step (0 .. accumulation - 1)
         try:
             for batch in batches:
-                timer.got_data()
-                warm_up.step_started()
+                if slot == 0:
+                    timer.got_data()
+                    warm_up.step_started()
                 real_a, real_b = self._to_device(batch["A"]), self._to_device(batch["B"])
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
                     skipped = (skipped or 0) + int(batch["skipped"])
 
                 self.speed.begin_step()
+                s.micro_batch(slot)
                 losses, images = self.method_step(real_a, real_b)
+                s.micro_batch_done()
+                self.meter.add(self.step + 1, losses)
+                if "trace" in batch:  # the test hook (cgx.data.trace)
+                    trace.write(self.step, s.rank * self.accumulation + slot, s.rank, batch["trace"])
+                slot = (slot + 1) % self.accumulation
+                if slot:
+                    continue
                 if self.ema is not None:
                     self.ema.update(self.gens.module)
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
-                self.meter.add(self.step, losses)
 
                 stop_now = vote.update(request.requested())
                 timer.step_done()
@@ -305,7 +333,7 @@ class Trainer:
             **{f"loss/{k}": v for k, v in values.items()},
             "lr/generators": self.sched_g.get_last_lr()[0],
             "lr/discriminators": self.sched_d.get_last_lr()[0],
-            **timer.report(s.world_size * self.cfg.train.batch_size),
+            **timer.report(self.global_batch.size),
             "epoch": self.step / self.source.steps_per_epoch,
         }
         if skipped is not None:

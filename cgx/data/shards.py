@@ -520,6 +520,16 @@ def worker_steps(src, start: int, stop: int | None) -> Iterator[tuple[int, int, 
         i += workers
 
 
+def stream_at(stream, epoch: int, u: int, first: int, open_stream):
+    """``stream`` if it stands at position ``first`` of stream ``u`` in ``epoch``, else it is closed and
+    ``open_stream()`` (a stream opened there) takes its place."""
+    if stream is not None and (stream.epoch, stream.stream, stream.pos) == (epoch, u, first):
+        return stream
+    if stream is not None:
+        stream.close()
+    return open_stream()
+
+
 class OpenStreams:
     """A worker's open streams, one per (name, stream): with accumulation a worker reads the streams of
     several virtual ranks in turn, each continuing where it stood (``stream_at``)."""
@@ -528,8 +538,8 @@ class OpenStreams:
         self.open: dict = {}
 
     def at(self, name: str, epoch: int, u: int, first: int, open_stream):
-        s = self.open[name, u] = stream_at(self.open.get((name, u)), epoch, u, first, open_stream)
-        return s
+        self.open[name, u] = stream_at(self.open.get((name, u)), epoch, u, first, open_stream)
+        return self.open[name, u]
 
     def close(self) -> None:
         for s in self.open.values():

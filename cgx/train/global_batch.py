@@ -24,12 +24,15 @@ class GlobalBatch:
 
 
 def recorded_global_batch(shared: dict | None) -> int | None:
-    """The global batch a checkpoint's run trained with (older checkpoints: its batch_size x world size)."""
+    """The global batch a checkpoint's run trained with (older checkpoints: its batch_size x world size);
+    None for a checkpoint of step 0 (``cgx import`` writes one: nothing trained, nothing to keep)."""
     if not shared:
         return None
     data = shared.get("data")
     if isinstance(data, dict) and isinstance(data.get("global_batch"), int):
         return data["global_batch"]
+    if not shared.get("step"):
+        return None
     try:
         return int(shared["config"]["train"]["batch_size"]) * int(shared["world_size"])
     except (KeyError, TypeError, ValueError):

@@ -18,13 +18,17 @@ name it contains.
 Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
 
 - epoch = ``max(|A|, |B|)`` samples (index counts); every rank takes
-  ``steps_per_epoch = max(1, epoch // (world * batch))`` steps, the same everywhere, whatever the
-  shard counts: each stream is cycled (a reshuffled pass) when it runs short and cut at the step
-  count, so no rank ever waits for another in a collective.
-- With ``W`` loader workers, batch ``k`` of a rank comes from worker ``k % W`` (the DataLoader's
-  round robin over an IterableDataset). In-epoch step ``t`` belongs to stream ``t % W`` of the
-  rank, as its batch ``t // W``; each worker yields whole batches of its steps, so after a resume
-  at step ``s`` each worker knows which stream and which position it continues from.
+  ``steps_per_epoch = max(1, epoch // global_batch)`` steps (``global_batch = world * batch *
+  accumulation``), the same everywhere, whatever the shard counts: each stream is cycled (a
+  reshuffled pass) when it runs short and cut at the step count, so no rank ever waits for another
+  in a collective.
+- Micro-batch ``slot`` of ``rank`` is read as *virtual rank* ``rank * accumulation + slot`` of
+  ``global_batch / batch`` (``worker_steps``), so the order does not depend on how the global batch
+  is split into ranks and accumulation (``docs/cluster.md``). With ``W`` loader workers, micro-batch
+  ``k`` of a rank comes from worker ``k % W`` (the DataLoader's round robin over an
+  IterableDataset). In-epoch step ``t`` of a virtual rank belongs to its stream ``t % W``, as its
+  micro-batch ``t // W``; each worker yields whole micro-batches, so after a resume at step ``s``
+  each worker knows which stream and which position it continues from.
 - Corrupt or undecodable samples (and the rest of a truncated or unreadable shard) are, with
   ``on_corrupt: skip``, logged as a warning, counted (``batch["skipped"]``, logged as
   ``data/skipped``) and replaced by the next decodable sample of the same stream; a position is

@@ -93,9 +93,6 @@ def test_same_run_on_one_two_and_four_ranks(make_recipe, tmp_path, monkeypatch):
         worst = max((weights[ranks][k] - weights[1][k]).abs().max().item() for k in weights[1])
         print(f"1x4 vs {ranks}x{4 // ranks}: samples equal, max weight difference {worst:.2e}")
         assert worst <= TOLERANCE
-    # The accumulated run is not a plain batch-1 run: its weights moved by the mean of 4 samples' gradients.
-    one = train(make_recipe, tmp_path, monkeypatch, "micro", 1, {}, steps=3)
-    assert max((load_weights(one, step=2)[k] - weights[1][k]).abs().max().item() for k in weights[1]) > 100 * TOLERANCE
 
 
 @pytest.mark.parametrize("first, then, global_batch", [(2, 1, 2), (1, 3, 3)], ids=["2to1", "1to3"])

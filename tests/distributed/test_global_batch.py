@@ -10,7 +10,6 @@ rank would make ranks differ by design.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest

@@ -256,7 +256,11 @@ class TrainConfig:
     steps: Optional[int] = None
     """Length of training in steps; takes precedence over epochs when set."""
     batch_size: int = 1
-    """Images per domain per process."""
+    """Images per domain per process and micro-batch (what one forward pass takes)."""
+    global_batch_size: Optional[int] = None
+    """Images per domain per optimizer step over all ranks (null: batch_size x world size, as before;
+    a resumed run keeps its checkpoint's). Met on any world size by gradient accumulation over
+    global_batch_size / (batch_size x ranks) micro-batches (docs/training.md#global-batch-and-gradient-accumulation)."""
     precision: Literal[PRECISIONS] = "auto"
     """Autocast precision. auto: bf16 where the hardware computes it (CUDA with bf16, a CPU with AMX or
     AVX512-BF16), else fp32. bf16 works on CPU and CUDA; fp16 (with gradient scaling) on CUDA only."""
@@ -719,6 +723,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
     ("train.epochs", 0, None, False),
     ("train.steps", 0, None, False),
     ("train.batch_size", 0, None, False),
+    ("train.global_batch_size", 0, None, False),
     ("train.log_every", 0, None, False),
     ("train.image_every", 0, None, True),
     ("train.ckpt_every", 0, None, False),

@@ -29,7 +29,7 @@ from .images import DataError, list_images
 from .corrupt import skip_or_raise, stand_in
 from .loader import HandsOutBatches
 from .plan import Plan
-from .shards import IMAGE_KEYS, Oversize, _Stream, load_domain, local_index, stream_at, worker_steps
+from .shards import IMAGE_KEYS, OpenStreams, Oversize, _Stream, load_domain, local_index, worker_steps
 from .shard_plan import DomainPlan
 from .source import _StepSampler
 from .transforms import Augment, augment_together
@@ -155,10 +155,10 @@ class PairedFolderSource(HandsOutBatches):
     """``data.paired`` with ``source: folder``: the aligned images of ``{root}/{phase}/``."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, accumulation: int = 1) -> None:
         self.files = aligned_files(cfg.root, cfg.phase)
         n = len(self.files)
-        self.plan = Plan(n, n, world, batch, seed, shuffle)
+        self.plan = Plan(n, n, world, batch, seed, shuffle, accumulation)
         self.augment = JointAugment(Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip))
         self.rank, self.batch, self.workers, self.on_corrupt = rank, batch, cfg.workers, cfg.on_corrupt
         self.specs = {"A": cfg.a, "B": cfg.b}
@@ -225,10 +225,10 @@ class PairedShardBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         src = self.source
-        stream = None
+        streams = OpenStreams()
         try:
             for step, epoch, u, first in worker_steps(src, self.start, self.stop):
-                stream = stream_at(stream, epoch, u, first, lambda: _PairStream(
+                stream = streams.at("pairs", epoch, u, first, lambda: _PairStream(
                     src.domain, src.plan, epoch, u, first, src.augment, src.on_corrupt, src.max_sample_bytes,
                     src.specs))
                 a, b, keys, skipped = [], [], [], 0
@@ -241,8 +241,7 @@ class PairedShardBatches(IterableDataset):
                 yield {"A": torch.stack(a), "B": torch.stack(b), "skipped": skipped, "keys": {"pairs": keys},
                        "step": step}
         finally:
-            if stream is not None:
-                stream.close()
+            streams.close()
 
 
 class _PairStream(_Stream):
@@ -260,20 +259,21 @@ class PairedShardSource(HandsOutBatches):
     """``data.paired`` with ``source: shards``: one stream of paired samples (``data.shards``)."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, accumulation: int = 1) -> None:
         self.specs = {"A": cfg.a, "B": cfg.b}
         if not cfg.shards:
             raise DataError("data.shards is not set (data.paired=true with data.source=shards needs paired shard URLs)")
         check_paired_index(cfg.shards, cfg.index, self.specs)
         self.domain = load_domain("pairs", cfg.shards, cfg.index, "data.shards", "data.index")
-        self.rank, self.world, self.batch = rank, world, batch
+        self.rank, self.world, self.batch, self.accumulation = rank, world, batch, accumulation
         self.workers = max(1, cfg.workers)
         self.loader_workers = cfg.workers
-        self.plan = DomainPlan(self.domain.counts, world * self.workers, seed, 1, cfg.shuffle_buffer, shuffle)
+        self.plan = DomainPlan(self.domain.counts, world * accumulation * self.workers, seed, 1, cfg.shuffle_buffer,
+                               shuffle)
         self.augment = JointAugment(Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip))
         self.on_corrupt, self.max_sample_bytes = cfg.on_corrupt, cfg.max_sample_bytes
         self.epoch_length = self.domain.total
-        self.steps_per_epoch = max(1, self.epoch_length // (world * batch))
+        self.steps_per_epoch = max(1, self.epoch_length // (world * batch * accumulation))
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
         loader = DataLoader(

@@ -3,10 +3,15 @@
 An epoch is ``max(|A|, |B|)`` samples over all ranks, as in the authors' code: position ``p`` of
 epoch ``e`` takes image ``perm_A(e, p // |A|)[p % |A|]`` of domain A and, independently,
 ``perm_B(e, p // |B|)[p % |B|]`` of domain B, so the smaller domain is cycled through fresh
-permutations. Each step consumes ``world * batch`` consecutive positions: rank ``r`` takes
-``[(s * world + r) * batch, ... + batch)``. Every rank therefore takes the same number of steps
-per epoch, ``max(1, L // (world * batch))``; the tail of an epoch that does not fill a whole step
-is dropped. Because the plan is a pure function, resuming at any step continues exactly.
+permutations. Each optimizer step consumes the global batch, ``G = world * batch * accumulation``
+consecutive positions; it is cut into ``G / batch`` micro-batches, and micro-batch ``m = rank *
+accumulation + slot`` (rank ``r`` at accumulation slot ``k``) takes ``[s * G + m * batch, ... +
+batch)``. Every rank therefore takes the same number of steps per epoch, ``max(1, L // G)``; the
+tail of an epoch that does not fill a whole step is dropped. The positions of a step depend on
+``G`` only, not on how it is split into ranks and accumulation, and a sample's augmentation is
+seeded by its position: 1 x 4, 2 x 2 and 4 x 1 (ranks x accumulation) read and augment the same
+samples per step. Because the plan is a pure function, resuming at any step continues exactly,
+on any world size that divides the global batch.
 """
 from __future__ import annotations
 
@@ -24,19 +29,25 @@ class Plan:
     batch: int
     seed: int
     shuffle: bool = True
+    accumulation: int = 1
+    """Micro-batches per rank and optimizer step."""
 
     @property
     def epoch_length(self) -> int:
         return max(self.size_a, self.size_b)
 
     @property
-    def steps_per_epoch(self) -> int:
-        return max(1, self.epoch_length // (self.world * self.batch))
+    def global_batch(self) -> int:
+        return self.world * self.batch * self.accumulation
 
-    def positions(self, step: int, rank: int) -> tuple[int, list[int]]:
-        """(epoch, positions in that epoch) of ``rank``'s batch at global ``step``."""
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.epoch_length // self.global_batch)
+
+    def positions(self, step: int, rank: int, slot: int = 0) -> tuple[int, list[int]]:
+        """(epoch, positions in that epoch) of ``rank``'s micro-batch ``slot`` at global ``step``."""
         epoch, s = divmod(step, self.steps_per_epoch)
-        first = (s * self.world + rank) * self.batch
+        first = s * self.global_batch + (rank * self.accumulation + slot) * self.batch
         return epoch, [first + i for i in range(self.batch)]
 
     def index(self, domain: str, epoch: int, pos: int) -> int:
@@ -47,7 +58,8 @@ class Plan:
         return int(_permutation(self.seed, domain, epoch, cycle, size)[i])
 
     def sample_seed(self, domain: str, epoch: int, pos: int) -> int:
-        """Seed of the augmentation of one sample: differs per sample, rank and epoch."""
+        """Seed of the augmentation of one sample: a function of (seed, domain, epoch, position) only,
+        so the same whichever rank, worker or accumulation slot reads it."""
         return mix(self.seed, 1 if domain == "A" else 2, epoch, pos)
 
 

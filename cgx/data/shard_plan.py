@@ -1,7 +1,9 @@
 """Which shard samples each loader stream reads, as a pure function of (seed, domain, epoch, stream, position).
 
-A *stream* is one (rank, loader worker) pair: ``stream = rank * workers + worker`` of
-``streams = world * workers``. Each domain (A, B) is planned on its own, from the sample counts of
+A *stream* is one (virtual rank, loader worker) pair: ``stream = v * workers + worker`` of
+``streams = (global_batch / batch) * workers``, where virtual rank ``v = rank * accumulation +
+slot`` reads accumulation slot ``slot`` of ``rank`` (``cgx.data.shards.worker_steps``; without
+accumulation, the rank). Each domain (A, B) is planned on its own, from the sample counts of
 its shards (the index that ``cgx shards`` writes):
 
 1. **Shard order.** Every epoch the domain's shard list is permuted with a generator seeded by

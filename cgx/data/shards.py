@@ -18,13 +18,17 @@ name it contains.
 Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
 
 - epoch = ``max(|A|, |B|)`` samples (index counts); every rank takes
-  ``steps_per_epoch = max(1, epoch // (world * batch))`` steps, the same everywhere, whatever the
-  shard counts: each stream is cycled (a reshuffled pass) when it runs short and cut at the step
-  count, so no rank ever waits for another in a collective.
-- With ``W`` loader workers, batch ``k`` of a rank comes from worker ``k % W`` (the DataLoader's
-  round robin over an IterableDataset). In-epoch step ``t`` belongs to stream ``t % W`` of the
-  rank, as its batch ``t // W``; each worker yields whole batches of its steps, so after a resume
-  at step ``s`` each worker knows which stream and which position it continues from.
+  ``steps_per_epoch = max(1, epoch // global_batch)`` steps (``global_batch = world * batch *
+  accumulation``), the same everywhere, whatever the shard counts: each stream is cycled (a
+  reshuffled pass) when it runs short and cut at the step count, so no rank ever waits for another
+  in a collective.
+- Micro-batch ``slot`` of ``rank`` is read as *virtual rank* ``rank * accumulation + slot`` of
+  ``global_batch / batch`` (``worker_steps``), so the order does not depend on how the global batch
+  is split into ranks and accumulation (``docs/cluster.md``). With ``W`` loader workers, micro-batch
+  ``k`` of a rank comes from worker ``k % W`` (the DataLoader's round robin over an
+  IterableDataset). In-epoch step ``t`` of a virtual rank belongs to its stream ``t % W``, as its
+  micro-batch ``t // W``; each worker yields whole micro-batches, so after a resume at step ``s``
+  each worker knows which stream and which position it continues from.
 - Corrupt or undecodable samples (and the rest of a truncated or unreadable shard) are, with
   ``on_corrupt: skip``, logged as a warning, counted (``batch["skipped"]``, logged as
   ``data/skipped``) and replaced by the next decodable sample of the same stream; a position is
@@ -66,6 +70,7 @@ from .images import DataError, decode_rgb
 from .loader import HandsOutBatches
 from .shard_plan import DomainPlan
 from .label_maps import decode_label_map
+from .trace import record, tracing
 from .transforms import Augment, LabelledAugment, size_of
 from .workers import ignore_stop_signals
 
@@ -534,18 +539,27 @@ class _Stream:
 
 
 def worker_steps(src, start: int, stop: int | None) -> Iterator[tuple[int, int, int, int]]:
-    """This DataLoader worker's steps of ``start .. stop - 1`` (every ``workers``-th: each worker yields
-    whole batches), as (step, epoch, stream, first position of the batch in that stream): the plan both
-    shard sources (``ShardSource``, ``cgx.data.paired.PairedShardSource``) follow."""
+    """This DataLoader worker's micro-batches of steps ``start .. stop - 1`` (every ``workers``-th of the
+    rank's sequence of ``accumulation`` micro-batches per step: each worker yields whole micro-batches),
+    as (step, epoch, stream, first position of the micro-batch in that stream): the plan both shard
+    sources (``ShardSource``, ``cgx.data.paired.PairedShardSource``) follow.
+
+    Micro-batch ``slot`` of ``rank`` is read by the *virtual rank* ``v = rank * accumulation + slot`` of
+    ``world * accumulation`` (= global batch / micro-batch): in-epoch step ``t`` of ``v`` belongs to
+    stream ``v * workers + t % workers``, as its micro-batch ``t // workers``. So the streams, and
+    which step reads what, depend on the global batch, the micro-batch and ``data.workers`` only, not
+    on how the global batch is split into ranks and accumulation slots."""
     info = get_worker_info()
     worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
     if workers != src.workers:
         raise RuntimeError(f"{type(src).__name__} planned for {src.workers} loader workers runs in {workers}")
-    step = start + worker
-    while stop is None or step < stop:
+    k = getattr(src, "accumulation", 1)
+    i = start * k + worker
+    while stop is None or i < stop * k:
+        step, slot = divmod(i, k)
         epoch, t = divmod(step, src.steps_per_epoch)
-        yield step, epoch, src.rank * workers + t % workers, (t // workers) * src.batch
-        step += workers
+        yield step, epoch, (src.rank * k + slot) * workers + t % workers, (t // workers) * src.batch
+        i += workers
 
 
 def stream_at(stream, epoch: int, u: int, first: int, open_stream):
@@ -558,6 +572,23 @@ def stream_at(stream, epoch: int, u: int, first: int, open_stream):
     return open_stream()
 
 
+class OpenStreams:
+    """A worker's open streams, one per (name, stream): with accumulation a worker reads the streams of
+    several virtual ranks in turn, each continuing where it stood (``stream_at``)."""
+
+    def __init__(self) -> None:
+        self.open: dict = {}
+
+    def at(self, name: str, epoch: int, u: int, first: int, open_stream):
+        self.open[name, u] = stream_at(self.open.get((name, u)), epoch, u, first, open_stream)
+        return self.open[name, u]
+
+    def close(self) -> None:
+        for s in self.open.values():
+            s.close()
+        self.open.clear()
+
+
 class ShardBatches(IterableDataset):
     """One rank's batches for steps ``start..stop-1``; each DataLoader worker yields whole batches."""
 
@@ -566,18 +597,20 @@ class ShardBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         src = self.source
-        streams: dict[str, _Stream] = {}
+        streams = OpenStreams()
+        trace = tracing()
         try:
             for step, epoch, u, first in worker_steps(src, self.start, self.stop):
                 out: dict = {"skipped": 0, "keys": {}}
+                records = [{"epoch": epoch, "pos": f"{u}:{first + i}"} for i in range(src.batch)] if trace else None
                 for name in ("A", "B"):
                     labelled = src.specs[name].labels is not None
                     augment = LabelledAugment(src.augment) if labelled else src.augment
-                    s = streams[name] = stream_at(streams.get(name), epoch, u, first, lambda name=name: _Stream(
+                    s = streams.at(name, epoch, u, first, lambda name=name: _Stream(
                         src.domains[name], src.plans[name], epoch, u, first, augment, src.on_corrupt,
                         src.max_sample_bytes, src.specs[name]))
                     images, labels, keys = [], [], []
-                    for _ in range(src.batch):
+                    for i in range(src.batch):
                         x, key, corrupt = s.take()
                         if labelled:  # (image, label map), augmented with one set of draws
                             x, y = x
@@ -585,22 +618,25 @@ class ShardBatches(IterableDataset):
                         images.append(x)
                         keys.append(key)
                         out["skipped"] += corrupt
+                        if records is not None:
+                            records[i][name] = record(key, x, src.plans[name].augment_seed(epoch, u, first + i))
                     out[name] = torch.stack(images)
                     if labelled:
                         out[f"{name}_labels"] = torch.stack(labels)
                     out["keys"][name] = keys
                 out["step"] = step
+                if records is not None:
+                    out["trace"] = records
                 yield out
         finally:
-            for s in streams.values():
-                s.close()
+            streams.close()
 
 
 class ShardSource(HandsOutBatches):
     """The data source of ``data.source: shards`` (same interface as the folder source)."""
 
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, accumulation: int = 1) -> None:
         self.specs = {"A": cfg.a, "B": cfg.b}
         check_index_spec(cfg.shards_a, cfg.index_a, cfg.a, "data.shards_a", "data.a")
         check_index_spec(cfg.shards_b, cfg.index_b, cfg.b, "data.shards_b", "data.b")
@@ -610,11 +646,11 @@ class ShardSource(HandsOutBatches):
             "A": load_domain("A", cfg.shards_a, cfg.index_a, "data.shards_a", "data.index_a"),
             "B": load_domain("B", cfg.shards_b, cfg.index_b, "data.shards_b", "data.index_b"),
         }
-        self.rank, self.world, self.batch = rank, world, batch
+        self.rank, self.world, self.batch, self.accumulation = rank, world, batch, accumulation
         self.workers = max(1, cfg.workers)
         self.loader_workers = cfg.workers
-        self.plans = {
-            name: DomainPlan(d.counts, world * self.workers, seed, 1 if name == "A" else 2,
+        self.plans = {  # one stream per (virtual rank, worker): see worker_steps
+            name: DomainPlan(d.counts, world * accumulation * self.workers, seed, 1 if name == "A" else 2,
                              cfg.shuffle_buffer, shuffle)
             for name, d in self.domains.items()
         }
@@ -622,7 +658,7 @@ class ShardSource(HandsOutBatches):
         self.on_corrupt = cfg.on_corrupt
         self.max_sample_bytes = cfg.max_sample_bytes
         self.epoch_length = max(d.total for d in self.domains.values())
-        self.steps_per_epoch = max(1, self.epoch_length // (world * batch))
+        self.steps_per_epoch = max(1, self.epoch_length // (world * batch * accumulation))
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
         """Batches ``{"A", "B", "skipped", "keys", "step"}`` of this rank from ``start_step`` on."""

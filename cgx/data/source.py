@@ -21,6 +21,7 @@ from .corrupt import skip_or_raise, stand_in
 from .loader import HandsOutBatches
 from .plan import Plan
 from .label_maps import label_files, labels_folder, read_label_map
+from .trace import record, tracing
 from .transforms import Augment, LabelledAugment, size_of
 from .workers import ignore_stop_signals
 
@@ -35,9 +36,10 @@ class UnpairedSource(Protocol):
     """Samples in an epoch over all ranks: max(|A|, |B|)."""
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
-        """This rank's batches ``{"A": (N, C, H, W), "B": ..., "skipped": int}`` (and ``"A_labels"``,
+        """This rank's micro-batches ``{"A": (N, C, H, W), "B": ..., "skipped": int}`` (and ``"A_labels"``,
         ``"B_labels"``: int64 (N, H, W), where the domain has labels: ``data.a.labels``) of steps
-        ``start_step`` .. ``stop_step - 1`` (None: on and on); a generator (``close()`` ends its workers)."""
+        ``start_step`` .. ``stop_step - 1`` (None: on and on), ``accumulation`` per step; a generator
+        (``close()`` ends its workers)."""
 
     def close(self) -> None:
         """Close every batch iterator handed out."""
@@ -68,11 +70,13 @@ class _PlannedImages(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict:
         epoch, pos = key
         out = {"skipped": 0}
+        trace = {"epoch": epoch, "pos": pos} if tracing() else None
         for d in ("A", "B"):
             i = self.plan.index(d, epoch, pos)
             path, image = self._read(d, i)
             out["skipped"] += path != self.files[d][i]
-            gen = torch.Generator().manual_seed(self.plan.sample_seed(d, epoch, pos))
+            seed = self.plan.sample_seed(d, epoch, pos)
+            gen = torch.Generator().manual_seed(seed)
             try:
                 if self.labels.get(d) is None:
                     out[d] = self.augment(image, gen)
@@ -80,6 +84,10 @@ class _PlannedImages(Dataset):
                     out[d], out[f"{d}_labels"] = LabelledAugment(self.augment)(image, gen)
             except DataError as e:
                 raise DataError(f"{path}: {e}") from None
+            if trace is not None:
+                trace[d] = record(i, out[d], seed)
+        if trace is not None:
+            out["trace"] = trace
         return out
 
     def _read(self, d: str, i: int):
@@ -117,11 +125,14 @@ def _collate(items: list[dict]) -> dict:
     """Stack the images (and label maps); ``skipped`` is the batch's total (what the trainer adds up)."""
     batch = default_collate([{d: item[d] for d in ("A", "B", "A_labels", "B_labels") if d in item} for item in items])
     batch["skipped"] = sum(item["skipped"] for item in items)
+    if "trace" in items[0]:
+        batch["trace"] = [item["trace"] for item in items]
     return batch
 
 
 class _StepSampler(Sampler):
-    """Yields (epoch, position) keys of one rank's batches, step after step, from ``start``."""
+    """Yields (epoch, position) keys of one rank's micro-batches, step after step (each step's
+    ``plan.accumulation`` slots in order), from ``start``."""
 
     def __init__(self, plan: Plan, rank: int, start: int, stop: int | None) -> None:
         self.plan, self.rank, self.start, self.stop = plan, rank, start, stop
@@ -129,15 +140,16 @@ class _StepSampler(Sampler):
     def __iter__(self):
         step = self.start
         while self.stop is None or step < self.stop:
-            epoch, positions = self.plan.positions(step, self.rank)
-            for p in positions:
-                yield (epoch, p)
+            for slot in range(self.plan.accumulation):
+                epoch, positions = self.plan.positions(step, self.rank, slot)
+                for p in positions:
+                    yield (epoch, p)
             step += 1
 
 
 class FolderSource(HandsOutBatches):
     def __init__(self, cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, accumulation: int = 1) -> None:
         root = Path(cfg.root)
         if not root.is_dir():
             from ..datasets.catalog import fetch_hint
@@ -151,7 +163,7 @@ class FolderSource(HandsOutBatches):
             if getattr(cfg, d.lower()).labels is not None:
                 folder = root / f"{cfg.phase}{d}"
                 self.labels[d] = label_files(files, folder, labels_folder(folder), f"data.{d.lower()}.labels")
-        self.plan = Plan(len(self.files_a), len(self.files_b), world, batch, seed, shuffle)
+        self.plan = Plan(len(self.files_a), len(self.files_b), world, batch, seed, shuffle, accumulation)
         self.augment = Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
         self.rank, self.batch, self.workers = rank, batch, cfg.workers
         self.on_corrupt = cfg.on_corrupt
@@ -181,16 +193,19 @@ class FolderSource(HandsOutBatches):
         return self._hand_out(loader)
 
 
-def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0) -> UnpairedSource:
+def build_source(cfg: DataConfig, *, batch: int, rank: int = 0, world: int = 1, seed: int = 0,
+                 accumulation: int = 1) -> UnpairedSource:
     """The source ``data.source`` names: ``folder`` (FolderSource) or ``shards`` (cgx.data.shards); with
-    ``data.paired`` their paired forms (cgx.data.paired)."""
+    ``data.paired`` their paired forms (cgx.data.paired). ``batch`` is the micro-batch; each step is
+    ``accumulation`` micro-batches of each rank (the global batch: ``world * batch * accumulation``)."""
+    kw = dict(batch=batch, rank=rank, world=world, seed=seed, accumulation=accumulation)
     if cfg.paired:
         from .paired import PairedFolderSource, PairedShardSource
 
         cls = PairedShardSource if cfg.source == "shards" else PairedFolderSource
-        return cls(cfg, batch=batch, rank=rank, world=world, seed=seed)
+        return cls(cfg, **kw)
     if cfg.source == "shards":
         from .shards import ShardSource  # imports webdataset only when used
 
-        return ShardSource(cfg, batch=batch, rank=rank, world=world, seed=seed)
-    return FolderSource(cfg, batch=batch, rank=rank, world=world, seed=seed)
+        return ShardSource(cfg, **kw)
+    return FolderSource(cfg, **kw)

@@ -12,6 +12,7 @@ import torch.distributed as dist
 from ..errors import PrecisionError
 from ..precision import DTYPES, autocast, cpu_has_bf16
 from ..precision import resolve as resolve_precision
+from .accumulation import UseAfterStep
 from .env import WorldInfo
 
 _OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
@@ -44,6 +45,8 @@ class Strategy:
     """Subclasses implement ``wrap(raw, optimizer) -> Trainable``."""
 
     name = "base"
+    accumulation = 1
+    """Micro-batches per optimizer step (gradient accumulation); set before the groups are wrapped."""
 
     def __init__(self, world: WorldInfo, *, backend: str = "auto", precision: str = "fp32",
                  timeout_min: int = 30) -> None:
@@ -63,6 +66,8 @@ class Strategy:
         self.dtype = DTYPES[precision]
         self.backend = ("nccl" if self.device.type == "cuda" else "gloo") if backend == "auto" else backend
         self._trainables: list = []
+        self._check: UseAfterStep | None = None  # the first accumulated micro-batch's (micro_batch)
+        self._checked = False
         self._control = None  # a gloo group for host-side agreement (StopVote)
         if world.distributed and not dist.is_initialized():
             timeout = datetime.timedelta(minutes=timeout_min)
@@ -85,6 +90,25 @@ class Strategy:
     @property
     def is_main(self) -> bool:
         return self.world.is_main
+
+    def micro_batch(self, slot: int) -> None:
+        """The next call of the method's step is micro-batch ``slot`` (0 .. accumulation - 1) of its
+        optimizer step: every trainable synchronises and steps at the last one only
+        (``cgx.distributed.accumulation``). The first accumulated micro-batch also checks that no group
+        is used after its own deferred step; ``micro_batch_done`` ends that check."""
+        if self.accumulation > 1 and slot == 0 and not self._checked:
+            self._checked = True
+            self._check = UseAfterStep(self._trainables)
+        for t in self._trainables:
+            t.set_micro_batch(slot, self.accumulation)
+            t.check = self._check
+
+    def micro_batch_done(self) -> None:
+        if self._check is not None:
+            check, self._check = self._check, None
+            for t in self._trainables:
+                t.check = None
+            check.finish(self.is_main, self.accumulation)
 
     def autocast(self):
         """The run's autocast context (``cgx.precision.autocast`` of its resolved precision)."""

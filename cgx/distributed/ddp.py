@@ -7,16 +7,20 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .accumulation import Accumulates
 from .base import Strategy
 
 
-class DDPTrainable:
+class DDPTrainable(Accumulates):
     """``self(...)`` runs DistributedDataParallel (or the bare network in one process);
-    ``self.module`` is the bare network."""
+    ``self.module`` is the bare network. With gradient accumulation (``cgx.distributed.accumulation``)
+    the forward passes before the last micro-batch run under DDP's ``no_sync`` (its flag is read in
+    the forward), losses are scaled by 1/k and the optimizer steps at the last micro-batch."""
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, distributed: bool,
                  device: torch.device, scaler: torch.amp.GradScaler | None, *,
-                 gradient_as_bucket_view: bool = False) -> None:
+                 gradient_as_bucket_view: bool = False, name: str = "") -> None:
+        self.name = name
         self.module = module
         self.optimizer = optimizer
         self.scaler = scaler
@@ -28,16 +32,23 @@ class DDPTrainable:
             self.wrapper = module
 
     def __call__(self, *args, **kwargs):
-        return self.wrapper(*args, **kwargs)
+        if self.boundary or not isinstance(self.wrapper, DistributedDataParallel):
+            return self.wrapper(*args, **kwargs)
+        with self.wrapper.no_sync():
+            return self.wrapper(*args, **kwargs)
 
     def forward_bare(self, *args, **kwargs):
         """A forward pass of the bare network, outside DDP (a step on which the group does not update)."""
         return self.module(*args, **kwargs)
 
     def backward(self, loss: torch.Tensor) -> None:
+        if self.accumulation > 1:
+            loss = loss / self.accumulation
         (self.scaler.scale(loss) if self.scaler else loss).backward()
 
     def step(self) -> None:
+        if not self.boundary:
+            return self.deferred(self.name)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -82,6 +93,6 @@ class DDPStrategy(Strategy):
     def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, name: str = "") -> DDPTrainable:
         scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         t = DDPTrainable(module, optimizer, self.world.distributed, self.device, scaler,
-                         gradient_as_bucket_view=self.gradient_as_bucket_view)
+                         gradient_as_bucket_view=self.gradient_as_bucket_view, name=name)
         self._trainables.append(t)
         return t

@@ -25,6 +25,7 @@ from ..errors import CheckpointError, SetupError
 from ..precision import autocast
 from ..untrusted import load_weights_file
 from . import zero_reshard
+from .accumulation import Accumulates
 from .base import Strategy
 
 
@@ -40,8 +41,11 @@ class _CastInputs:
         return self.engine(*args, **kwargs)
 
 
-class DeepSpeedTrainable:
-    """``self(...)`` runs the DeepSpeed engine; ``self.module`` is the bare network (``engine.module``)."""
+class DeepSpeedTrainable(Accumulates):
+    """``self(...)`` runs the DeepSpeed engine; ``self.module`` is the bare network (``engine.module``).
+    Gradient accumulation is DeepSpeed's own (``gradient_accumulation_steps`` in its config: its
+    ``backward`` scales by 1/k, its ``step`` steps at the boundary); cgx sets the boundary itself
+    (``set_gradient_accumulation_boundary``) so that it follows the trainer's micro-batch slot."""
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, config: dict, name: str, dtype) -> None:
         import deepspeed
@@ -61,12 +65,18 @@ class DeepSpeedTrainable:
         """A forward pass of the bare network, outside the engine (a step on which the group does not update),
         with the engine's input precision."""
         return _CastInputs(self.module, self.wrapper.dtype)(*args, **kwargs)
+    def set_micro_batch(self, slot: int, accumulation: int) -> None:
+        super().set_micro_batch(slot, accumulation)
+        if accumulation > 1:
+            self.engine.set_gradient_accumulation_boundary(self.boundary)
 
     def backward(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss)
 
     def step(self) -> None:
-        self.engine.step()  # also zeroes the gradients
+        if not self.boundary:
+            self.deferred(self.name)
+        self.engine.step()  # steps (and zeroes the gradients) at the accumulation boundary only
 
     def state_dict(self) -> dict:
         """Plain full weights in fp32 (ZeRO <= 2 keeps them whole on every rank)."""
@@ -159,7 +169,8 @@ class DeepSpeedStrategy(Strategy):
         return autocast("fp32", self.device)
 
     def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, name: str = "net") -> DeepSpeedTrainable:
-        t = DeepSpeedTrainable(module, optimizer, self.config, name, self.dtype)
+        config = {**self.config, "gradient_accumulation_steps": self.accumulation}
+        t = DeepSpeedTrainable(module, optimizer, config, name, self.dtype)
         self._trainables.append(t)
         return t
 

@@ -16,6 +16,7 @@ import torch
 
 from ..config import Config, dump_config
 from ..data import build_source
+from ..data import trace
 from ..distributed import build_strategy
 from ..errors import CgxError, CheckpointError, ConfigError, NonFiniteLossError, SetupError
 from ..interop.init_from import load_initial_weights
@@ -25,7 +26,9 @@ from ..plugins.types import LogRun
 from ..precision import describe as describe_precision
 from ..run_dir import RunDir
 from . import components, resize
-from .checkpoint import CheckpointStore, Group, clean_leftovers, list_checkpoints, newest_good, shared_meta, step_of
+from .checkpoint import (CheckpointStore, Group, clean_leftovers, list_checkpoints, load_file, newest_good,
+                         rank_file, read_checkpoint, shared_meta, step_of)
+from .global_batch import resolve_global_batch
 from .lock import RunLock
 from .logger import NullLog, RunLog
 from .metrics import LossMeter
@@ -72,6 +75,11 @@ class Trainer:
         start = self._on_main(self._choose_start)
 
         self.initialised_from = None
+        # The run's global batch (a resumed run keeps its checkpoint's) and this world size's accumulation.
+        resumed = (read_checkpoint(self.folder.checkpoint(start), None if s.is_main else (lambda text: None))
+                   if start >= 0 else None)  # rank 0 says what a format conversion did
+        self.global_batch = resolve_global_batch(cfg.train, s.world_size, resumed, cfg.recipe or "<recipe>")
+        self.accumulation = s.accumulation = self.global_batch.accumulation
 
         def initialise(groups) -> None:  # train.init_from, for a run that starts at step 0
             self.initialised_from = load_initial_weights(cfg.train.init_from, groups)
@@ -81,14 +89,14 @@ class Trainer:
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
         self.method, self.groups, self.method_step = wired.method, wired.groups, wired.step
         self.speed = wired.speed
-        self.augment = (AugmentUpdates(wired.augment, s, cfg.train.batch_size * s.world_size)
+        self.augment = (AugmentUpdates(wired.augment, s, self.global_batch.size)
                         if adaptive(wired.augment) else None)  # ADA: p updated after each step, logged, saved
         self.buffers = wired.buffers
         self.warm_up = WarmUp(self.speed.compile)
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
 
         self.source = build_source(cfg.data, batch=cfg.train.batch_size, rank=s.rank, world=s.world_size,
-                                   seed=cfg.train.seed)
+                                   seed=cfg.train.seed, accumulation=self.accumulation)
         spe = self.source.steps_per_epoch
         self.total_steps = cfg.train.steps if cfg.train.steps is not None else cfg.train.epochs * spe
         self.schedules = {name: lr_schedule(group.optimizer, cfg.optim.for_group(name), self.total_steps, spe)
@@ -110,7 +118,7 @@ class Trainer:
         self.resized: str | None = None  # what a resume on another world size carried over (logged once)
         if start >= 0:
             self.resumed_from = self.folder.checkpoint(start)
-            self.load(self.resumed_from)
+            self.load(self.resumed_from, resumed)
         self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.periodic)
         if cfg.eval.every:
             from ..eval.periodic import PeriodicEvaluation
@@ -191,13 +199,20 @@ class Trainer:
         self._check_finite_state()
         s = self.strategy
         meta = shared_meta(self.step, s.world_size, s.name, self.cfg.to_dict())
+        epoch, step_in_epoch = divmod(self.step, self.source.steps_per_epoch)
+        # The data position in global samples (a function of the step for a fixed global batch).
+        meta["data"] = {"global_batch": self.global_batch.size, "epoch": epoch,
+                        "sample": step_in_epoch * self.global_batch.size}
         rank_meta = {"step": self.step,
                      "data": {"step": self.step, "world_size": s.world_size, "batch_size": self.cfg.train.batch_size}}
         return self.store.save(self.step, meta, rank_meta)
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path, shared: dict | None = None) -> None:
         s = self.strategy
-        shared, own = self.store.read(path)
+        if shared is None:
+            shared, own = self.store.read(path)
+        else:  # train.pt already read (for the global batch): this rank's file only
+            own = load_file(path / rank_file(s.rank)) if (path / rank_file(s.rank)).is_file() else None
         self.store.load_shared(path, shared)
         self.step = int(shared["step"])
         if own is not None and own["data"]["world_size"] == s.world_size:
@@ -215,10 +230,9 @@ class Trainer:
                             f"reseeded from (seed, step {self.step}, rank); {self._batch_plan()}")
 
     def _batch_plan(self) -> str:
-        """The global batch and how this world size makes it up.
-        Seam for train.global_batch_size (issue 29, the globalbatch branch): accumulation is 1 here."""
-        ranks, micro, accumulation = self.strategy.world_size, self.cfg.train.batch_size, 1
-        return (f"global batch {ranks * micro * accumulation} = {ranks} rank{'s' if ranks != 1 else ''} x "
+        """The global batch (train.global_batch_size) and how this world size makes it up."""
+        ranks, micro, accumulation = self.strategy.world_size, self.cfg.train.batch_size, self.accumulation
+        return (f"global batch {self.global_batch.size} = {ranks} rank{'s' if ranks != 1 else ''} x "
                 f"{micro} per rank x {accumulation} accumulation step{'s' if accumulation != 1 else ''}")
 
     def _check_finite_state(self) -> None:
@@ -257,6 +271,11 @@ class Trainer:
         log.print(f"cgx: world size {s.world_size} ({s.name}, {s.device.type}, "
                   f"{describe_precision(cfg.precision, s.device)}), step {self.step} of "
                   f"{self.total_steps}, run folder {self.run_dir}; speed: {self.speed.describe()}")
+        log.print(f"cgx: global batch {self.global_batch.size} = {cfg.batch_size} x {s.world_size} rank"
+                  f"{'s' if s.world_size != 1 else ''} x {self.accumulation} accumulation")
+        if self.global_batch.changed_from is not None and self.resumed_from is not None:
+            log.print(f"cgx: train.global_batch_size={self.global_batch.size}, the checkpoint's run used "
+                      f"{self.global_batch.changed_from}: the data position continues by step, not sample for sample")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
         if self.resized is not None:
@@ -269,10 +288,12 @@ class Trainer:
         vote = s.stop_vote()
         batches = self.source.batches(self.step, stop)
         warm_up = self.warm_up  # logs "cgx: compiled in ... s" once, when a step compiles nothing new
+        slot = 0  # the micro-batch of the optimizer step (0 .. accumulation - 1)
         try:
             for batch in batches:
-                timer.got_data()
-                warm_up.step_started()
+                if slot == 0:
+                    timer.got_data()
+                    warm_up.step_started()
                 real_a, real_b = self._to_device(batch["A"]), self._to_device(batch["B"])
                 if "skipped" in batch:  # sources that skip corrupt samples count them (cgx.data.shards)
                     skipped = (skipped or 0) + int(batch["skipped"])
@@ -280,7 +301,15 @@ class Trainer:
                 self.speed.begin_step()
                 for group in self.groups.values():  # optim.<group>.update_every, from the global step
                     group.at_step(self.step)
+                s.micro_batch(slot)
                 losses, images = self.method_step(real_a, real_b, **self._labels_of(batch))
+                s.micro_batch_done()
+                self.meter.add(self.step + 1, losses)
+                if "trace" in batch:  # the test hook (cgx.data.trace)
+                    trace.write(self.step, s.rank * self.accumulation + slot, s.rank, batch["trace"])
+                slot = (slot + 1) % self.accumulation
+                if slot:
+                    continue
                 if self.ema is not None and self.gens.updates:
                     self.ema.update(self.gens.module)
                 if self.augment is not None:
@@ -288,7 +317,6 @@ class Trainer:
                 for schedule in self.schedules.values():
                     schedule.step()
                 self.step += 1
-                self.meter.add(self.step, losses)
 
                 stop_now = vote.update(request.requested())
                 timer.step_done()
@@ -340,7 +368,7 @@ class Trainer:
         scalars = {
             **{f"loss/{k}": v for k, v in values.items()},
             **{f"lr/{name}": schedule.get_last_lr()[0] for name, schedule in self.schedules.items()},
-            **timer.report(s.world_size * self.cfg.train.batch_size),
+            **timer.report(self.global_batch.size),
             "epoch": self.step / self.source.steps_per_epoch,
             **(self.augment.scalars() if self.augment is not None else {}),
         }

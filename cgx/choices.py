@@ -13,3 +13,4 @@ METRICS = tuple(f"{score}_{d}" for score in ("FID", "KID") for d in (*DIRECTIONS
 PLUGIN_KINDS = ("method", "generator", "discriminator", "adversarial_loss", "reconstruction_loss", "buffer", "logger")
 """The plugin kinds, in cgx.plugins.KINDS's order (which checks it holds the same names): the CLI names
 them without importing torch, so a command that needs no network (cgx datasets) never loads it."""
+PLUGIN_KINDS += ("segmenter",)  # segmentation networks (method.semantic.network): issue 28

@@ -6,7 +6,7 @@
     >>> g = plugins.create("generator", "resnet", n_blocks=6)
 
 Kinds (``KINDS``, one record each in ``cgx.plugins.kinds``): method, generator, discriminator,
-adversarial_loss, reconstruction_loss, buffer, logger; what each must be is in ``cgx.plugins.types``
+adversarial_loss, reconstruction_loss, buffer, logger, segmenter; what each must be is in ``cgx.plugins.types``
 (Protocols and the values they exchange, re-exported here); what a method's step needs besides its
 networks is in ``cgx.plugins.helpers`` (also re-exported: ``frozen``, ``score_real_and_fake``,
 ``fp32``, ``split``). Contract checks for a plugin's own tests: ``cgx.testing``. Installed plugins (the built-ins included)
@@ -22,13 +22,14 @@ from .kinds import KINDS, Kind
 from .registry import LOAD_ENV, Entry, Registry
 from .types import (EVENTS, AdversarialLoss, Buffer, Components, Discriminator, DiscriminatorBatch, FeatureGenerator,
                     Generator, LogRun, Logger, Method, MethodStep, ReconstructionLoss, Scores, StepResult, Trainable)
+from .types import Segmenter
 from .helpers import as_list, fp32, frozen, mean_over, score_real_and_fake, set_requires_grad, split
 
 __all__ = [
     "KINDS", "Kind", "LOAD_ENV", "Entry", "PluginError", "Registry", "hookimpl",
     "available", "create", "entries", "load_module", "default_registry",
     "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "LogRun", "Logger",
-    "ReconstructionLoss", "Scores",
+    "ReconstructionLoss", "Scores", "Segmenter",
     "EVENTS", "Components", "FeatureGenerator", "Method", "MethodStep", "StepResult", "Trainable",
     "as_list", "fp32", "frozen", "mean_over", "score_real_and_fake", "set_requires_grad", "split",
 ]

@@ -5,7 +5,7 @@ Protocol in ``cgx.plugins.types``).
     >>> KINDS["generator"].hook
     'cgx_register_generators'
     >>> [k for k in KINDS]            # iterating gives the kind names
-    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger']
+    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger', 'segmenter']
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from torch import nn
 from ..choices import PLUGIN_KINDS
 
 from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, ReconstructionLoss
+from .types import Segmenter
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Kind:
     """Whether each recipe key holds a list of components (``logging.backends: [tensorboard, jsonl]``),
     each item a name or a section with ``name``, addressed as ``logging.backends[1]``; otherwise it
     selects one."""
+    in_method: bool = False
+    """Whether the recipe key lies inside the method's own section (``method.semantic.network``): the
+    method builds the component (``Components``), and checks its section when it is built."""
 
     def missing(self, obj: Any) -> list[str]:
         """What ``obj`` lacks to be a component of this kind (empty: it fits)."""
@@ -79,6 +83,9 @@ KINDS: Mapping[str, Kind] = _kinds(
          "logger factories (where rank 0's scalars, image grids, recipe and checkpoint/best events go): "
          "``open(run)``, ``recipe(config)``, ``scalars(step, values)``, ``image(step, tag, grid)``, "
          "``event(step, name, fields)``, ``close()``", many=True),
+    Kind("segmenter", "cgx_register_segmenters", Segmenter, True, ("method.semantic.network",),
+         "segmentation network factories: images in [-1, 1] to class logits at their resolution (a method's "
+         "semantic consistency term; ``cgx eval --segmenter``)", in_method=True),
 )
 """Every plugin kind by name."""
 
@@ -97,4 +104,4 @@ def members(protocol: type) -> list[str]:
 
 def recipe_sections() -> dict[str, str]:
     """Recipe key -> the kind of plugin it selects (``model.generator`` -> ``generator``)."""
-    return {key: kind.name for kind in KINDS.values() for key in kind.recipe_keys}
+    return {key: kind.name for kind in KINDS.values() for key in kind.recipe_keys if not kind.in_method}

@@ -20,6 +20,7 @@ reconstruction_loss  :class:`ReconstructionLoss`      ``loss.cycle`` (cycle and 
 buffer               :class:`Buffer`                  ``buffer``
 logger               :class:`Logger`                  ``logging.backends`` (a list: every one named gets
                      (with :class:`LogRun`)           every event)
+segmenter            :class:`Segmenter`               ``method.semantic.network`` (built by the method)
 ==================== =============================== ========================================
 """
 from __future__ import annotations
@@ -144,6 +145,22 @@ class Buffer(Protocol):
 
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """An ``nn.Module`` mapping images (N, C, H, W) in [-1, 1] to raw class logits (N, classes, H, W) at
+    the input's resolution (any height and width; no softmax). The factory is called with ``in_channels``
+    and ``classes`` from the data (``data.a.channels``, ``data.a.labels.classes``), which a recipe may not
+    set to other values; ``classes`` is kept as an attribute. Samples must not mix in eval mode; the
+    semantic consistency term runs it frozen on generated images (the gradient reaches the images)."""
+
+    classes: int
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict: ...
+    def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> Any: ...
 
 
 # --- methods ---------------------------------------------------------------------------------------
@@ -306,4 +323,4 @@ class Logger(Protocol):
 
 __all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
            "FeatureGenerator", "Generator", "LogRun", "Logger", "Method",
-           "MethodStep", "ReconstructionLoss", "Scores", "StepResult", "Trainable"]
+           "MethodStep", "ReconstructionLoss", "Scores", "Segmenter", "StepResult", "Trainable"]

@@ -21,6 +21,7 @@ BUILTINS = {
     "reconstruction_loss": {"l1"},
     "buffer": {"image_pool", "none"},
     "logger": {"tensorboard", "jsonl", "wandb", "mlflow"},
+    "segmenter": {"unet", "timm_fpn"},
 }
 
 
@@ -113,6 +114,16 @@ def build_tiny_buffer(size: int = 2) -> TinyBuffer:
     return TinyBuffer(size)
 
 
+class TinySegmenter(nn.Conv2d):
+    def __init__(self, in_channels: int = 3, classes: int = 2) -> None:
+        super().__init__(in_channels, classes, 1)
+        self.classes = classes
+
+
+def build_tiny_segmenter(in_channels: int = 3, classes: int = 2) -> TinySegmenter:
+    return TinySegmenter(in_channels, classes)
+
+
 class TinyLogger:
     def __init__(self, prefix: str = "") -> None:
         self.prefix, self.calls = prefix, []
@@ -177,9 +188,14 @@ class TinyPlugin:
     def cgx_register_loggers(self, register):
         register("tiny_logger", build_tiny_logger)
 
+    @hookimpl
+    def cgx_register_segmenters(self, register):
+        register("tiny_seg", build_tiny_segmenter)
+
 
 TINY = {"method": "tiny_method", "generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
-        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer", "logger": "tiny_logger"}
+        "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer", "logger": "tiny_logger",
+        "segmenter": "tiny_seg"}
 
 
 def hookspec_names() -> list[str]:
@@ -225,6 +241,8 @@ def test_test_plugin_components_are_built(only):
     assert isinstance(buf, TinyBuffer) and buf.size == 5 and buf.query(x) is x
     logger = registry.create("logger", "tiny_logger", prefix="x")
     assert isinstance(logger, TinyLogger) and logger.prefix == "x"
+    seg = registry.create("segmenter", "tiny_seg", classes=4)
+    assert seg.classes == 4 and seg(x).shape == (2, 4, 8, 8)
 
 
 def test_entries_report_source(only):
@@ -522,13 +540,13 @@ def loaded(registry: Registry) -> dict[str, set[str]]:
 def test_load_plugins_env_limits_entry_points(only):
     only("resnet,lsgan")
     assert loaded(Registry()) == {"method": set(), "generator": {"resnet"}, "discriminator": set(), "adversarial_loss": {"lsgan"},
-                                  "reconstruction_loss": set(), "buffer": set(), "logger": set()}
+                                  "reconstruction_loss": set(), "buffer": set(), "logger": set(), "segmenter": set()}
 
 
 def test_load_plugins_env_ignores_spaces(only):
     only(" patchgan , image_pool , jsonl")
     assert loaded(Registry()) == {"method": set(), "generator": set(), "discriminator": {"patchgan"}, "adversarial_loss": set(),
-                                  "reconstruction_loss": set(), "buffer": {"image_pool"}, "logger": {"jsonl"}}
+                                  "reconstruction_loss": set(), "buffer": {"image_pool"}, "logger": {"jsonl"}, "segmenter": set()}
 
 
 def test_load_plugins_env_empty_loads_none(only):

@@ -201,6 +201,15 @@ class Components(Protocol):
     def reconstruction_loss(self) -> ReconstructionLoss: ...
     def buffer(self) -> Buffer: ...
 
+    def labels(self, domain: str) -> Any:
+        """Domain ``A``'s or ``B``'s label spec (``data.a.labels``: ``.classes``, ``.ignore_index``), or None
+        where the domain has no labels."""
+
+    def segmenter(self, section: Mapping[str, Any], classes: int, domain: str = "A",
+                  key: str = "segmenter") -> "Segmenter":
+        """A :class:`Segmenter` from a section the method holds (``{"name": "unet", "width": 16}``), for
+        ``domain``'s channel count and ``classes`` classes; errors name the recipe's ``key``."""
+
 
 @dataclass
 class StepResult:

@@ -189,3 +189,10 @@ class SemanticConsistency:
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
+
+
+def semantic_for(spec: SemanticSpec, segmenter: Trainable, make: Components, autocast: Callable) -> SemanticConsistency:
+    """The step's SemanticConsistency over the wrapped ``segmenter`` group, with the domains' ignore indices."""
+    labels_b = make.labels("B")
+    return SemanticConsistency(spec, segmenter, make.labels("A").ignore_index,
+                               None if labels_b is None else labels_b.ignore_index, autocast)

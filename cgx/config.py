@@ -86,6 +86,22 @@ class OptimConfig:
 
 
 @dataclass
+class LabelSpec:
+    """Per-pixel class maps of a domain (``data.a.labels``, ``data.b.labels``; ``cgx.data.label_maps``): a PNG
+    per image, of class indices (mode L, P or 16-bit grey) or colour-coded through ``palette``."""
+
+    classes: int = 2
+    """How many classes: a label map holds 0 .. classes-1 (and ignore_index); any other value is a corrupt
+    sample (data.on_corrupt)."""
+    ignore_index: int = 255
+    """The value of pixels that belong to no class (unlabelled, void): left out of losses and of the FCN score.
+    Not a class (>= classes), at most 65535."""
+    palette: Optional[list[list[int]]] = None
+    """Colour-coded label maps: one [r, g, b] (0..255) per class, in class order (class k is palette[k]); an RGB
+    label map is mapped through it (a colour not in it is a corrupt sample). null: label maps of class indices."""
+
+
+@dataclass
 class ImageSpec:
     """What the images of one domain are (``data.a``, ``data.b``): every image of the domain is read
     (``cgx.data.decode``), augmented, fed to the networks and written by ``cgx translate`` as this."""
@@ -102,6 +118,10 @@ class ImageSpec:
     its pixels are decoded (PIL, tifffile, pypng alike); an image of more than 3 channels counts channels/3
     times. A larger one is unreadable (data.on_corrupt). Default: PIL's own limit, about 256 MB of 8-bit RGB;
     translate, grid and eval take the run's value, cgx shards the default."""
+    labels: Optional[LabelSpec] = None
+    """The domain's images carry per-pixel class maps (cgx.data.label_maps): {classes, ignore_index, palette}.
+    Folders: {phase}A_labels/ beside {phase}A/ (same relative path, .png); shards: label.png in each sample
+    (`cgx shards` writes it from such folders). null: no labels."""
 
     @property
     def is_default(self) -> bool:
@@ -558,10 +578,22 @@ def _coerce(tp, value, where: str, key: str):
     """A recipe value as its field's annotation asks (``cgx.coerce``: the same rules as plugin arguments)."""
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where, key)
+    section = _optional_section(tp)
+    if section is not None:  # an optional section (data.a.labels): null, or the section
+        return None if value is None else from_dict(section, value, where, key)
     try:
         return coerce(tp, value)
     except CoercionError as e:
         raise ConfigError(f"{_at(where, key)}: {e.at(key)}") from None
+
+
+def _optional_section(tp):
+    """``X`` for an annotation ``Optional[X]`` where X is a section (dataclass), else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
 
 
 # (dotted key, lowest, highest, lowest included): every numeric recipe key with a range. None: no bound.
@@ -678,6 +710,8 @@ def _check_images(cfg: Config, where: str) -> None:
             raise ConfigError(f"{where}: data.{d}.channels must be 1 (grey), 3 (RGB) or another count up to "
                               f"{MAX_CHANNELS}, got {spec.channels}")
         _check_range(where, f"data.{d}.max_pixels", spec.max_pixels, 0, None, False)
+        if spec.labels is not None:
+            check_labels(spec.labels, f"data.{d}.labels", where)
     bands = cfg.eval.bands
     if bands is not None:
         if len(bands) != 3 or len(set(bands)) != 3:
@@ -688,6 +722,32 @@ def _check_images(cfg: Config, where: str) -> None:
             if n not in (1, 3) and not all(0 <= i < n for i in bands):
                 raise ConfigError(f"{where}: eval.bands {bands}: data.{d} has {n} channels, so bands must be 0..{n - 1}")
     _check_eval_bands(cfg, where)
+
+
+MAX_CLASS_VALUE = 65535
+"""The largest value a label map can hold (16-bit PNG): classes and ignore_index stay at or below it."""
+
+
+def check_labels(spec: LabelSpec, key: str, where: str) -> None:
+    """A ConfigError naming ``key`` (data.a.labels) for a class count, ignore index or palette that cannot be."""
+    if not 1 <= spec.classes <= MAX_CLASS_VALUE:
+        raise ConfigError(f"{where}: {key}.classes must be 1 .. {MAX_CLASS_VALUE}, got {spec.classes}")
+    if not spec.classes <= spec.ignore_index <= MAX_CLASS_VALUE:
+        raise ConfigError(f"{where}: {key}.ignore_index must not be a class: {spec.classes} .. {MAX_CLASS_VALUE} "
+                          f"({key}.classes is {spec.classes}), got {spec.ignore_index}")
+    if spec.palette is None:
+        return
+    if len(spec.palette) != spec.classes:
+        raise ConfigError(f"{where}: {key}.palette must give one [r, g, b] per class ({spec.classes}), "
+                          f"got {len(spec.palette)} colours")
+    seen: dict[tuple, int] = {}
+    for i, colour in enumerate(spec.palette):
+        if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
+            raise ConfigError(f"{where}: {key}.palette[{i}] must be [r, g, b] with each 0..255, got {colour}")
+        if tuple(colour) in seen:
+            raise ConfigError(f"{where}: {key}.palette[{i}] {colour} is also class {seen[tuple(colour)]}'s colour; "
+                              f"each class needs its own colour")
+        seen[tuple(colour)] = i
 
 
 def _check_eval_bands(cfg: Config, where: str) -> None:

@@ -32,7 +32,7 @@ from .plan import Plan
 from .shards import IMAGE_KEYS, Oversize, _Stream, load_domain, local_index, stream_at, worker_steps
 from .shard_plan import DomainPlan
 from .source import _StepSampler
-from .transforms import Augment, resize, to_tensor
+from .transforms import Augment, augment_together
 from .workers import ignore_stop_signals
 
 
@@ -75,54 +75,16 @@ def load_aligned(path: str | Path, spec_a: ImageSpec = DEFAULT, spec_b: ImageSpe
     return decode_aligned(data, str(path), spec_a, spec_b)
 
 
-def _resize(aug: Augment, image):
-    """``aug``'s resize step (before the crop) of one image, PIL or tensor, exactly as ``Augment`` does it."""
-    w, h = _size(image)
-    if aug.preprocess == "resize_and_crop":
-        size = (aug.load_size, aug.load_size)
-    elif aug.preprocess == "scale_width_and_crop" and (w != aug.load_size or h < aug.crop_size):
-        size = (aug.load_size, max(aug.crop_size, round(h * aug.load_size / w)))
-    else:
-        return image
-    if isinstance(image, Image.Image):
-        return image.resize(size, Image.BICUBIC)
-    return resize(image, size[1], size[0])
-
-
 class JointAugment:
-    """``Augment`` applied to both images of a pair with one set of random draws."""
+    """``Augment`` applied to both images of a pair with one set of random draws
+    (``cgx.data.transforms.augment_together``)."""
 
     def __init__(self, augment: Augment) -> None:
         self.augment = augment
 
     def __call__(self, pair: tuple, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        aug = self.augment
-        a, b = (_resize(aug, x) for x in pair)
-        if _size(a) != _size(b):
-            raise DataError(f"the images of the pair are {'x'.join(map(str, _size(a)))} (A) and "
-                            f"{'x'.join(map(str, _size(b)))} (B) after data.preprocess={aug.preprocess}; "
-                            f"a pair's images must be the same size")
-        if aug.preprocess != "none":
-            w, h = _size(a)
-            size = aug.crop_size
-            if w < size or h < size:
-                raise DataError(f"the images are {w}x{h}, smaller than data.crop_size={size} (data.preprocess=crop "
-                                f"crops without resizing: use resize_and_crop, or a crop_size of at most {min(w, h)})")
-            left = int(torch.randint(0, w - size + 1, (), generator=gen).item())   # as cgx.data.transforms.random_crop
-            top = int(torch.randint(0, h - size + 1, (), generator=gen).item())
-            a, b = (_crop(x, left, top, size) for x in (a, b))
-        flip = aug.flip and torch.rand((), generator=gen).item() < 0.5
-        out = []
-        for x in (a, b):
-            x = to_tensor(x) if isinstance(x, Image.Image) else x
-            out.append((x.flip(-1) if flip else x).contiguous())
-        return out[0], out[1]
-
-
-def _crop(image, left: int, top: int, size: int):
-    if isinstance(image, Image.Image):
-        return image.crop((left, top, left + size, top + size))
-    return image[..., top:top + size, left:left + size]
+        a, b = augment_together(self.augment, pair, gen, what="images of the pair (A, B)")
+        return a, b
 
 
 # --- folder source ----------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ of images (recursive; ``OUT/{prefix}-000000.tar``, prefix defaults to the folder
 - Tar headers are fixed (mtime 0, owner, mode), so the same input and options give byte-identical
   shards and index, whatever the number of worker processes.
 - Unreadable images are skipped and reported (count and names) at the end and in the index.
+- Label maps (``cgx.data.label_maps``): a split folder with ``{split}_labels/`` beside it (``trainA_labels/``)
+  gets each image's label map as ``{key}.label.png`` in its sample (its bytes as they are; resized
+  nearest-neighbour with ``resize``), and the index records ``"labels"``. An image without a label map
+  stops the command (named); a label map that is not one, or not its image's size, skips the sample.
 
 Index (``OUT/{name}.json``)::
 
@@ -36,10 +40,11 @@ from pathlib import Path
 from PIL import Image
 
 from ..config import ImageSpec
-from .decode import DEFAULT, decode
+from .decode import DEFAULT, decode, image_size
 from .images import DataError, list_images
+from .label_maps import check_label_file, label_files, labels_folder
 from .shard_sets import check_shard_sets, remove_stale
-from .shards import INDEX_FORMAT
+from .shards import INDEX_FORMAT, LABEL_FIELD
 from ..safe_text import shown
 
 SPLIT_RE = re.compile(r"^(train|test|val)[AB]$")
@@ -164,6 +169,35 @@ def _prepare_fields(job: tuple) -> tuple[str, dict | None, str | None]:
     return (key, None, payload) if ext is None else (key, {ext: payload}, None)
 
 
+
+
+def _prepare_labelled(job: tuple) -> tuple[str, dict | None, str | None]:
+    """``_prepare_fields`` of an image and its label map (``job[-1]``): the label map's bytes as they are
+    (resized nearest-neighbour with the image under --resize), checked to be a label map the image's size."""
+    *image_job, label = job
+    key, fields, error = _prepare_fields(tuple(image_job))
+    if fields is None:
+        return key, None, error
+    try:
+        data = Path(label).read_bytes()
+        original = image_size(image_job[0])
+        check_label_file(data, label, original)
+        size, resize = original, image_job[2]
+        if resize is not None:  # as _prepare resizes the image
+            s = resize / min(original)
+            size = (max(1, round(original[0] * s)), max(1, round(original[1] * s)))
+        if size != original:
+            with Image.open(io.BytesIO(data)) as lbl:
+                buf = io.BytesIO()
+                lbl.resize(size, Image.NEAREST).save(buf, format="PNG")
+                data = buf.getvalue()
+        return key, {**fields, LABEL_FIELD: data}, None
+    except OSError as e:
+        return key, None, f"cannot read label map {label}: {e.strerror or e}"
+    except DataError as e:
+        return key, None, str(e)
+
+
 def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size: int | None, resize: int | None,
                 fmt: str | None, quality: int, pool, progress: bool, spec: ImageSpec = DEFAULT) -> SplitResult:
     files = list_images(folder)
@@ -172,9 +206,14 @@ def write_split(name: str, folder: Path, out: Path, *, max_count: int, max_size:
     rel = [(Path(folder.name) / f.relative_to(folder)).as_posix() for f in files]
     options = {"max_count": max_count, "max_size": max_size, "resize": resize,
                "format": fmt if (fmt or resize) else "original", "quality": quality if (fmt or resize) else None}
-    return write_samples(name, folder, out, jobs, rel, _prepare_fields, pool=pool, progress=progress,
-                         max_count=max_count, max_size=max_size,
-                         index_fields={"image": {"channels": spec.channels, "depth": spec.depth}}, options=options)
+    index_fields: dict = {"image": {"channels": spec.channels, "depth": spec.depth}}
+    prepare = _prepare_fields
+    labels = labels_folder(folder)
+    if SPLIT_RE.match(name) and labels.is_dir():  # trainA_labels/ beside trainA/: label.png in every sample
+        jobs = [(*job, str(p)) for job, p in zip(jobs, label_files(files, folder, labels, f"{labels.name}/"))]
+        prepare, index_fields["labels"] = _prepare_labelled, {"field": LABEL_FIELD, "source": labels.name}
+    return write_samples(name, folder, out, jobs, rel, prepare, pool=pool, progress=progress,
+                         max_count=max_count, max_size=max_size, index_fields=index_fields, options=options)
 
 
 def write_samples(name: str, folder: Path, out: Path, jobs: list, names: list[str], prepare, *, pool, progress: bool,

@@ -30,6 +30,10 @@ Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
   ``data/skipped``) and replaced by the next decodable sample of the same stream; a position is
   still a position, so the stream (and a resume) is unchanged by the skip. ``on_corrupt: raise``
   stops with a DataError naming the shard and sample.
+- Label maps (``data.a.labels``): each sample's ``label.png`` beside its image, decoded and checked
+  (``cgx.data.label_maps``: a bad one makes the sample corrupt), cropped and flipped with the image's draws;
+  batches gain ``"A_labels"`` / ``"B_labels"``. Shards whose index records no labels are refused when the
+  source is built.
 - A missing local shard, a URL pattern that matches nothing, a URL not in the index, a stale index
   (local shard sizes) or an empty domain is a DataError when the source is built, before the first
   step. A shard found, while reading, to hold more samples than its index says is a DataError
@@ -55,19 +59,22 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..config import DataConfig
-from ..config import ImageSpec
+from ..config import ImageSpec, LabelSpec
 from .corrupt import skip_or_raise, stand_in
 from .decode import DEFAULT, decode
 from .images import DataError, decode_rgb
 from .loader import HandsOutBatches
 from .shard_plan import DomainPlan
-from .transforms import Augment
+from .label_maps import decode_label_map
+from .transforms import Augment, LabelledAugment, size_of
 from .workers import ignore_stop_signals
 
 log = logging.getLogger("cgx.data")
 
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff")
 INDEX_FORMAT = "cgx-shards/1"
+LABEL_FIELD = "label.png"
+"""A sample's label map beside its image (``{key}.label.png``; ``cgx shards`` writes it, ``cgx.data.label_maps``)."""
 
 
 # --- URLs and the index ---------------------------------------------------------------------------
@@ -330,6 +337,33 @@ def sample_image(sample: dict, spec: ImageSpec = DEFAULT):
     return decode(sample[ext], f"{sample['__key__']}.{ext}", spec)
 
 
+def sample_labels(sample: dict, spec: LabelSpec, size: tuple[int, int], key: str):
+    """The sample's label map (``label.png``, ``cgx.data.label_maps``), checked against ``spec`` and its
+    image's ``size``; a DataError naming the sample when it has none or it is not a valid one."""
+    name = f"{sample['__key__']}.{LABEL_FIELD}"
+    data = sample.get(LABEL_FIELD)
+    if data is None:
+        raise DataError(f"sample {sample['__key__']!r} has no {LABEL_FIELD} ({key} asks for label maps)")
+    if isinstance(data, Oversize):
+        raise data.error()
+    return decode_label_map(data, name, spec, size, key)
+
+
+def check_index_labels(pattern: str | None, index: str | None, spec: ImageSpec, key: str, spec_key: str) -> None:
+    """A DataError naming the index when ``spec`` asks for label maps (``data.a.labels``) and the shards were
+    written without them (`cgx shards` writes label.png where {split}_labels/ is beside the split)."""
+    if not pattern or spec.labels is None:
+        return
+    found = local_index(pattern, index, key)
+    if found is None:
+        return  # remote shards without a local index, or a missing index (load_domain names it)
+    path, record = found
+    if not (isinstance(record, dict) and isinstance(record.get("labels"), dict)):
+        raise DataError(f"{key}: {spec_key}.labels asks for label maps, and the shards of {path} hold none: re-run "
+                        f"`cgx shards` with the label maps in {{split}}_labels/ beside each split folder "
+                        f"(trainA_labels/ beside trainA/), or set {spec_key}.labels to null")
+
+
 def index_spec(index: dict) -> ImageSpec | None:
     """The image spec an index records (``cgx shards --channels/--depth``); None for an index written
     before specs were recorded (its images were checked as 8-bit RGB)."""
@@ -451,8 +485,12 @@ class _Stream:
             skip = 0
 
     def decode(self, raw: dict):
-        """A raw sample's image for the domain's spec (paired streams decode two: ``cgx.data.paired``)."""
-        return sample_image(raw, self.spec)
+        """A raw sample's image for the domain's spec (paired streams decode two: ``cgx.data.paired``); for a
+        domain with labels (``data.a.labels``) the image and its label map (``sample_labels``)."""
+        image = sample_image(raw, self.spec)
+        if self.spec.labels is None:
+            return image
+        return image, sample_labels(raw, self.spec.labels, size_of(image), f"data.{self.domain.name.lower()}.labels")
 
     def _entry(self, k: int) -> _Read:
         """The k-th item read ahead (reading more as needed), decoded."""
@@ -533,16 +571,23 @@ class ShardBatches(IterableDataset):
             for step, epoch, u, first in worker_steps(src, self.start, self.stop):
                 out: dict = {"skipped": 0, "keys": {}}
                 for name in ("A", "B"):
+                    labelled = src.specs[name].labels is not None
+                    augment = LabelledAugment(src.augment) if labelled else src.augment
                     s = streams[name] = stream_at(streams.get(name), epoch, u, first, lambda name=name: _Stream(
-                        src.domains[name], src.plans[name], epoch, u, first, src.augment, src.on_corrupt,
+                        src.domains[name], src.plans[name], epoch, u, first, augment, src.on_corrupt,
                         src.max_sample_bytes, src.specs[name]))
-                    images, keys = [], []
+                    images, labels, keys = [], [], []
                     for _ in range(src.batch):
                         x, key, corrupt = s.take()
+                        if labelled:  # (image, label map), augmented with one set of draws
+                            x, y = x
+                            labels.append(y)
                         images.append(x)
                         keys.append(key)
                         out["skipped"] += corrupt
                     out[name] = torch.stack(images)
+                    if labelled:
+                        out[f"{name}_labels"] = torch.stack(labels)
                     out["keys"][name] = keys
                 out["step"] = step
                 yield out
@@ -559,6 +604,8 @@ class ShardSource(HandsOutBatches):
         self.specs = {"A": cfg.a, "B": cfg.b}
         check_index_spec(cfg.shards_a, cfg.index_a, cfg.a, "data.shards_a", "data.a")
         check_index_spec(cfg.shards_b, cfg.index_b, cfg.b, "data.shards_b", "data.b")
+        check_index_labels(cfg.shards_a, cfg.index_a, cfg.a, "data.shards_a", "data.a")
+        check_index_labels(cfg.shards_b, cfg.index_b, cfg.b, "data.shards_b", "data.b")
         self.domains = {
             "A": load_domain("A", cfg.shards_a, cfg.index_a, "data.shards_a", "data.index_a"),
             "B": load_domain("B", cfg.shards_b, cfg.index_b, "data.shards_b", "data.index_b"),

@@ -20,7 +20,8 @@ from .images import DataError, list_images
 from .corrupt import skip_or_raise, stand_in
 from .loader import HandsOutBatches
 from .plan import Plan
-from .transforms import Augment
+from .label_maps import label_files, labels_folder, read_label_map
+from .transforms import Augment, LabelledAugment, size_of
 from .workers import ignore_stop_signals
 
 log = logging.getLogger("cgx.data")
@@ -34,7 +35,8 @@ class UnpairedSource(Protocol):
     """Samples in an epoch over all ranks: max(|A|, |B|)."""
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
-        """This rank's batches ``{"A": (N, C, H, W), "B": ..., "skipped": int}`` of steps
+        """This rank's batches ``{"A": (N, C, H, W), "B": ..., "skipped": int}`` (and ``"A_labels"``,
+        ``"B_labels"``: int64 (N, H, W), where the domain has labels: ``data.a.labels``) of steps
         ``start_step`` .. ``stop_step - 1`` (None: on and on); a generator (``close()`` ends its workers)."""
 
     def close(self) -> None:
@@ -50,8 +52,11 @@ class _PlannedImages(Dataset):
     its place. The stand-in depends only on the file list, so a resumed run sees the same one."""
 
     def __init__(self, files_a: list[Path], files_b: list[Path], plan: Plan, augment: Augment,
-                 on_corrupt: str = "skip", specs: dict | None = None) -> None:
+                 on_corrupt: str = "skip", specs: dict | None = None, labels: dict | None = None) -> None:
+        """``labels``: per domain with label maps, the label file of each of its files (``cgx.data.label_maps``);
+        its samples are then (image, label map), read and augmented together."""
         self.files = {"A": files_a, "B": files_b}
+        self.labels = labels or {}
         self.specs = specs or {"A": DEFAULT, "B": DEFAULT}
         self.plan = plan
         self.augment = augment
@@ -69,7 +74,10 @@ class _PlannedImages(Dataset):
             out["skipped"] += path != self.files[d][i]
             gen = torch.Generator().manual_seed(self.plan.sample_seed(d, epoch, pos))
             try:
-                out[d] = self.augment(image, gen)
+                if self.labels.get(d) is None:
+                    out[d] = self.augment(image, gen)
+                else:  # (image, label map): cropped and flipped with the same draws
+                    out[d], out[f"{d}_labels"] = LabelledAugment(self.augment)(image, gen)
             except DataError as e:
                 raise DataError(f"{path}: {e}") from None
         return out
@@ -77,16 +85,16 @@ class _PlannedImages(Dataset):
     def _read(self, d: str, i: int):
         """(path, image) of file ``i`` of domain ``d``, or of its stand-in if it is unreadable (or does
         not fit the domain's spec, ``cgx.data.decode``): ``cgx.data.corrupt``."""
-        files, spec = self.files[d], self.specs[d]
+        files = self.files[d]
         try:
-            return files[i], load(files[i], spec)
+            return files[i], self._load(d, i)
         except DataError as e:
             skip_or_raise(self.on_corrupt, f"domain {d}: {e}", "images")
 
         def read(k: int):
-            path = files[(i + k) % len(files)]
+            j = (i + k) % len(files)
             try:
-                return path, load(path, spec)
+                return files[j], self._load(d, j)
             except DataError:
                 return None
 
@@ -94,9 +102,20 @@ class _PlannedImages(Dataset):
                         f"domain {d}: none of its {len(files)} images can be read (data.on_corrupt=skip)")
 
 
+    def _load(self, d: str, i: int):
+        """File ``i`` of domain ``d`` decoded; with labels, (image, its label map): a label map that cannot be
+        read, or does not fit its image, makes the sample unreadable as a bad image does."""
+        image = load(self.files[d][i], self.specs[d])
+        labels = self.labels.get(d)
+        if labels is None:
+            return image
+        spec = self.specs[d]
+        return image, read_label_map(labels[i], spec.labels, size_of(image), f"data.{d.lower()}.labels")
+
+
 def _collate(items: list[dict]) -> dict:
-    """Stack the images; ``skipped`` is the batch's total (what the trainer adds up)."""
-    batch = default_collate([{d: item[d] for d in ("A", "B")} for item in items])
+    """Stack the images (and label maps); ``skipped`` is the batch's total (what the trainer adds up)."""
+    batch = default_collate([{d: item[d] for d in ("A", "B", "A_labels", "B_labels") if d in item} for item in items])
     batch["skipped"] = sum(item["skipped"] for item in items)
     return batch
 
@@ -127,6 +146,11 @@ class FolderSource(HandsOutBatches):
                             f"{fetch_hint(cfg.root, paired=False)})")
         self.files_a = list_images(root / f"{cfg.phase}A")
         self.files_b = list_images(root / f"{cfg.phase}B")
+        self.labels = {}  # domain -> the label map of each of its files (data.a.labels, data.b.labels)
+        for d, files in (("A", self.files_a), ("B", self.files_b)):
+            if getattr(cfg, d.lower()).labels is not None:
+                folder = root / f"{cfg.phase}{d}"
+                self.labels[d] = label_files(files, folder, labels_folder(folder), f"data.{d.lower()}.labels")
         self.plan = Plan(len(self.files_a), len(self.files_b), world, batch, seed, shuffle)
         self.augment = Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
         self.rank, self.batch, self.workers = rank, batch, cfg.workers
@@ -136,7 +160,8 @@ class FolderSource(HandsOutBatches):
         self.epoch_length = self.plan.epoch_length
 
     def batches(self, start_step: int, stop_step: int | None = None) -> Iterator[dict]:
-        dataset = _PlannedImages(self.files_a, self.files_b, self.plan, self.augment, self.on_corrupt, self.specs)
+        dataset = _PlannedImages(self.files_a, self.files_b, self.plan, self.augment, self.on_corrupt, self.specs,
+                                 self.labels)
         loader = DataLoader(
             dataset,
             batch_size=self.batch,

@@ -246,7 +246,7 @@ class Trainer:
                     skipped = (skipped or 0) + int(batch["skipped"])
 
                 self.speed.begin_step()
-                losses, images = self.method_step(real_a, real_b)
+                losses, images = self.method_step(real_a, real_b, **self._labels_of(batch))
                 if self.ema is not None:
                     self.ema.update(self.gens.module)
                 self.sched_g.step()
@@ -315,6 +315,15 @@ class Trainer:
         log.progress(self.step, {"G": f"{sum(v for k, v in values.items() if k.startswith('G/')):.3f}",
                                  "D": f"{sum(v for k, v in values.items() if k.startswith('D/')):.3f}"})
         self.meter.check_finite(s, self._not_saved)
+
+    def _labels_of(self, batch: dict) -> dict:
+        """``labels_a``, ``labels_b`` (int64 (N, H, W) on the device, or None where a domain has no labels:
+        ``data.a.labels``) for a method whose object says ``uses_labels = True``; nothing for the others,
+        which are called as always."""
+        if not getattr(self.method, "uses_labels", False):
+            return {}
+        return {f"labels_{d.lower()}": (batch[f"{d}_labels"].to(self.device, non_blocking=True)
+                                        if f"{d}_labels" in batch else None) for d in ("A", "B")}
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,9 @@ def save_torchscript(net: torch.nn.Module, example: torch.Tensor, out: Path) -> 
     """``net`` traced on ``example`` and saved (what ``cgx eval --segmenter FILE.pt`` loads)."""
     if out.is_symlink() or (out.exists() and not out.is_file()):
         raise UsageError(f"{shown(out)} exists and is not a plain file; name a new file")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():  # trace is deprecated in torch >= 2.9; eval loads it as ever
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(net, example, check_trace=False)
     tmp = out.with_name(out.name + ".tmp")
     traced.save(str(tmp))

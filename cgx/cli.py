@@ -123,7 +123,8 @@ def cmd_eval(args) -> int:
                                 batch_size=args.batch_size, max_images=args.max_images, output=args.output,
                                 progress=not args.no_progress, command=shlex.join(["cgx", *args.argv]),
                                 plugins=args.plugins, bands=args.bands, weights=args.weights, pairs=args.pairs,
-                                precision=args.precision, page=not args.no_page, overwrite=args.overwrite)
+                                precision=args.precision, page=not args.no_page, overwrite=args.overwrite,
+                                labels=args.labels, labels_b=args.labels_b, segmenter=args.segmenter)
     if world_info_from_env().is_main:
         print_results(results, written, args.checkpoint)
     return 0
@@ -244,14 +245,25 @@ def cmd_demo_data(args) -> int:
 
         if not (a.is_default and b.is_default):
             raise UsageError("--paired writes 8-bit RGB aligned images; leave out --channels/--depth")
+        if args.labels:
+            raise UsageError("--labels writes label maps of the unpaired demo scenes; leave out --paired")
         out = generate_paired(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
                               n_val=args.n_val)
         print(f"cgx: paired demo data in {shown(out)} (train/ {'val/ ' if args.n_val else ''}test/: A | B side by "
               f"side, {2 * args.size}x{args.size}); recipe: data.paired=true data.root={shown(out)} "
               f"(the recipe pix2pix_demo)")
         return 0
-    out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b)
+    out = generate(args.output, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed, a=a, b=b,
+                   labels=args.labels)
     print(f"cgx: demo data in {shown(out)} (trainA/ trainB/ testA/ testB/): A {a.describe()}, B {b.describe()}")
+    if args.labels:
+        from .data.demo import LABEL_CLASSES
+
+        print(f"cgx: label maps in trainA_labels/ trainB_labels/ testA_labels/ testB_labels/ (classes: "
+              f"{', '.join(f'{k} {n}' for k, n in enumerate(LABEL_CLASSES))}); recipe: "
+              f"data.a.labels.classes={len(LABEL_CLASSES)} data.b.labels.classes={len(LABEL_CLASSES)}; FCN score: "
+              f"cgx eval RUN --a {shown(out)}/testA --b {shown(out)}/testB --labels {shown(out)}/testA_labels "
+              f"--segmenter MODEL")
     if not (a.is_default and b.is_default):
         sets = " ".join(f"data.{d}.channels={s.channels} data.{d}.depth={s.depth}" for d, s in (("a", a), ("b", b)))
         extra = " method.identity_weight=0" if a.channels != b.channels else ""
@@ -436,6 +448,12 @@ Translations are made in fp32 (--precision). Prints a table and writes RUN/eval/
 and the results page RUN/eval/step_NNNNNNNN/index.html (per direction, rows of input | translated |
 reconstructed as scored, the scores, the recipe; relative links, the images beside it).
 
+The FCN score (Zhu et al. 2017, Tables 1-2): with --labels DIR (label maps of the --a images) and
+--segmenter MODEL, the segmenter labels each translation G(a), and its classes are compared with a's label
+map: per-pixel accuracy, per-class accuracy and mean class IoU (ignore_index pixels left out; classes absent
+from both truth and prediction left out of the means), beside FID/KID, with a segmentation column on the
+results page. --labels-b does the same for BtoA.
+
 Inception weights are never downloaded; the first found is used: --inception PATH, the
 CGX_INCEPTION_WEIGHTS variable, pt_inception-2015-12-05-6726825d.pth or
 weights-inception-2015-12-05-6726825d.pth under $TORCH_HOME/hub/checkpoints/, or the package
@@ -581,6 +599,15 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--bands", type=_bands, default=None, metavar="R,G,B",
                    help="N-channel domains: the three bands (0-based) Inception sees as R, G, B (default: the run's "
                         "eval.bands; unset: FID/KID skipped for directions into such a domain, cycle L1 still reported)")
+    t.add_argument("--labels", default=None, metavar="DIR",
+                   help="the FCN score of AtoB: label maps of the --a images (a folder: the same relative paths, .png; "
+                        "read as the run's data.a.labels says, else as class indices); needs --segmenter")
+    t.add_argument("--labels-b", default=None, metavar="DIR", help="the FCN score of BtoA: label maps of the --b images")
+    t.add_argument("--segmenter", default=None, metavar="MODEL",
+                   help="what labels the translated images for the FCN score: a TorchScript file (.pt, .ts: images in "
+                        "[-1, 1] -> logits (N, classes, H, W)), an ONNX file (.onnx; needs onnxruntime), "
+                        "palette:#rrggbb,#rrggbb,... (translations that are colour-coded label maps; palette:recipe: the "
+                        "run's labels palette), or run (the run's own segmenter)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_inference_options(t)
     t.set_defaults(fn=cmd_eval)
@@ -671,6 +698,9 @@ def parser() -> argparse.ArgumentParser:
                    help="paired demo data in the aligned layout (train/ test/ of A | B images: each A scene beside "
                         "its B rendering), for pix2pix (data.paired=true)")
     t.add_argument("--n-val", type=int, default=0, help="--paired: images in val/ too (default 0)")
+    t.add_argument("--labels", action="store_true",
+                   help="also each image's label map (the shapes are the classes: 0 background, 1 ellipse, 2 rectangle, "
+                        "3 triangle) in trainA_labels/ trainB_labels/ testA_labels/ testB_labels/ (8-bit class-index PNG)")
     add_spec_options(t, "grey / 16-bit / multi-band demo data (e.g. --channels 1 --depth 16, or --channels 8)",
                      default_b_rgb=True)
     t.set_defaults(fn=cmd_demo_data)

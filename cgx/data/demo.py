@@ -10,6 +10,10 @@ Either domain can be made grey, 16-bit, float or multi-band (``cgx demo-data --c
 (``cgx.data.decode.encode``: 16-bit PNG for grey/RGB, TIFF for N bands or float). A grey domain is the
 scene's luminance with a faint texture below one 8-bit step (so a 16-bit domain really uses 16 bits);
 band k of an N-band domain is a fixed mix of the scene's R, G, B, as a multispectral sensor's bands.
+
+With labels (``cgx demo-data --labels``) every image gets its class map beside it (``trainA_labels/`` ...): the
+shapes are the classes (1 ellipse, 2 rectangle, 3 triangle; 0 background), so an FCN score (``cgx eval --labels``)
+can say whether a translation kept them.
 """
 from __future__ import annotations
 
@@ -35,11 +39,22 @@ def _rgb(h: float, l: float, s: float) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def render(domain: str, rng: random.Random, size: int = 64) -> Image.Image:
+SHAPES = ("ellipse", "rect", "triangle")
+LABEL_CLASSES = ("background", *SHAPES)
+"""The classes of the demo's label maps (``cgx demo-data --labels``): class k is LABEL_CLASSES[k]; the recipe
+says ``data.a.labels: {classes: 4}``."""
+
+
+def render(domain: str, rng: random.Random, size: int = 64, labels: bool = False):
+    """One scene of ``domain``; with ``labels`` (image, label map): the label map is the same shapes drawn with
+    their class (``LABEL_CLASSES``) on background 0, hard-edged (the image is smoothed after drawing). The
+    random draws are the same either way, so the image is the same."""
     (h0, h1), bg_hue, (l0, l1) = PALETTES[domain]
     top, bottom = rng.uniform(l0, l1), rng.uniform(l0, l1)
     img = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(img)
+    label = Image.new("L", (size, size), 0)
+    ink = ImageDraw.Draw(label)
     for y in range(size):  # vertical background gradient
         draw.line([(0, y), (size, y)], fill=_rgb(bg_hue, top + (bottom - top) * y / size, 0.45))
     for _ in range(rng.randint(2, 5)):
@@ -47,14 +62,17 @@ def render(domain: str, rng: random.Random, size: int = 64) -> Image.Image:
         r = rng.uniform(0.1, 0.25) * size
         cx, cy = rng.uniform(r, size - r), rng.uniform(r, size - r)
         box = [cx - r, cy - r, cx + r, cy + r]
-        shape = rng.choice(("ellipse", "rect", "triangle"))
-        if shape == "ellipse":
-            draw.ellipse(box, fill=color)
-        elif shape == "rect":
-            draw.rectangle(box, fill=color)
-        else:
-            draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color)
-    return img.filter(ImageFilter.SMOOTH)
+        shape = rng.choice(SHAPES)
+        k = LABEL_CLASSES.index(shape)
+        for d, fill in ((draw, color), (ink, k)):
+            if shape == "ellipse":
+                d.ellipse(box, fill=fill)
+            elif shape == "rect":
+                d.rectangle(box, fill=fill)
+            else:
+                d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
+    img = img.filter(ImageFilter.SMOOTH)
+    return (img, label) if labels else img
 
 
 def as_spec(image: Image.Image, spec: ImageSpec, rng: random.Random) -> torch.Tensor:
@@ -76,10 +94,13 @@ def as_spec(image: Image.Image, spec: ImageSpec, rng: random.Random) -> torch.Te
 
 
 def generate(out: str | Path, n_train: int = 200, n_test: int = 8, size: int = 64, seed: int = 0,
-             a: ImageSpec | None = None, b: ImageSpec | None = None) -> Path:
+             a: ImageSpec | None = None, b: ImageSpec | None = None, labels: bool = False) -> Path:
     """Write ``trainA/ trainB/ testA/ testB/`` under ``out``; skips files that already exist. ``a``, ``b``:
-    the domains' image specs (default 8-bit RGB PNG, the original demo set bit for bit)."""
+    the domains' image specs (default 8-bit RGB PNG, the original demo set bit for bit). ``labels``: also each
+    image's label map (the shapes are the classes, ``LABEL_CLASSES``) in ``trainA_labels/`` ... ``testB_labels/``
+    (the same file name, .png: 8-bit class indices); the images are the same as without."""
     from .decode import encode, suffix
+    from .label_maps import labels_folder
 
     out = Path(out)
     specs = {"A": a or ImageSpec(), "B": b or ImageSpec()}
@@ -87,14 +108,23 @@ def generate(out: str | Path, n_train: int = 200, n_test: int = 8, size: int = 6
         for domain in ("A", "B"):
             folder = out / f"{split}{domain}"
             folder.mkdir(parents=True, exist_ok=True)
+            if labels:
+                labels_folder(folder).mkdir(exist_ok=True)
             spec = specs[domain]
             for i in range(n):
                 path = folder / f"{domain.lower()}_{i:05d}{suffix(spec)}"
-                if path.exists():
+                label = labels_folder(folder) / f"{path.stem}.png" if labels else None
+                if path.exists() and (label is None or label.exists()):
                     continue
                 rng = random.Random(f"{seed}-{split}-{domain}-{i}")
+                scene, classes = render(domain, rng, size, labels=True)
+                if label is not None and not label.exists():
+                    tmp = label.with_name(f".{label.name}.tmp")
+                    classes.save(tmp, format="PNG")
+                    tmp.replace(label)
+                if path.exists():
+                    continue
                 tmp = path.with_name(f".{path.name}.tmp")
-                scene = render(domain, rng, size)
                 if spec.is_default:
                     scene.save(tmp, format="PNG")
                 else:

@@ -23,16 +23,27 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
              output: str | None = None, progress: bool = True, command: str = "cgx eval", plugins: Sequence[str] = (),
              bands: list[int] | None = None, pairs: str | None = None,
              weights: str = "auto", precision: str = "fp32", page: bool = True,
-             overwrite: bool = False) -> tuple[dict, Path | None]:
+             overwrite: bool = False, labels: str | None = None, labels_b: str | None = None,
+             segmenter: str | None = None) -> tuple[dict, Path | None]:
     """Scores per direction (see ``cgx.eval.evaluate``; with ``pairs``, a folder of aligned test pairs,
     ``cgx.eval.paired``) and the JSON file written (rank 0; else None). ``precision``: of the scored
     translations (fp32 by default: the same scores on any hardware); ``page``: write the results page
     (``cgx.eval.page``) beside the record; ``overwrite``: replace an ``output`` that exists (and its
-    page, one cgx wrote), ``check_output``."""
+    page, one cgx wrote), ``check_output``. ``labels`` / ``labels_b``: label maps of the A / B test images, for the
+    FCN score of AtoB / BtoA (``cgx.eval.fcn_score``) with ``segmenter`` (``cgx.eval.segmenters``)."""
     if pairs is None and (a is None or b is None):
         raise UsageError("cgx eval needs --a and --b (test images of each domain), or --pairs (aligned A | B test pairs)")
     if pairs is not None and (a is not None or b is not None):
         raise UsageError("--pairs scores against ground truth and replaces --a/--b; give one or the other")
+    if (labels or labels_b) and pairs is not None:
+        raise UsageError("--labels scores the translations of --a (--labels-b: of --b) by a segmenter; it cannot be "
+                         "used with --pairs")
+    if (labels or labels_b) and not segmenter:
+        raise UsageError("--labels needs --segmenter (what labels the translated images: a TorchScript or ONNX file, "
+                         "palette:COLOURS, or run)")
+    if segmenter and not (labels or labels_b):
+        raise UsageError("--segmenter labels the translations for the FCN score: give --labels DIR (the label maps "
+                         "of the --a images) or --labels-b DIR")
     strategy = DDPStrategy(world_info_from_env())
     try:
         gens = load_generators(checkpoint, strategy.device, plugins=plugins, weights=weights)
@@ -67,8 +78,12 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
             gens.net(direction)  # a direction the method does not learn: CheckpointError naming it
         elif len(learned) < 2 and strategy.is_main:
             print(f"cgx: eval: method {shown(gens.config.method.name)} learns {', '.join(learned)} only: scoring that")
-        results = evaluate(gens.G, gens.F, set_a, set_b, directions_of(direction, learned), features, strategy,
-                           batch_size=batch_size, progress=progress, bands=bands, examples=examples, precision=precision)
+        scored = directions_of(direction, learned)
+        fcn = fcn_scorers({"AtoB": labels, "BtoA": labels_b}, segmenter, scored, set_a, set_b, data, strategy.device,
+                          gens, examples)
+        results = evaluate(gens.G, gens.F, set_a, set_b, scored, features, strategy,
+                           batch_size=batch_size, progress=progress, bands=bands, examples=examples, precision=precision,
+                           fcn=fcn)
         record = None
         if strategy.is_main:
             record = report(results, step=gens.step, checkpoint=str(ckpt), set_a=set_a, set_b=set_b,
@@ -78,6 +93,24 @@ def run_eval(checkpoint: str | Path, a: str | None, b: str | None, *, direction:
         return results, _write(record, output, ckpt, gens.step, table(results), examples, gens.config)
     finally:
         strategy.close()
+
+
+def fcn_scorers(labels: dict, segmenter: str | None, scored: tuple, set_a, set_b, data, device, context=None,
+                examples=None, key: str = "--labels") -> dict:
+    """The FCN scorers (``cgx.eval.fcn_score.build_scorers``) of the directions given label maps, each checked
+    to be scored; ``examples`` (the results page) learns the colours to overlay each direction's classes in."""
+    from .fcn_score import build_scorers, overlay_palette
+
+    for d, folder in labels.items():
+        if folder and d not in scored:
+            name = key if d == "AtoB" else (f"{key}_b" if key.startswith("eval.") else "--labels-b")
+            raise UsageError(f"{name} gives the label maps of the {d[0]} test images, for the FCN score of {d}, which "
+                             f"is not scored here (directions scored: {', '.join(scored)})")
+    fcn = build_scorers(labels, segmenter, {"AtoB": set_a, "BtoA": set_b},
+                        {"AtoB": data.a.labels, "BtoA": data.b.labels}, device, key=key, context=context)
+    if examples is not None:
+        examples.palettes = {d: overlay_palette(s) for d, s in fcn.items()}
+    return fcn
 
 
 def _write(record: dict | None, output: str | None, ckpt: Path, step: int, scores: str,

@@ -109,10 +109,11 @@ def skip_reason(channels: int, key: str) -> str:
 @torch.no_grad()
 def _embed_share(images: ImageSet, share: range, forward, backward, features: InceptionFeatures, device,
                  batch_size: int, want_real: bool, want_fake: bool, bar, bands=None, direction: str = "",
-                 examples=None, precision: str = "fp32") -> _Side:
+                 examples=None, precision: str = "fp32", scorer=None) -> _Side:
     side = _Side()
     for start in range(share.start, share.stop, batch_size):
         chunk = images.load(range(start, min(start + batch_size, share.stop)))
+        first = start  # the set index of the run's first image
         for run in _runs_of_equal_size(chunk):
             batch = torch.stack(run).to(device)
             if batch.dtype == torch.uint8:  # 8-bit RGB, read as always
@@ -132,9 +133,13 @@ def _embed_share(images: ImageSet, share: range, forward, backward, features: In
                 if backward is not None:
                     rec = translate(backward, fake, precision)
                     side.l1_sum += float((rec - x).abs().mean(dim=(1, 2, 3)).double().sum())
+                segmented = None
+                if scorer is not None:  # the FCN score: a segmenter on the translations, against the inputs' labels
+                    segmented = scorer.add(range(first, first + len(run)), fake, tuple(x.shape[-2:]))
                 if examples is not None:
-                    examples.offer(direction, x, fake, rec)
+                    examples.offer(direction, x, fake, rec, segmentation=segmented)
                 side.count += len(run)
+            first += len(run)
             bar.update(len(run))
     return side
 
@@ -145,13 +150,15 @@ def _rows(parts: list[torch.Tensor], device) -> torch.Tensor:
 
 def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageSet, set_b: ImageSet, directions: tuple[str, ...],
              features: InceptionFeatures, collective, *, batch_size: int = 16, progress: bool = True,
-             bands=None, examples=None, precision: str = "fp32") -> dict:
+             bands=None, examples=None, precision: str = "fp32", fcn: dict | None = None) -> dict:
     """Collective. ``collective``: a ``cgx.distributed`` strategy (``world``, ``device``,
     ``all_gather_rows``, ``all_reduce``). Returns ``{direction: {FID, KID_mean, KID_std, cycle_L1,
     n_translated, n_real}}`` on every rank. ``G`` or ``F`` may be None (a method that learns one direction):
     the other direction is scored alone, without cycle L1 (None, ``cycle_L1_skipped`` says why).
     ``examples``: filled with this rank's first images of each direction (the results page);
-    ``precision``: of the translations (``cgx.precision``)."""
+    ``precision``: of the translations (``cgx.precision``); ``fcn``: per direction, a ``cgx.eval.fcn_score.FcnScorer``
+    of its translations (the same directions on every rank): its scores join the direction's (``pixel_accuracy``,
+    ``class_accuracy``, ``mean_iou``, and ``fcn``: the details)."""
     world, device = collective.world, collective.device
     for direction, net in (("AtoB", G), ("BtoA", F)):
         if direction in directions and net is None:
@@ -167,10 +174,11 @@ def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageS
     try:
         with torch.random.fork_rng(devices=[]):
             common = dict(bar=bar, bands=bands, examples=examples, precision=precision)
+            fcn = {d: f for d, f in (fcn or {}).items() if d in directions}
             a = _embed_share(set_a, share_a, G, F, features, device, batch_size, want_real="BtoA" in directions,
-                             want_fake="AtoB" in directions, direction="AtoB", **common)
+                             want_fake="AtoB" in directions, direction="AtoB", scorer=fcn.get("AtoB"), **common)
             b = _embed_share(set_b, share_b, F, G, features, device, batch_size, want_real="AtoB" in directions,
-                             want_fake="BtoA" in directions, direction="BtoA", **common)
+                             want_fake="BtoA" in directions, direction="BtoA", scorer=fcn.get("BtoA"), **common)
     finally:
         bar.close()
         for n, mode in nets:
@@ -193,7 +201,17 @@ def evaluate(G: torch.nn.Module | None, F: torch.nn.Module | None, set_a: ImageS
         out[direction] = {**kid_and_fid(real, fake, collective),
                           "cycle_L1": float(l1[0] / l1[1]) if back is not None else None,
                           "n_translated": fake.shape[0], "n_real": real.shape[0], **cycle}
+    for direction, scorer in fcn.items():  # collective: in the same order on every rank
+        add_fcn(out[direction], scorer.scores(collective))
     return out
+
+
+def add_fcn(result: dict, scores: dict) -> None:
+    """A direction's FCN scores into its results: the three means beside FID/KID, the rest under ``fcn``."""
+    from .fcn_score import SCORES
+
+    result.update({k: scores[k] for k in SCORES})
+    result["fcn"] = {k: v for k, v in scores.items() if k not in SCORES}
 
 
 def kid_and_fid(real: torch.Tensor, fake: torch.Tensor, collective) -> dict:
@@ -210,13 +228,17 @@ def kid_and_fid(real: torch.Tensor, fake: torch.Tensor, collective) -> dict:
 
 def metric_value(results: dict, metric: str) -> float:
     """A best-checkpoint metric (``METRICS``) from ``evaluate``'s results."""
-    kind, _, which = metric.partition("_")
-    key = "FID" if kind == "FID" else "KID_mean"
+    kind, _, which = metric.rpartition("_")
+    key = {"FID": "FID", "KID": "KID_mean"}.get(kind, kind)  # or an FCN score: mean_iou, pixel_accuracy, ...
     if which != "mean" and which not in results:
         raise DataError(f"eval.metric={metric}: {which} is not evaluated (directions evaluated: {', '.join(results)})")
-    values = [results[d][key] for d in (tuple(results) if which == "mean" else (which,))]
+    directions = tuple(results) if which == "mean" else (which,)
+    if key not in ("FID", "KID_mean") and any(key not in results[d] for d in directions):
+        raise DataError(f"eval.metric={metric}: the FCN score of {', '.join(d for d in directions if key not in results[d])} "
+                        f"is not evaluated (eval.labels names the label maps of the input test images)")
+    values = [results[d][key] for d in directions]
     if any(v is None for v in values):
-        raise DataError(f"eval.metric={metric}: {'; '.join(results[d]['skipped'] for d in results if 'skipped' in results[d])}")
+        raise DataError(f"eval.metric={metric}: {'; '.join(results[d].get('skipped', 'no score') for d in directions)}")
     return sum(values) / len(values)
 
 
@@ -264,18 +286,35 @@ def write_json(record: dict, path: str | Path) -> Path:
     return path
 
 
+def fcn_columns(results: dict) -> tuple[str, list[str]]:
+    """The FCN score columns of the table (a heading and a row per direction; empty where none was scored)."""
+    from .fcn_score import HEADINGS, SCORES
+
+    if not any("mean_iou" in r for r in results.values()):
+        return "", ["" for _ in results]
+    head = "".join(f" {HEADINGS[k]:>10}" for k in SCORES)
+    rows = ["".join(f" {r[k]:>10.4f}" if r.get(k) is not None else f" {'-':>10}" for k in SCORES)
+            for r in results.values()]
+    return head, rows
+
+
 def table(results: dict) -> str:
-    lines = [f"{'direction':<10} {'FID':>10} {'KID mean ± std':>22} {'cycle L1':>9} {'images (translated / real)':>27}"]
+    fcn_head, fcn_rows = fcn_columns(results)
+    lines = [f"{'direction':<10} {'FID':>10} {'KID mean ± std':>22} {'cycle L1':>9}{fcn_head} "
+             f"{'images (translated / real)':>27}"]
     notes = []
-    for d, r in results.items():
+    for (d, r), fcn in zip(results.items(), fcn_rows):
         l1 = f"{r['cycle_L1']:>9.4f}" if r["cycle_L1"] is not None else f"{'n/a':>9}"
         if r["cycle_L1"] is None:
             notes.append(f"{d}: cycle L1 not available: {r['cycle_L1_skipped']}")
         if r["FID"] is None:
-            lines.append(f"{d:<10} {'-':>10} {'-':>12}   {'':<7} {l1} {r['n_translated']:>14} / -")
+            lines.append(f"{d:<10} {'-':>10} {'-':>12}   {'':<7} {l1}{fcn} {r['n_translated']:>14} / -")
             notes.append(f"{d}: FID/KID skipped: {r['skipped']}")
             continue
-        lines.append(f"{d:<10} {r['FID']:>10.3f} {kid_text(r, 12, 7)} {l1} {r['n_translated']:>14} / {r['n_real']}")
+        lines.append(f"{d:<10} {r['FID']:>10.3f} {kid_text(r, 12, 7)} {l1}{fcn} {r['n_translated']:>14} / {r['n_real']}")
+        if "fcn" in r:
+            notes.append(f"{d}: FCN score: segmenter {r['fcn']['segmenter']} on the translations, against the label maps "
+                         f"{r['fcn']['labels']} ({r['fcn']['pixels']} labelled pixels)")
         if r["KID_std"] is None:
             notes.append(f"{d}: KID spread: {kid_spread(r['n_real'], r['n_translated'])}")
     return "\n".join(lines + notes)
@@ -290,9 +329,10 @@ def kid_text(r: dict, width: int = 0, std_width: int = 0) -> str:
 
 def summary(results: dict) -> str:
     def one(d: str, r: dict) -> str:
+        iou = f", mean IoU {r['mean_iou']:.4f}" if r.get("mean_iou") is not None else ""
         if r["FID"] is not None:
             spread = f" ± {r['KID_std']:.4f}" if r["KID_std"] is not None else ""
-            return f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f}{spread}"
+            return f"{d}: FID {r['FID']:.2f}, KID {r['KID_mean']:.4f}{spread}{iou}"
         l1 = f"cycle L1 {r['cycle_L1']:.4f}" if r["cycle_L1"] is not None else "cycle L1 not available"
-        return f"{d}: FID/KID skipped, {l1}"
+        return f"{d}: FID/KID skipped, {l1}{iou}"
     return "; ".join(one(d, r) for d, r in results.items())

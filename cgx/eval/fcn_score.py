@@ -80,6 +80,18 @@ class LabelSet:
                 for i, size in zip(indices, sizes)]
 
 
+def overlay_palette(scorer: "FcnScorer") -> list[list[int]]:
+    """The colours the results page shows the classes in: the labels' palette, the palette segmenter's, or a
+    fixed set of distinct colours."""
+    import colorsys
+
+    palette = scorer.labels.spec.palette or getattr(scorer.segmenter, "colours", None)
+    if palette is not None:
+        return [list(c) for c in palette]
+    return [[round(255 * v) for v in colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.85, 0.95)]
+            for k in range(scorer.classes)]
+
+
 class FcnScorer:
     """One direction's FCN score, accumulated batch by batch: ``add`` runs the segmenter on translated
     images and counts them against the inputs' label maps; ``scores`` sums the ranks' counts (collective)."""
@@ -91,11 +103,15 @@ class FcnScorer:
         self.device = device
 
     @torch.no_grad()
-    def add(self, indices: range, fake: torch.Tensor) -> torch.Tensor:
-        """Count the translations ``fake`` (N, C, H, W) of images ``indices``; their predicted classes (N, H, W)."""
-        h, w = fake.shape[-2:]
+    def add(self, indices: range, fake: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Count the translations ``fake`` (N, C, H, W) of images ``indices``, whose inputs (and so their label
+        maps) are ``size`` (H, W); their predicted classes (N, H, W)."""
+        h, w = size
         truth = self.labels.load(indices, [(w, h)] * len(indices))
         prediction = self.segmenter(fake)
+        if self.segmenter.classes is not None and self.segmenter.classes != self.classes:
+            raise DataError(f"{self.labels.key}: the segmenter {self.segmenter.describe} gives {self.segmenter.classes} "
+                            f"classes, the label maps have {self.classes}")
         if prediction.shape[-2:] != (h, w):  # a segmenter at another resolution: nearest back to the labels'
             prediction = torch.nn.functional.interpolate(prediction[:, None].float(), size=(h, w),
                                                          mode="nearest-exact")[:, 0].long()
@@ -112,3 +128,44 @@ class FcnScorer:
         out["segmenter"] = self.segmenter.describe
         out["labels"] = str(self.labels.folder)
         return out
+
+
+def build_scorers(labels: dict, segmenter: str, sets: dict, specs: dict, device, *, key: str = "--labels",
+                  context=None) -> dict[str, FcnScorer]:
+    """Per direction (``AtoB``, ``BtoA``) with a folder of label maps in ``labels`` (None: not scored), the
+    scorer of its translations. ``sets``: the input test images per direction (``ImageSet``); ``specs``: the
+    ``LabelSpec`` of those inputs' domain (the recipe's ``data.a.labels``; None: class indices, as many classes
+    as the segmenter gives, ignore index 255). ``segmenter``: ``cgx.eval.segmenters.build_segmenter``'s value."""
+    from .segmenters import build_segmenter
+
+    labels = {d: folder for d, folder in labels.items() if folder}
+    if not labels:
+        return {}
+    first = next(iter(labels))
+    seg = build_segmenter(segmenter, device, context=context, recipe_palette=getattr(specs.get(first), "palette", None),
+                          recipe_key=f"data.{first[0].lower()}.labels")
+    out = {}
+    for direction, folder in labels.items():
+        name = key if direction == "AtoB" else f"{key}_b" if key.startswith("eval.") else "--labels-b"
+        spec = specs.get(direction)
+        if spec is None:
+            spec = LabelSpec(classes=seg.classes or probe_classes(seg, sets[direction], device))
+        elif seg.classes is not None and seg.classes != spec.classes:
+            raise DataError(f"{name}: the segmenter {seg.describe} gives {seg.classes} classes, the labels' domain has "
+                            f"{spec.classes} (data.{direction[0].lower()}.labels.classes)")
+        if not Path(folder).is_dir():
+            raise DataError(f"{name}: folder not found: {folder}")
+        out[direction] = FcnScorer(seg, LabelSet(folder, sets[direction], spec, name), device)
+    return out
+
+
+@torch.no_grad()
+def probe_classes(seg, images, device) -> int:
+    """The class count of a segmenter that says none before it runs: its output on the first test image
+    (every rank reads the same one, so every rank gets the same count)."""
+    from ..data.decode import as_tensor
+
+    x = images.load(range(0, 1))[0]
+    x = (x.float() / 127.5 - 1) if x.dtype == torch.uint8 else as_tensor(x)
+    seg(x[None].to(device))
+    return seg.classes

@@ -4,7 +4,8 @@ so the folder can be copied or served as it is.
 
 Per direction: rows of input | translated | reconstructed (a method without a reverse network, CUT:
 input | translated; paired test data: input | translated | ground truth), the columns and labels of
-``cgx grid`` (``cgx.grid``); then the scores table (and the EMA weights' scores where they were
+``cgx grid`` (``cgx.grid``), and where the FCN score was computed (``cgx.eval.fcn_score``) a segmentation
+column: the segmenter's classes painted over the translation; then the scores table (and the EMA weights' scores where they were
 scored), what the scores are (KID's spread, the precision the translations were made in), the
 command and the recipe.
 
@@ -29,6 +30,7 @@ from PIL import Image
 from ..grid import CYCLE_COLUMNS, PAIRED_COLUMNS, row_label, shown_image
 
 ROWS = 8
+SEGMENTATION_COLUMN = ("segmentation",)
 """Images per direction on the page."""
 THUMB = 256
 """Longest side of a page image in pixels; larger images are scaled down (Lanczos)."""
@@ -40,13 +42,41 @@ class Examples:
     def __init__(self, n: int = ROWS, bands=None, paired: bool = False) -> None:
         self.n, self.bands, self.paired = n, bands, paired
         self.rows: dict[str, list[list[Image.Image]]] = {}
+        self.palettes: dict[str, list[list[int]]] = {}
+        """Per direction scored by the FCN score: the colours its classes are overlaid in."""
+        self.segmented: set[str] = set()
 
-    def offer(self, direction: str, *columns: torch.Tensor | None) -> None:
+    def offer(self, direction: str, *columns: torch.Tensor | None, segmentation: torch.Tensor | None = None) -> None:
         """Batches (N, C, H, W) in [-1, 1] of the same N images: input, translated, then the
-        reconstruction or the ground truth (None: there is none). Kept until ``n`` rows are full."""
+        reconstruction or the ground truth (None: there is none). Kept until ``n`` rows are full.
+        ``segmentation``: the classes (N, H, W) a segmenter found in the translations (the FCN score), shown
+        as a last column, overlaid on the translation in ``palettes[direction]``."""
         rows = self.rows.setdefault(direction, [])
         for i in range(min(self.n - len(rows), columns[0].shape[0])):
-            rows.append([thumbnail(shown_image(c[i], self.bands)) for c in columns if c is not None])
+            row = [thumbnail(shown_image(c[i], self.bands)) for c in columns if c is not None]
+            if segmentation is not None:
+                self.segmented.add(direction)
+                row.append(thumbnail(overlay(shown_image(columns[1][i], self.bands), segmentation[i],
+                                             self.palettes.get(direction))))
+            rows.append(row)
+
+
+OVERLAY_ALPHA = 0.6
+"""How much of a segmentation overlay is the class colour (the rest: the translated image)."""
+
+
+def overlay(image: Image.Image, classes: torch.Tensor, palette: list[list[int]] | None) -> Image.Image:
+    """``image`` with each pixel's class (``classes`` (H, W)) painted over it in ``palette``'s colour."""
+    import numpy as np
+
+    table = np.asarray(palette if palette else [[0, 0, 0], [255, 255, 255]], dtype=np.float32)
+    k = classes.detach().cpu().numpy().clip(0, len(table) - 1)
+    colours = table[k]
+    if colours.shape[:2] != (image.height, image.width):
+        colours = np.asarray(Image.fromarray(colours.astype(np.uint8)).resize(image.size, Image.NEAREST), np.float32)
+    base = np.asarray(image, dtype=np.float32)
+    mixed = OVERLAY_ALPHA * colours + (1 - OVERLAY_ALPHA) * base
+    return Image.fromarray(mixed.round().clip(0, 255).astype(np.uint8), "RGB")
 
 
 def recipe_text(config) -> str | None:
@@ -103,6 +133,8 @@ def write_page(index: Path, record: dict, examples: Examples | None, recipe: str
         for direction, rows in (examples.rows if examples is not None else {}).items():
             (tmp / direction).mkdir()
             names = PAIRED_COLUMNS if examples.paired else CYCLE_COLUMNS
+            if direction in examples.segmented:  # the last column: the FCN score's segmentation
+                names = names[:len(rows[0]) - 1] + SEGMENTATION_COLUMN
             for i, row in enumerate(rows):
                 for name, image in zip(names, row):
                     image.save(tmp / direction / f"{i:03d}_{name.replace(' ', '_')}.png")
@@ -141,7 +173,7 @@ pre { background: #f4f4f4; padding: 8px; overflow: auto; }
 
 def _images_html(direction: str, rows: list, names: tuple, paired: bool) -> str:
     cols = len(rows[0]) if rows else 0
-    label = row_label(direction, not paired and cols == 3).replace("->", "→")
+    label = row_label(direction, not paired and "reconstructed" in names[:cols]).replace("->", "→")
     head = "".join(f"<th>{_e(n)}</th>" for n in names[:cols])
     body = []
     for i, row in enumerate(rows):
@@ -163,7 +195,9 @@ def _scores_html(scores: dict, what: str = "") -> list[str]:
     paired = any("PSNR" in r for r in scores.values())
     columns = ([("L1", "L1", 4), ("PSNR", "PSNR dB", 2), ("SSIM", "SSIM", 4)] if paired else []) + \
         [("FID", "FID", 3), ("KID_mean", "KID mean", 5), ("KID_std", "KID std", 5)] + \
-        ([] if paired else [("cycle_L1", "cycle L1", 4)])
+        ([] if paired else [("cycle_L1", "cycle L1", 4)]) + \
+        ([("pixel_accuracy", "pixel acc (FCN)", 4), ("class_accuracy", "class acc (FCN)", 4), ("mean_iou", "mean IoU (FCN)", 4)]
+         if any("mean_iou" in r for r in scores.values()) else [])
     head = "<tr><th>direction</th>" + "".join(f"<th>{_e(t)}</th>" for _, t, _ in columns) + \
         "<th>images (translated / real)</th></tr>"
     rows = []
@@ -180,6 +214,10 @@ def _notes(record: dict) -> list[str]:
             notes.append(f"{d}: FID/KID skipped: {r['skipped']}")
         if r.get("cycle_L1_skipped"):
             notes.append(f"{d}: cycle L1 not available: {r['cycle_L1_skipped']}")
+        if r.get("fcn"):
+            notes.append(f"{d}: FCN score: the segmenter {r['fcn']['segmenter']} on the translations, against the label "
+                         f"maps {r['fcn']['labels']} of the inputs ({r['fcn']['pixels']} labelled pixels); the "
+                         f"segmentation column shows its classes over the translation")
     for d, spread in record.get("kid", {}).get("spread", {}).items():
         notes.append(f"{d}: KID spread: {spread}")
     return notes

@@ -178,7 +178,7 @@ class PeriodicEvaluation:
         shown = self._examples(paired=True)
         results = evaluate_paired(translators, self.pairs, self.directions, self.features, s,
                                   batch_size=self.cfg.batch_size, progress=False, bands=self.cfg.bands, examples=shown)
-        which = self.cfg.metric.partition("_")[2]
+        which = self.cfg.metric.rpartition("_")[2]
         if any(d not in results for d in (DIRECTIONS if which == "mean" else (which,))):
             raise DataError(f"eval.metric={self.cfg.metric}: the method learns {', '.join(results)} only; set "
                             f"eval.metric to FID_{next(iter(results))} or KID_{next(iter(results))}")

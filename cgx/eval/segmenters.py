@@ -63,6 +63,7 @@ class PaletteSegmenter(Segmenter):
     """Colour-coded translations: each pixel's class is the nearest of ``palette``'s colours."""
 
     def __init__(self, palette: list[list[int]], describe: str) -> None:
+        self.colours = palette
         self.palette = torch.tensor(palette, dtype=torch.float32)
         self.classes, self.describe = len(palette), describe
 

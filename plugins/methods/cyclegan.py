@@ -222,6 +222,11 @@ class SemanticCycleGAN(CycleGAN):
         discs = self.build_discriminators(make)
         return {"generators": gens, "discriminators": discs, GROUP: build_segmenter_group(self.semantic, make)}
 
+    def build_segmenter(self, make: Components) -> nn.Module:
+        """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run`` loads a
+        checkpoint's)."""
+        return build_segmenter_group(self.semantic, make, initial_weights=False)
+
     def build_step(self, groups, make: Components, autocast) -> SemanticCycleGANStep:
         pool_a, pool_b = make.buffer(), make.buffer()
         objective = Objective(make.adversarial_loss(), make.reconstruction_loss(), self.cycle_weight, self.identity_weight)

@@ -63,6 +63,10 @@ class SemanticCUT(CUT):
         discs = self.build_discriminators(make)
         return {"generators": gens, "discriminators": discs, GROUP: build_segmenter_group(self.semantic, make)}
 
+    def build_segmenter(self, make: Components) -> nn.Module:
+        """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run``)."""
+        return build_segmenter_group(self.semantic, make, initial_weights=False)
+
     def build_step(self, groups, make: Components, autocast) -> SemanticCUTStep:
         semantic = semantic_for(self.semantic, groups[GROUP], make, autocast)
         return SemanticCUTStep(groups["generators"], groups["discriminators"], make.adversarial_loss(),

@@ -33,10 +33,11 @@ def run_segmenter(context) -> Segmenter:
         raise UsageError(f"--segmenter run: the run's method ({shown(cfg.method.name)}) trains no segmenter (set "
                          f"method.semantic to train one); give --segmenter a TorchScript or ONNX file instead")
     net = method_call(cfg, build, RecipeComponents(cfg, registry, where), where=where)
-    state = read_checkpoint(ckpt).get(GROUP)
+    shared = read_checkpoint(ckpt)
+    state = shared.get("groups", {}).get(GROUP)
     module = state.get("module") if isinstance(state, dict) else None
     if module is None:
-        raise CheckpointError(f"{where}: no {GROUP} group in it ({GROUP}.module), though its method has one")
+        raise CheckpointError(f"{where}: no {GROUP} group in it (groups.{GROUP}.module), though its method has one")
     try:
         net.load_state_dict(module)
     except RuntimeError as e:

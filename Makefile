@@ -63,17 +63,21 @@ SEMANTIC := data/demo_labels
 SEMANTIC_RUNS := runs/demo_semantic
 
 # The reference segmenter learns domain B's real shapes (the paper's protocol: a segmenter of the target domain
-# judges every run's translations A -> B); both runs get the same recipe, seed and steps, one without
-# method.semantic.
+# judges every run's translations A -> B). Both runs get the same recipe, seed and steps, one without
+# method.semantic; the other's segmenter starts from one pretrained on domain A (method.semantic.init_from), so
+# that both train their generators every step.
 demo-semantic: $(STAMP)
 	$(BIN)/cgx demo-data --labels $(SEMANTIC) --n-test 50
 	mkdir -p $(SEMANTIC_RUNS)
 	$(BIN)/python -m cgx.eval.reference_segmenter $(SEMANTIC)/trainB $(SEMANTIC_RUNS)/reference_B.pt --classes 4 \
 	  --steps 600 --width 8
+	$(BIN)/python -m cgx.eval.reference_segmenter $(SEMANTIC)/trainA $(SEMANTIC_RUNS)/pretrained_A.pth --classes 4 \
+	  --steps 300 --width 8 --state-dict
 	for v in with without; do \
 	  rm -rf $(SEMANTIC_RUNS)/$$v && \
-	  $(BIN)/python -m cgx.run recipes/cyclegan_semantic_demo.yaml data.root=$(SEMANTIC) \
-	    train.run_dir=$(SEMANTIC_RUNS)/$$v train.progress=false $$( [ $$v = without ] && echo method.semantic=null ) && \
+	  $(BIN)/python -m cgx.run recipes/cyclegan_semantic_demo.yaml data.root=$(SEMANTIC) train.run_dir=$(SEMANTIC_RUNS)/$$v \
+	    method.semantic.init_from=$(SEMANTIC_RUNS)/pretrained_A.pth method.semantic.pretrain_steps=0 \
+	    $$( [ $$v = without ] && echo method.semantic=null ) && \
 	  $(BIN)/cgx grid $(SEMANTIC_RUNS)/$$v --a $(SEMANTIC)/testA --b $(SEMANTIC)/testB --n 8 \
 	    -o $(SEMANTIC_RUNS)/$$v/grid.png || exit 1; \
 	done

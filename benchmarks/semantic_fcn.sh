@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The FCN score of CycleGAN and CUT with and without semantic consistency on the labelled demo data, same recipe,
 # steps and seed (recipes/{cyclegan,cut}_semantic_demo.yaml; "without": method.semantic=null), judged by one
-# reference segmenter trained on domain B's real images (python -m cgx.eval.reference_segmenter).
+# reference segmenter trained on domain B's real images (python -m cgx.eval.reference_segmenter). The runs with
+# it start their segmenter from one pretrained on domain A (method.semantic.init_from, pretrain_steps=0), so that
+# both runs train their generators for the same STEPS steps.
 #   benchmarks/semantic_fcn.sh OUT [STEPS]      (default 600 steps; a summary in OUT/summary.md, grids in OUT/)
 set -euo pipefail
 OUT=${1:?usage: benchmarks/semantic_fcn.sh OUT [STEPS]}
@@ -11,8 +13,11 @@ mkdir -p "$OUT"
 cgx demo-data --labels "$DATA" --n-test 50
 [ -f "$OUT/reference_B.pt" ] || python -m cgx.eval.reference_segmenter "$DATA/trainB" "$OUT/reference_B.pt" \
   --classes 4 --steps 600 --width 8
+[ -f "$OUT/pretrained_A.pth" ] || python -m cgx.eval.reference_segmenter "$DATA/trainA" "$OUT/pretrained_A.pth" \
+  --classes 4 --steps 300 --width 8 --state-dict
 train() {  # one run, one thread (the four train side by side)
   local method=$1 v=$2 run=$OUT/${1}_$2 extra=()
+  extra=(method.semantic.init_from="$OUT/pretrained_A.pth" method.semantic.pretrain_steps=0)
   [ "$v" = without ] && extra=(method.semantic=null)
   rm -rf "$run"
   OMP_NUM_THREADS=1 python -m cgx.run "recipes/${method}_semantic_demo.yaml" data.root="$DATA" train.run_dir="$run" \

@@ -9,7 +9,10 @@ demo-semantic``); a run's own segmenter (``--segmenter run``) has seen its own g
 The images are the folder's files (8-bit RGB or grey, read as cgx reads a domain by default), each with
 its label map in ``FOLDER_labels/`` beside it (``cgx.data.label_maps``); training takes random crops of
 ``--crop`` pixels (none: whole images, which must then be the same size), flipped left-right, with Adam.
-The network is a ``segmenter`` plugin (``--network``, default the small ``unet``)."""
+The network is a ``segmenter`` plugin (``--network``, default the small ``unet``). With ``--state-dict`` it
+writes the network's weights instead, for ``method.semantic.init_from`` (a segmenter pretrained on the
+labelled domain A: ``python -m cgx.eval.reference_segmenter data/demo_labels/trainA seg_A.pth --classes 4
+--width 8 --state-dict``)."""
 from __future__ import annotations
 
 import argparse
@@ -87,8 +90,7 @@ def train_reference(samples, network: dict, classes: int, ignore_index: int, ste
 
 def save_torchscript(net: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
     """``net`` traced on ``example`` and saved (what ``cgx eval --segmenter FILE.pt`` loads)."""
-    if out.is_symlink() or (out.exists() and not out.is_file()):
-        raise UsageError(f"{shown(out)} exists and is not a plain file; name a new file")
+    _check_output(out)
     with torch.no_grad(), warnings.catch_warnings():  # trace is deprecated in torch >= 2.9; eval loads it as ever
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -96,6 +98,19 @@ def save_torchscript(net: torch.nn.Module, example: torch.Tensor, out: Path) -> 
     tmp = out.with_name(out.name + ".tmp")
     traced.save(str(tmp))
     tmp.replace(out)
+
+
+def save_state_dict(net: torch.nn.Module, out: Path) -> None:
+    """``net``'s weights (``torch.save(net.state_dict())``: what ``method.semantic.init_from`` loads)."""
+    _check_output(out)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(net.state_dict(), tmp)
+    tmp.replace(out)
+
+
+def _check_output(out: Path) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise UsageError(f"{shown(out)} exists and is not a plain file; name a new file")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate (2e-3)")
     p.add_argument("--channels", type=int, choices=(1, 3), default=3, help="read the images as grey (1) or RGB (3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--state-dict", action="store_true",
+                   help="write the network's state dict instead of TorchScript (method.semantic.init_from reads it; "
+                        "give the same --network and --width as method.semantic.network)")
     args = p.parse_args(argv)
     try:
         if args.classes < 2 or args.steps < 1 or args.batch_size < 1:
@@ -120,12 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         network = {"name": args.network, **({"width": args.width} if args.width else {})}
         net = train_reference(samples, network, args.classes, args.ignore_index, args.steps, args.batch_size,
                               args.crop, args.lr, args.seed)
-        example = torch.from_numpy(samples[0][0][None].copy())
-        save_torchscript(net, example, args.output)
+        if args.state_dict:
+            save_state_dict(net, args.output)
+        else:
+            save_torchscript(net, torch.from_numpy(samples[0][0][None].copy()), args.output)
     except CgxError as e:
         print(f"cgx: error: {e}", file=sys.stderr)
         return 2
-    print(f"cgx: reference segmenter ({args.network}, {args.classes} classes, {args.steps} steps on "
+    kind = "state dict" if args.state_dict else "TorchScript"
+    print(f"cgx: reference segmenter ({kind}, {args.network}, {args.classes} classes, {args.steps} steps on "
           f"{len(samples)} images of {shown(args.images)}) in {shown(args.output)}")
     return 0
 

@@ -68,3 +68,12 @@ def test_semantic_without_labels_is_a_named_error(tmp_path):
 
     with pytest.raises(ContractError, match="semantic consistency needs domain A's labels: set data.a.labels"):
         check_method({"name": "cyclegan", "semantic": {"network": TINY_SEG}}, tmp_path)
+
+
+def test_segmenter_run_of_a_run_without_one_is_one_line(tiny_run):
+    from cgx.errors import UsageError
+    from cgx.eval.segmenters import build_segmenter
+    from cgx.infer import load_generators
+
+    with pytest.raises(UsageError, match=r"--segmenter run: the run's method \('?cyclegan'?\) trains no segmenter"):
+        build_segmenter("run", torch.device("cpu"), context=load_generators(tiny_run))

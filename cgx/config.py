@@ -64,16 +64,22 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    """The optimizers (``optim``) and the learning-rate schedule: constant, then a linear decay to 0."""
+    """The optimizers (``optim``) and the learning-rate schedule: constant, then a linear decay to 0.
+    Each network group the method declares (CycleGAN's ``generators`` and ``discriminators``, a
+    third such as ``segmenter``) gets its own optimizer and schedule from these keys; a section
+    ``optim.<group>`` (``optim.discriminators: {lr: 4e-4, betas: [0.0, 0.99]}``) overrides any of
+    them for that group alone (see ``optim.<group>`` below)."""
 
     name: Literal["adam", "sgd"] = "adam"
-    """Optimizer: adam or sgd; one for the generators together, one for the discriminators together."""
+    """Optimizer: adam or sgd; one per network group (the generators together, the discriminators together, ...)."""
     lr: float = 2e-4
     """Learning rate, constant until the decay (decay_epochs or decay_steps) begins."""
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     """Adam betas."""
     momentum: float = 0.0
     """SGD momentum."""
+    weight_decay: float = 0.0
+    """L2 weight decay, added to the gradient (torch's ``weight_decay`` of Adam and SGD); 0: none, as the paper."""
     implementation: Literal["auto", "fused", "foreach", "for-loop"] = "auto"
     """How torch runs the update (the same arithmetic, to float rounding): fused (one kernel over every
     parameter), foreach (one op per kind of update over all of them) or for-loop (ops per parameter).
@@ -83,6 +89,55 @@ class OptimConfig:
     """Linear decay of the lr to 0 over the last this-many epochs of training."""
     decay_steps: Optional[int] = None
     """The same in steps; takes precedence over decay_epochs when set."""
+
+    def __post_init__(self) -> None:
+        self.groups: dict[str, OptimGroupConfig] = {}
+        """``optim.<group>`` sections by group name (not a field: the recipe writes them as keys of ``optim``)."""
+
+    def for_group(self, name: str) -> "OptimConfig":
+        """The settings group ``name`` trains with: ``optim``'s, with its ``optim.<group>`` section's set keys
+        over them (``update_every`` is the section's: ``OptimGroupConfig``)."""
+        section = self.groups.get(name)
+        if section is None:
+            return dataclasses.replace(self)
+        changes = {f.name: getattr(section, f.name) for f in dataclasses.fields(OptimGroupConfig)
+                   if f.name != "update_every" and getattr(section, f.name) is not None}
+        return dataclasses.replace(self, **changes)
+
+    def update_every(self, name: str) -> int:
+        """How often group ``name``'s optimizer steps (``optim.<group>.update_every``; 1: every step)."""
+        section = self.groups.get(name)
+        return section.update_every if section is not None else 1
+
+
+@dataclass
+class OptimGroupConfig:
+    """One network group's optimizer (``optim.<group>``, e.g. ``optim.discriminators``): each key left unset
+    (null) takes ``optim``'s value, so a recipe names only what differs: a discriminator lr twice the
+    generators' (TTUR, Heusel et al. 2017) is ``optim.discriminators.lr=4e-4``. ``<group>`` is one of the
+    method's groups (``cgx plugins show method NAME``; CycleGAN, CUT, pix2pix: generators, discriminators)."""
+
+    name: Optional[Literal["adam", "sgd"]] = None
+    """This group's optimizer: adam or sgd (null: optim.name)."""
+    lr: Optional[float] = None
+    """This group's learning rate (null: optim.lr); the schedule scales it as every group's."""
+    betas: Optional[list[float]] = None
+    """This group's Adam betas (null: optim.betas)."""
+    momentum: Optional[float] = None
+    """This group's SGD momentum (null: optim.momentum)."""
+    weight_decay: Optional[float] = None
+    """This group's weight decay (null: optim.weight_decay)."""
+    implementation: Optional[Literal["auto", "fused", "foreach", "for-loop"]] = None
+    """How torch runs this group's update (null: optim.implementation)."""
+    decay_epochs: Optional[int] = None
+    """This group's lr decay length in epochs (null: optim.decay_epochs)."""
+    decay_steps: Optional[int] = None
+    """This group's lr decay length in steps (null: optim.decay_steps, or this group's decay_epochs)."""
+    update_every: int = 1
+    """The group's optimizer steps at every this-many global steps (1: every step), the same steps on every rank
+    and after a resume. optim.discriminators.update_every=2: D updates every other step; optim.generators.update_every=5:
+    five D updates per G update (WGAN's n_critic, each on its own batch). On a step without its update the group
+    still runs forward (the method's losses are logged) but gets no gradient and no optimizer step."""
 
 
 @dataclass
@@ -528,12 +583,18 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     if not isinstance(data, dict):
         raise ConfigError(f"{_at(where, path)}: {label} must be a section (mapping), got {brief(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    group_sections = {}
+    if cls is OptimConfig:  # optim.<group>: a section under a key that is not one of optim's own
+        group_sections = {k: v for k, v in data.items() if k not in fields and isinstance(k, str)
+                          and (isinstance(v, dict) or v is None)}
+        data = {k: v for k, v in data.items() if k not in group_sections}
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
+        also = "; or a section optim.<group> for one network group" if cls is OptimConfig else ""
         section = f"section '{path}'" if path else "the top level"
         raise ConfigError(
             f"{_at(where, _join(path, unknown[0]))}: unknown key {brief(_join(path, unknown[0]))} in {section}; "
-            f"accepted keys: {', '.join(sorted(fields))}"
+            f"accepted keys: {', '.join(sorted(fields))}{also}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -545,9 +606,41 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
         else:
             kwargs[name] = _coerce(hints[name], value, where, _join(path, name))
     obj = cls(**kwargs)
+    for group, value in group_sections.items():
+        obj.groups[group] = _group_section(value, where, _join(path, group))
     if path == "" and cls is Config:
         _check_config(obj, where)
     return obj
+
+
+GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+"""A network group's name (``optim.<group>``, ``Method.groups``): an identifier."""
+
+
+def _group_section(value: Any, where: str, key: str) -> "OptimGroupConfig":
+    """``optim.<group>``: its keys checked like optim's own (types, ranges); whether the method has such a
+    group is checked when the method is known (``cgx.train.groups.check_optim_groups``)."""
+    name = key.rpartition(".")[2]
+    if not GROUP_NAME.match(name):
+        raise ConfigError(f"{_at(where, key)}: {brief(key)} is not a key of optim nor a network group's name "
+                          f"(an identifier: letters, digits, _)")
+    section = from_dict(OptimGroupConfig, value, where, key)
+    for field_name, low, high, low_ok in RANGES:
+        if field_name.startswith("optim."):
+            attr = field_name.partition(".")[2]
+            _check_range(where, f"{key}.{attr}", getattr(section, attr), low, high, low_ok)
+    if section.betas is not None:
+        _check_betas(where, f"{key}.betas", section.betas)
+    if section.update_every < 1:
+        raise ConfigError(f"{_at(where, key + '.update_every')}: {key}.update_every must be >= 1, got {section.update_every}")
+    return section
+
+
+def _check_betas(where: str, key: str, betas: list[float]) -> None:
+    if len(betas) != 2:
+        raise ConfigError(f"{_at(where, key)}: {key} must be two numbers, got {betas}")
+    for i, beta in enumerate(betas):
+        _check_range(where, f"{key}[{i}]", beta, 0, 1, True)
 
 
 def _default(f: dataclasses.Field):
@@ -611,6 +704,7 @@ def _optional_section(tp):
 RANGES: tuple[tuple[str, float | None, float | None, bool], ...] = (
     ("optim.lr", 0, None, False),
     ("optim.momentum", 0, 1, True),
+    ("optim.weight_decay", 0, None, True),
     ("optim.decay_epochs", 0, None, True),
     ("optim.decay_steps", 0, None, True),
     ("data.load_size", 0, None, False),
@@ -662,6 +756,10 @@ def _check_config(cfg: Config, where: str) -> None:
     if d.offload_optimizer and cfg.optim.name != "adam":
         raise ConfigError(f"{where}: distributed.offload_optimizer=true needs optim.name=adam (DeepSpeed's CPU Adam), "
                           f"got optim.name={cfg.optim.name}")
+    for group, section in cfg.optim.groups.items():
+        if d.offload_optimizer and section.name not in (None, "adam"):
+            raise ConfigError(f"{_at(where, f'optim.{group}.name')}: distributed.offload_optimizer=true needs adam for "
+                              f"every group (DeepSpeed's CPU Adam), got optim.{group}.name={section.name}")
     _check_paired(cfg, where)
     if cfg.data.source == "shards" and not cfg.data.paired:
         for key in ("shards_a", "shards_b"):
@@ -799,6 +897,14 @@ def _join(path: str, name: str) -> str:
 def _to_plain(obj):
     if isinstance(obj, ComponentConfig):
         return obj.to_dict()
+    if isinstance(obj, OptimConfig):  # optim.<group> sections as keys of optim, only the keys they set
+        plain = {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        for group, section in obj.groups.items():
+            changed = {f.name: _to_plain(getattr(section, f.name)) for f in dataclasses.fields(section)
+                       if getattr(section, f.name) != f.default}
+            if changed:  # (an empty section changes nothing)
+                plain[group] = changed
+        return plain
     if dataclasses.is_dataclass(obj):
         return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):

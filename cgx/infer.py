@@ -17,6 +17,7 @@ from .interop.authors import build as build_authors_network
 from .interop.sources import is_authors_folder, read_paths
 from .plugins import Registry, default_registry
 from .train import components
+from .train.groups import build_inference_group
 from .train.checkpoint import SHARED_FILE, CheckpointError, read_generators
 
 
@@ -78,8 +79,7 @@ def load_generators(path: str | Path, device: str | torch.device = "cpu", regist
                 f"{module} if you trust it ({kind}s available: {', '.join(registry.available(kind))})")
     check_network_size(cfg, registry, where)
     method = components.build_method(cfg, registry, where)
-    gens = components.method_call(cfg, method.build_generators, components.RecipeComponents(cfg, registry, where),
-                                  where=where)
+    gens = build_inference_group(cfg, method, components.RecipeComponents(cfg, registry, where), where=where)
     try:
         gens.load_state_dict(weights.state)  # plain weights, whatever the strategy
     except RuntimeError as e:

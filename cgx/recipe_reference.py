@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from . import config as config_module
-from .config import RANGES, ComponentConfig, Config, ImageSpec
+from .config import RANGES, ComponentConfig, Config, ImageSpec, OptimConfig, OptimGroupConfig
 
 COMMAND = "python -m cgx.recipe_reference -o docs/recipe-reference.md"
 
@@ -115,6 +115,12 @@ def type_name(tp) -> str:
 def accepted(key: str, tp) -> str:
     """What the loader accepts for ``key``: a Literal's values, RANGES' bounds, the checks in code."""
     parts = []
+    group = key.startswith("optim.<group>.")
+    if group:  # optim.<group>.KEY: what optim.KEY accepts, or null (optim's value)
+        if key == "optim.<group>.update_every":
+            return ">= 1"
+        key = key.replace("optim.<group>.", "optim.")
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
     lit = [a for a in typing.get_args(tp) if typing.get_origin(tp) is typing.Literal]
     if lit:
         parts.append(", ".join(show(a) for a in lit))
@@ -131,6 +137,8 @@ def accepted(key: str, tp) -> str:
         parts.append(f"a registered {kind} (`cgx plugins`) and its arguments")
     if not parts and tp is bool:
         parts.append("true, false")
+    if group:
+        return "; ".join(parts) + (" or null" if parts else "null or any")
     return "; ".join(parts) or "any"
 
 
@@ -160,6 +168,10 @@ def sections(cls=Config, prefix: str = "") -> list[tuple[str, str, list[Key]]]:
                       "list of plugin sections" if tp == list[ComponentConfig] else type_name(tp))
         keys.append(Key(key, shown_type, show(_default(f)), accepted(key, tp), one_line(docs[f.name])))
     name = prefix.rstrip(".") or "top level"
+    if cls is OptimConfig:  # optim.<group>: a section per network group, under the group's name
+        group = f"{prefix}<group>"
+        nested.insert(0, (group, one_line(inspect.getdoc(OptimGroupConfig) or ""),
+                          _rows(OptimGroupConfig, f"{group}.", OptimGroupConfig())))
     return [(name, one_line(inspect.getdoc(cls) or ""), keys), *nested]
 
 
@@ -189,7 +201,7 @@ def render() -> str:
     out.append(" · ".join(f"[`{name}`](#{anchor(name)})" for name, _, _ in groups))
     out.append("")
     for name, doc, keys in groups:
-        out += [f"## {name}", ""]
+        out += [f"## `{name}`" if "<" in name else f"## {name}", ""]  # (<group> would read as an HTML tag)
         if doc:
             out += [doc, ""]
         out += ["| key | type | default | accepted | meaning |", "|---|---|---|---|---|"]

@@ -130,14 +130,15 @@ def restart_from(src_run: Path, dst_run: Path, step: int, recipe: Path, nproc: i
 
 
 def load_weights(run_dir: Path, step: int | None = None) -> dict:
-    """The generator and discriminator weights of a run's newest (or given) checkpoint."""
+    """Every network group's weights of a run's newest (or given) checkpoint (G.*, D.*, <group>.*)."""
     from cgx.train.checkpoint import list_checkpoints
 
     ckpts = list_checkpoints(Path(run_dir) / "checkpoints")
     path = ckpts[-1] if step is None else next(p for p in ckpts if p.name == f"step_{step:08d}")
     state = torch.load(path / "train.pt", weights_only=True)
-    return {**{f"G.{k}": v for k, v in state["generators"]["module"].items()},
-            **{f"D.{k}": v for k, v in state["discriminators"]["module"].items()}}
+    prefix = {"generators": "G", "discriminators": "D"}  # any further group: by its own name
+    return {f"{prefix.get(group, group)}.{k}": v for group, part in state["groups"].items()
+            for k, v in part["module"].items()}
 
 
 def assert_same_weights(a: dict, b: dict, atol: float = 0.0) -> None:
@@ -152,7 +153,7 @@ def assert_same_run_state(run_a: Path, run_b: Path, step: int, ranks: int = 1) -
     assert_same_weights(load_weights(run_a, step), load_weights(run_b, step))
     a = torch.load(Path(run_a) / ckpt / "train.pt", weights_only=True)
     b = torch.load(Path(run_b) / ckpt / "train.pt", weights_only=True)
-    assert a["schedule"] == b["schedule"]
+    assert a["schedules"] == b["schedules"]
     for rank in range(ranks):
         a = torch.load(Path(run_a) / ckpt / f"rank_{rank:05d}.pt", weights_only=True)
         b = torch.load(Path(run_b) / ckpt / f"rank_{rank:05d}.pt", weights_only=True)

@@ -30,6 +30,10 @@ class DDPTrainable:
     def __call__(self, *args, **kwargs):
         return self.wrapper(*args, **kwargs)
 
+    def forward_bare(self, *args, **kwargs):
+        """A forward pass of the bare network, outside DDP (a step on which the group does not update)."""
+        return self.module(*args, **kwargs)
+
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
 

@@ -53,6 +53,11 @@ class DeepSpeedTrainable:
     def __call__(self, *args, **kwargs):
         return self.wrapper(*args, **kwargs)
 
+    def forward_bare(self, *args, **kwargs):
+        """A forward pass of the bare network, outside the engine (a step on which the group does not update),
+        with the engine's input precision."""
+        return _CastInputs(self.module, self.wrapper.dtype)(*args, **kwargs)
+
     def backward(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss)
 

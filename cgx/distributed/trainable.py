@@ -15,6 +15,8 @@ class Trainable(MethodTrainable, Protocol):
     """What a method's step sees (``cgx.plugins.types.Trainable``: ``module``, ``optimizer``, calling
     it, ``backward``, ``step``), and what the engine needs besides: state and tear-down."""
 
+    def forward_bare(self, *args, **kwargs):
+        """A forward pass of the bare network outside the wrapper, inputs as the wrapper takes them."""
     def state_dict(self) -> dict:
         """What goes into train.pt; always holds the plain weights under "module"."""
     def load_state_dict(self, state: dict) -> None:

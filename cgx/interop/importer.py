@@ -79,11 +79,11 @@ def import_run(paths: list[str | Path], out: str | Path, *, base_recipe: str | P
     registry = default_registry()
     components.check_components(cfg, registry)
     seed_everything(cfg.train.seed)  # the networks not imported start as a new run's would
-    gens, discs = components.build_networks(cfg, registry)
-    parts = {**dict(gens.named_children()), **dict(discs.named_children())}  # G, F, D_A, D_B; pix2pix: G, D
+    groups = components.build_networks(cfg, registry)
+    parts = {name: net for group in groups.values() for name, net in group.named_children()}  # G, F, D_A, D_B; pix2pix: G, D
     for name, net in imported.nets.items():
         parts[name].load_state_dict(net.state, strict=True)
-    state = step0_state(cfg, gens, discs)
+    state = step0_state(cfg, groups)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = RunDir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -101,17 +101,15 @@ def import_run(paths: list[str | Path], out: str | Path, *, base_recipe: str | P
                         [n for n in parts if n not in imported.nets], sum(len(n.dropped) for n in imported.nets.values()))
 
 
-def step0_state(cfg: Config, gens, discs) -> dict:
+def step0_state(cfg: Config, groups: dict) -> dict:
     """``train.pt`` of a run at step 0, as ``Trainer.save`` writes it (DDP strategy, one rank):
-    the networks, fresh optimizers and lr schedules, the recipe."""
-    opt_g = build_optimizer(gens.parameters(), cfg.optim)
-    opt_d = build_optimizer(discs.parameters(), cfg.optim)
+    every network group, fresh optimizers and lr schedules, the recipe."""
     factor = linear_decay(1, 0)  # the schedule's state holds no lambda; the trainer sets its own
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    optimizers = {name: build_optimizer(group.parameters(), cfg.optim.for_group(name)) for name, group in groups.items()}
     return {
         **shared_meta(0, 1, "ddp", cfg.to_dict()),
-        "generators": {"module": gens.state_dict(), "optimizer": opt_g.state_dict()},
-        "discriminators": {"module": discs.state_dict(), "optimizer": opt_d.state_dict()},
-        "schedule": {"generators": sched_g.state_dict(), "discriminators": sched_d.state_dict()},
+        "groups": {name: {"module": group.state_dict(), "optimizer": optimizers[name].state_dict()}
+                   for name, group in groups.items()},
+        "schedules": {name: torch.optim.lr_scheduler.LambdaLR(opt, factor).state_dict()
+                      for name, opt in optimizers.items()},
     }

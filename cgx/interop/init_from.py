@@ -17,15 +17,15 @@ from ..train.checkpoint import SHARED_FILE, read_generators
 from .sources import is_authors_folder, read_paths
 
 
-def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
-    """Load the weights ``spec`` names into the bare generator and discriminator pairs; returns a
-    one-line description of what was loaded from where."""
+def load_initial_weights(spec: str, groups: dict[str, nn.Module]) -> str:
+    """Load the weights ``spec`` names into the bare network groups (by name); returns a one-line
+    description of what was loaded from where."""
     paths = [Path(p) for p in spec.split(",") if p]
     first = paths[0] if paths else Path(spec)
     if len(paths) == 1 and not first.suffix == ".pth" and not is_authors_folder(first):
-        return _from_cgx(first, gens, discs)
+        return _from_cgx(first, groups)
     imported = read_paths(paths)
-    targets = {**dict(gens.named_children()), **dict(discs.named_children())}  # G, F, D_A, D_B; pix2pix: G, D
+    targets = {name: net for group in groups.values() for name, net in group.named_children()}  # G, F, D_A, D_B; pix2pix: G, D
     for name, net in imported.nets.items():
         if name not in targets:
             raise CheckpointError(f"train.init_from: {imported.files[name]} is a {imported.method} network ({name}); "
@@ -38,16 +38,25 @@ def load_initial_weights(spec: str, gens: nn.Module, discs: nn.Module) -> str:
     return ", ".join(f"{n} from {p}" for n, p in imported.files.items())
 
 
-def _from_cgx(path: Path, gens: nn.Module, discs: nn.Module) -> str:
+def _from_cgx(path: Path, groups: dict[str, nn.Module]) -> str:
+    """Every group of the recipe from the checkpoint's group of that name; the generators and discriminators
+    must be there, another group the checkpoint lacks (a run without it) starts fresh, as said."""
     weights = read_generators(path, "raw")  # the trained weights, as the run would go on from them
-    ckpt = weights.checkpoint
-    for name, pair, state in (("generators", gens, weights.state), ("discriminators", discs, weights.discriminators)):
-        misfit = f"no {name} in it" if state is None else first_misfit(state, pair)
+    ckpt, saved = weights.checkpoint, weights.groups or {}
+    loaded, fresh = [], []
+    for name, group in groups.items():
+        state = saved.get(name)
+        if state is None and name not in ("generators", "discriminators"):
+            fresh.append(name)
+            continue
+        misfit = f"no {name} in it" if state is None else first_misfit(state, group)
         if misfit is not None:
             raise CheckpointError(f"train.init_from: {ckpt / SHARED_FILE}: its {name} do not fit the recipe's: "
                                   f"{misfit} (use the model section of the recipe it was trained with)")
-        pair.load_state_dict(state)
-    return f"generators and discriminators from {ckpt}"
+        group.load_state_dict(state)
+        loaded.append(name)
+    return (f"{' and '.join(loaded)} from {ckpt}"
+            + (f" ({', '.join(fresh)}: not in it, initialised as a new run's)" if fresh else ""))
 
 
 def first_misfit(state: dict, target: nn.Module) -> str | None:

@@ -21,7 +21,7 @@ from .hookspecs import hookimpl
 from .kinds import KINDS, Kind
 from .registry import LOAD_ENV, Entry, Registry
 from .types import (EVENTS, AdversarialLoss, Buffer, Components, Discriminator, DiscriminatorBatch, FeatureGenerator,
-                    Generator, LogRun, Logger, Method, MethodStep, ReconstructionLoss, Scores, StepResult, Trainable)
+                    Generator, LogRun, Logger, Method, MethodStep, MethodV1, ReconstructionLoss, Scores, StepResult, Trainable)
 from .types import Segmenter
 from .helpers import as_list, fp32, frozen, mean_over, score_real_and_fake, set_requires_grad, split
 
@@ -30,7 +30,7 @@ __all__ = [
     "available", "create", "entries", "load_module", "default_registry",
     "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "LogRun", "Logger",
     "ReconstructionLoss", "Scores", "Segmenter",
-    "EVENTS", "Components", "FeatureGenerator", "Method", "MethodStep", "StepResult", "Trainable",
+    "EVENTS", "Components", "FeatureGenerator", "Method", "MethodStep", "MethodV1", "StepResult", "Trainable",
     "as_list", "fp32", "frozen", "mean_over", "score_real_and_fake", "set_requires_grad", "split",
 ]
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..choices import PLUGIN_KINDS
 
-from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, ReconstructionLoss
+from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, MethodV1, ReconstructionLoss
 from .types import Segmenter
 
 
@@ -35,6 +35,9 @@ class Kind:
     """The recipe sections that select a component of this kind by name."""
     summary: str
     """One line for the hook's documentation."""
+    alternatives: tuple[type, ...] = ()
+    """Earlier forms of the Protocol still accepted (the method kind's ``MethodV1``): an object that fits
+    one of them fits the kind."""
     many: bool = False
     """Whether each recipe key holds a list of components (``logging.backends: [tensorboard, jsonl]``),
     each item a name or a section with ``name``, addressed as ``logging.backends[1]``; otherwise it
@@ -44,13 +47,19 @@ class Kind:
     method builds the component (``Components``), and checks its section when it is built."""
 
     def missing(self, obj: Any) -> list[str]:
-        """What ``obj`` lacks to be a component of this kind (empty: it fits)."""
-        names = members(self.protocol)
+        """What ``obj`` lacks to be a component of this kind (empty: it fits); what it lacks of the current
+        form when it fits no form."""
+        if any(not self._lacks(obj, form) for form in self.alternatives):
+            return []
+        return self._lacks(obj, self.protocol)
+
+    def _lacks(self, obj: Any, protocol: type) -> list[str]:
+        names = members(protocol)
         lacks = []
         if self.module and not isinstance(obj, nn.Module):
             lacks.append("to be a torch.nn.Module")
             names = [n for n in names if not hasattr(nn.Module, n)]
-        methods = {n for n in members(self.protocol) if callable(getattr(self.protocol, n, None))}
+        methods = {n for n in members(protocol) if callable(getattr(protocol, n, None))}
         for name in names:
             value = getattr(obj, name, None)
             if value is None or (name != "__call__" and name in methods and not callable(value)):
@@ -67,7 +76,8 @@ def _kinds(*records: Kind) -> Mapping[str, Kind]:
 
 KINDS: Mapping[str, Kind] = _kinds(
     Kind("method", "cgx_register_methods", Method, False, ("method",),
-         "training method factories (what a step is: networks, phases, losses, which network translates which way)"),
+         "training method factories (what a step is: named network groups, phases, losses, which network "
+         "translates which way)", alternatives=(MethodV1,)),
     Kind("generator", "cgx_register_generators", Generator, True, ("model.generator",),
          "generator factories (both G: A->B and F: B->A)"),
     Kind("discriminator", "cgx_register_discriminators", Discriminator, True, ("model.discriminator",),

@@ -59,6 +59,8 @@ cgx train recipe.yaml            # or: torchrun --nproc_per_node=N -m cgx.run re
 METHOD = '''"""{name}: SimGAN's refiner (Shrivastava et al. 2017) as a cgx method, one direction A -> B: an
 adversarial loss plus weight * |G(a) - a| (self-regularisation: A and B need the same channels), the
 discriminator fed from a history of refined images."""
+from typing import Mapping
+
 import torch
 from torch import nn
 
@@ -70,14 +72,14 @@ class {cls}:
     def __init__(self, weight: float) -> None:
         self.weight = weight
 
-    def build_generators(self, make: Components) -> nn.Module:
-        return make.generator("A", "B")                  # the group is the one generator G
+    def groups(self, make: Components) -> dict:
+        # Named network groups, built in this order; each is wrapped once with its own optimizer
+        # (optim, and optim.<group> in the recipe). "generators" is what translate loads.
+        return {{"generators": make.generator("A", "B"),      # the group is the one generator G
+                "discriminators": make.discriminator("B")}}
 
-    def build_discriminators(self, make: Components) -> nn.Module:
-        return make.discriminator("B")
-
-    def build_step(self, generators: Trainable, discriminators: Trainable, make: Components, autocast):
-        return {cls}Step(generators, discriminators, make, autocast, self.weight)
+    def build_step(self, groups: Mapping[str, Trainable], make: Components, autocast):
+        return {cls}Step(groups["generators"], groups["discriminators"], make, autocast, self.weight)
 
     def translators(self, generators: nn.Module) -> dict:
         return {{"AtoB": generators}}

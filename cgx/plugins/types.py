@@ -174,6 +174,13 @@ class Trainable(Protocol):
     """The bare group: call it for forward passes that must not synchronise ranks (a frozen
     discriminator in the generator phase, a gradient penalty's extra pass)."""
     optimizer: torch.optim.Optimizer
+    """The group's own optimizer (``optim`` with ``optim.<group>`` over it)."""
+    name: str
+    """The group's name (``generators``, ``discriminators``, ...)."""
+    updates: bool
+    """Whether the group's optimizer steps at this step (``optim.<group>.update_every``; always True by
+    default). When False, calling it runs the bare group (no synchronisation), and ``backward`` and
+    ``step`` do nothing: a step may skip the group's phase, or run it for its logged losses alone."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """A forward pass that trains, through the wrapper (gradients synchronised across ranks)."""
@@ -238,38 +245,66 @@ class MethodStep(Protocol):
 
 @runtime_checkable
 class Method(Protocol):
-    """A training method (``method``): CycleGAN, CUT, ... It declares its networks, its step and which
-    network translates which way; the engine does everything else for every method alike: seeding,
-    placement, precision (the step gets the run's ``autocast``), compilation, distribution (each of
-    the two groups wrapped once, with one optimizer, by DDP or DeepSpeed), data, the lr schedule,
-    checkpoints and exact resume, stop requests, logging and evaluation.
+    """A training method (``method``): CycleGAN, CUT, ... It declares its named network groups, its step
+    over them and which network translates which way; the engine does everything else for every method
+    alike: seeding (the same initial weights on every rank), placement, precision (the step gets the
+    run's ``autocast``), compilation, distribution (each group wrapped once, by DDP or DeepSpeed, with its
+    own optimizer and lr schedule from ``optim`` and ``optim.<group>``), data, checkpoints and exact
+    resume of every group, stop requests, logging (``lr/<group>``) and evaluation.
 
-    Both groups must hold every parameter they will ever train when they are built (DDP and
-    DeepSpeed register parameters once): build lazily created layers up front.
+    Groups are named by identifiers. ``generators`` is required: it is what inference loads from a
+    checkpoint and hands to ``translators`` (and what ``train.ema`` averages). ``discriminators`` is the
+    conventional name of the adversaries; any further group (``segmenter``, ``classifier``, an encoder
+    with its own optimizer) is the method's own. Each group must hold every parameter it will ever train
+    when it is built (DDP and DeepSpeed register parameters once): build lazily created layers up front.
 
-    Optional attribute ``paired`` (bool, default False): the data mode the method asks for. True: the
+    Optional attributes: ``paired`` (bool, default False): the data mode the method asks for. True: the
     method learns from pairs (pix2pix): the engine refuses a recipe without ``data.paired=true``, and each
     step's ``real_a[i]`` and ``real_b[i]`` are the two images of one pair, cropped and flipped alike
     (``cgx.data.paired``). False: the method learns from two unpaired domains; given paired data, it gets
     the same batches and must not rely on which image goes with which (CycleGAN never compares a with b).
     ``translators`` names the directions the method learns; a method that learns one (pix2pix's
-    ``direction``) returns only that one."""
+    ``direction``) returns only that one.
+
+    The first form of the kind (:class:`MethodV1`: ``build_generators`` and ``build_discriminators``,
+    ``build_step(generators, discriminators, make, autocast)``) is still accepted: the engine reads it as
+    the two groups ``generators`` and ``discriminators`` (``cgx.train.groups.as_groups_method``)."""
+
+    def groups(self, make: Components) -> Mapping[str, nn.Module]:
+        """The network groups, bare, by name, in the order they are built (the seeded initial weights depend
+        on it): every network each phase trains. Called with the same seed on every rank; also called
+        for inference, which keeps the ``generators`` group."""
+
+    def build_step(self, groups: Mapping[str, Trainable], make: Components,
+                   autocast: Callable[[], ContextManager]) -> MethodStep:
+        """The step over the wrapped groups (same names as ``groups``). Called after every rank is seeded
+        differently (history buffers and other randomness differ by rank). A group's ``updates`` tells
+        whether its optimizer steps at this step (``optim.<group>.update_every``): a step may skip the
+        phase of a group that does not; calling it anyway is harmless (no gradient, no update)."""
+
+    def translators(self, generators: nn.Module) -> dict[str, nn.Module]:
+        """Direction (``AtoB``, ``BtoA``) -> the bare network of the ``generators`` group that translates
+        it; a direction the method does not learn is absent (translate, eval and export name it)."""
+
+
+@runtime_checkable
+class MethodV1(Protocol):
+    """The first form of the method kind, still accepted: exactly two groups, built by two calls. The
+    engine reads it as a :class:`Method` with the groups ``generators`` and ``discriminators``."""
 
     def build_generators(self, make: Components) -> nn.Module:
-        """The generator group, bare: every network the generator phase trains. Called with the same
-        seed on every rank, before ``build_discriminators``; also used alone for inference."""
+        """The generator group, bare. Called with the same seed on every rank, before
+        ``build_discriminators``; also used alone for inference."""
 
     def build_discriminators(self, make: Components) -> nn.Module:
         """The discriminator group, bare."""
 
     def build_step(self, generators: Trainable, discriminators: Trainable, make: Components,
                    autocast: Callable[[], ContextManager]) -> MethodStep:
-        """The step over the wrapped groups. Called after every rank is seeded differently (history
-        buffers and other randomness differ by rank)."""
+        """The step over the two wrapped groups."""
 
     def translators(self, generators: nn.Module) -> dict[str, nn.Module]:
-        """Direction (``AtoB``, ``BtoA``) -> the bare network of the group that translates it; a
-        direction the method does not learn is absent (translate, eval and export name it)."""
+        """As :meth:`Method.translators`."""
 
 
 # --- loggers ---------------------------------------------------------------------------------------
@@ -315,7 +350,8 @@ class Logger(Protocol):
         """The resolved recipe (nested sections, as ``RUN/config.yaml``), once, when a run starts at step 0."""
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
-        """Scalars by tag: ``loss/<term>``, ``lr/generators``, ``lr/discriminators``, ``perf/images_per_s``,
+        """Scalars by tag: ``loss/<term>``, ``lr/<group>`` (``lr/generators``, ``lr/discriminators``, one per
+        network group), ``perf/images_per_s``,
         ``perf/step_time_s``, ``perf/data_wait_s``, ``epoch``, ``data/skipped``; ``eval/...`` and
         ``eval_ema/...`` scores after an evaluation."""
 
@@ -332,4 +368,4 @@ class Logger(Protocol):
 
 __all__ = ["AdversarialLoss", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
            "FeatureGenerator", "Generator", "LogRun", "Logger", "Method",
-           "MethodStep", "ReconstructionLoss", "Scores", "Segmenter", "StepResult", "Trainable"]
+           "MethodStep", "MethodV1", "ReconstructionLoss", "Scores", "Segmenter", "StepResult", "Trainable"]

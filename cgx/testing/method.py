@@ -43,10 +43,10 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
     """Train ``method`` (a name, or its recipe section ``{"name": ..., arguments}``) as a user would, from a
     tiny recipe on tiny data made under ``workdir``, and check what the engine promises every method:
 
-    - it builds (its object fits ``cgx.plugins.types.Method``) and trains 4 steps with a checkpoint every 2,
-      moving the weights of every network group;
+    - it builds (its object fits ``cgx.plugins.types.Method``, or the first form ``MethodV1``) and trains 4
+      steps with a checkpoint every 2, moving the weights of every network group it declares (any number);
     - exact resume: a run that resumes from the step-2 checkpoint ends, at step 4, with every tensor of
-      the checkpoint (both groups, optimizers, schedules, random generators, data position) and the
+      the checkpoint (every group, optimizer and schedule, random generators, data position) and the
       step's own state (``state_dict()`` through ``weights_only`` and ``load_state_dict()``) equal;
     - translate through the run: every direction ``translators()`` returns turns images into images of
       the target domain's size.
@@ -95,10 +95,10 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
     first = runs["run"] / "checkpoints"
     check((first / "step_00000004" / "train.pt").is_file(), f"no step-4 checkpoint in {first}")
     at2, at4 = _load(first / "step_00000002"), _load(first / "step_00000004")
-    groups = [k for k, v in at4["train"].items() if isinstance(v, Mapping) and "module" in v]  # each network group
-    check(groups, f"no network group in {first / 'step_00000004'}")
+    groups = at4["train"].get("groups")  # each network group the method declared, by name
+    check(isinstance(groups, Mapping) and groups, f"no network group in {first / 'step_00000004'}")
     for group in groups:
-        check(_differs(at2["train"][group]["module"], at4["train"][group]["module"]),
+        check(_differs(at2["train"]["groups"][group]["module"], groups[group]["module"]),
               f"network group {group!r}: its weights did not change from step 2 to step 4")
     resumed = _load(runs["resumed"] / "checkpoints" / "step_00000004")
     for part in ("train", "rank"):

@@ -1,8 +1,8 @@
 """Checkpoints: the format, its one writer and its one reader; a folder per step, written
 atomically, the newest ``keep`` kept.
 
-``checkpoints/step_00001000/`` holds ``train.pt`` (networks, optimizers, schedule, step, the
-resolved recipe; written by rank 0) and ``rank_00000.pt``... (that rank's image buffers, random
+``checkpoints/step_00001000/`` holds ``train.pt`` (every network group with its optimizer and lr
+schedule by the group's name, step, the resolved recipe; written by rank 0) and ``rank_00000.pt``... (that rank's image buffers, random
 generators and data position). Everything is first written into ``.step_00001000.tmp/`` and the
 folder is renamed into place only after every rank has finished, so a crash mid-write leaves the
 previous checkpoint untouched and never a half-written one under a final name. Before the rename,
@@ -34,8 +34,13 @@ from ..untrusted import load_weights_file
 from .manifest import problem, size_of, write_manifest
 from ..safe_text import shown
 
-FORMAT = 1
-"""The checkpoint format this code writes and reads (``train.pt``'s ``format``)."""
+FORMAT = 2
+"""The checkpoint format this code writes (``train.pt``'s ``format``). 2: ``groups`` (each network group's
+state by name: ``module``, ``optimizer``), ``schedules`` (each group's lr schedule by name). 1 (cgx before
+named groups): ``generators`` and ``discriminators`` at the top, ``schedule`` holding both schedules;
+still read (``upgrade``), as format 2."""
+READS = (1, 2)
+"""The formats ``read_checkpoint`` accepts."""
 STEP_DIR = re.compile(r"^step_(\d{8,})$")
 SHARED_FILE = "train.pt"
 
@@ -204,19 +209,46 @@ def write_checkpoint(final: str | Path, shared: dict) -> Path:
     return final
 
 
-def read_checkpoint(checkpoint: str | Path) -> dict:
-    """``train.pt`` of a checkpoint folder, after checking that it is a cgx checkpoint of ``FORMAT``.
-    (``resolve`` checks the folder against its manifest.)"""
+def read_checkpoint(checkpoint: str | Path, say=None) -> dict:
+    """``train.pt`` of a checkpoint folder as format ``FORMAT``, after checking that it is a cgx checkpoint
+    of a format this code reads (``READS``); an older one is converted (``upgrade``) and ``say`` (default:
+    print to stderr; None-returning callable) is told once what was converted. (``resolve`` checks the
+    folder against its manifest.)"""
     path = Path(checkpoint) / SHARED_FILE
     shared = load_file(path)
     found = shared.get("format") if isinstance(shared, dict) else None
+    if found not in READS:
+        raise CheckpointError(f"{path}: checkpoint format {found!r}, this cgx reads formats "
+                              f"{', '.join(map(str, READS))}; use the cgx version that wrote it, or start a new "
+                              f"train.run_dir")
     if found != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {found!r}, this cgx reads format {FORMAT}; "
-                              f"use the cgx version that wrote it, or start a new train.run_dir")
-    for key in ("step", "config", "generators"):
+        note = upgrade(shared, path)
+        (say or (lambda text: print(text, file=sys.stderr)))(note)
+    for key in ("step", "config", "groups"):
         if key not in shared:
             raise CheckpointError(f"{path}: not a complete cgx checkpoint (no {key!r} entry)")
+    if not isinstance(shared["groups"], dict) or "generators" not in shared["groups"]:
+        raise CheckpointError(f"{path}: not a complete cgx checkpoint (no 'generators' group)")
     return shared
+
+
+def upgrade(shared: dict, path: Path) -> str:
+    """A format-1 ``train.pt`` (``shared``, changed in place) as format 2; returns what was converted, in one line.
+    Format 1 held the two groups at the top (``generators``, ``discriminators``) and their schedules in one
+    entry (``schedule``: ``{generators: ..., discriminators: ...}``); DeepSpeed's own checkpoints were already
+    in folders named by group."""
+    if not isinstance(shared.get("generators"), dict):
+        raise CheckpointError(f"{path}: not a complete cgx checkpoint of format 1 (no 'generators' entry)")
+    moved = [name for name in ("generators", "discriminators") if name in shared]
+    shared["groups"] = {name: shared.pop(name) for name in moved}
+    schedule = shared.pop("schedule", None)
+    if schedule is not None:
+        if not isinstance(schedule, dict):
+            raise CheckpointError(f"{path}: its 'schedule' entry is a {type(schedule).__name__}, not a mapping")
+        shared["schedules"] = dict(schedule)
+    shared["format"] = FORMAT
+    return (f"cgx: {shown(path)}: checkpoint format 1 read as format {FORMAT}: its {' and '.join(moved)} as the "
+            f"network groups of those names{', its schedule as one per group' if schedule is not None else ''}")
 
 
 @dataclass
@@ -230,7 +262,9 @@ class GeneratorWeights:
     state: dict
     """The generator pair's state dict (``G.*``, ``F.*``), whatever the strategy that wrote it."""
     discriminators: dict | None = None
-    """The discriminator pair's state dict, where a caller wants all four networks."""
+    """The discriminator group's state dict (None where the run had none)."""
+    groups: dict | None = None
+    """Every network group's plain weights by name (``generators`` raw, whatever ``weights`` says)."""
     weights: str = "raw"
     """Which generator weights ``state`` holds: ``raw`` (the trained ones) or ``ema`` (their average)."""
 
@@ -247,17 +281,19 @@ def read_generators(path: str | Path, weights: str = "auto") -> GeneratorWeights
         raise CheckpointError(f"--weights {weights!r}: accepted: {', '.join(WEIGHTS)}")
     ckpt, shared = _read_newest(path)
     try:
-        gens = shared["generators"]["module"]
-        discs = shared.get("discriminators", {}).get("module")
+        groups = {name: group["module"] for name, group in shared["groups"].items()}
+        gens = groups["generators"]
+        discs = groups.get("discriminators")
         ema = shared.get("ema")
         ema = ema["weights"] if ema is not None else None
     except (TypeError, AttributeError, KeyError):
-        raise CheckpointError(f"{ckpt / SHARED_FILE}: no generator weights in it (generators.module)") from None
+        raise CheckpointError(f"{ckpt / SHARED_FILE}: no weights of some network group in it "
+                              f"(groups.<name>.module)") from None
     if weights == "ema" and ema is None:
         raise CheckpointError(f"{ckpt / SHARED_FILE}: --weights ema, but this run kept no average of its weights "
                               f"(train.ema was not set); use --weights raw (or auto)")
     use_ema = ema is not None and weights != "raw"
-    return GeneratorWeights(ckpt, int(shared["step"]), shared["config"], ema if use_ema else gens, discs,
+    return GeneratorWeights(ckpt, int(shared["step"]), shared["config"], ema if use_ema else gens, discs, groups,
                             "ema" if use_ema else "raw")
 
 
@@ -289,17 +325,35 @@ class Stateful(Protocol):
 
 
 class Group:
-    """Several stateful parts saved as one entry: ``{name: part.state_dict()}``."""
+    """Several stateful parts saved as one entry: ``{name: part.state_dict()}`` (the network groups, their
+    schedules). Parts with state of their own in the checkpoint folder (``save_sharded``) write and read it."""
 
-    def __init__(self, **parts: Stateful) -> None:
+    def __init__(self, what: str = "part", **parts: Stateful) -> None:
+        self.what = what
         self.parts = parts
 
     def state_dict(self) -> dict:
         return {name: part.state_dict() for name, part in self.parts.items()}
 
     def load_state_dict(self, state: dict) -> None:
+        missing = [name for name in self.parts if name not in state]
+        if missing:
+            raise ValueError(f"no {self.what} {missing[0]!r} in it (it has {', '.join(map(str, state)) or 'none'})")
         for name, part in self.parts.items():
-            part.load_state_dict(state[name])
+            try:
+                part.load_state_dict(state[name])
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise ValueError(f"{self.what} {name!r}: {_first_line(e)}") from None
+
+    def save_sharded(self, folder: Path) -> None:
+        for part in self.parts.values():
+            if hasattr(part, "save_sharded"):
+                part.save_sharded(folder)
+
+    def load_sharded(self, folder: Path) -> None:
+        for part in self.parts.values():
+            if hasattr(part, "load_sharded"):
+                part.load_sharded(folder)
 
 
 class CheckpointStore:
@@ -384,7 +438,8 @@ class CheckpointStore:
     def read(self, path: Path) -> tuple[dict, dict | None]:
         """The shared file (format checked) and this rank's file (None if absent)."""
         own = path / rank_file(self.strategy.rank)
-        return read_checkpoint(path), (load_file(own) if own.is_file() else None)
+        say = None if self.strategy.is_main else (lambda text: None)  # rank 0 says what it converted
+        return read_checkpoint(path, say), (load_file(own) if own.is_file() else None)
 
     def load_shared(self, path: Path, state: dict) -> None:
         """Collective: every shared part from ``state`` (and its sharded state from ``path``)."""
@@ -394,8 +449,9 @@ class CheckpointStore:
                 if hasattr(part, "load_sharded"):
                     part.load_sharded(path)
             except (RuntimeError, KeyError, ValueError) as e:
+                what = _first_line(e) if isinstance(part, Group) else f"{name}: {_first_line(e)}"
                 raise CheckpointError(
-                    f"checkpoint {path} does not match the recipe's {name}: {str(e).splitlines()[0] if str(e) else repr(e)} ... "
+                    f"checkpoint {path} does not match the recipe's {what} ... "
                     f"Use the recipe the run was trained with ({path / SHARED_FILE} holds it), or a new train.run_dir."
                 ) from None
 
@@ -405,6 +461,11 @@ class CheckpointStore:
                 part.load_state_dict(state[name])
             except (RuntimeError, KeyError, ValueError) as e:
                 raise CheckpointError(f"checkpoint {path / rank_file(self.strategy.rank)}: cannot restore {name}: {e}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else str(e)
+    return text.splitlines()[0] if text else repr(e)
 
 
 def _states(parts: Mapping[str, Stateful]) -> dict:

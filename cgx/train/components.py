@@ -165,13 +165,14 @@ def method_call(cfg: Config, fn, *args, where: str | None = None):
 
 def build_generators(cfg: Config, registry: Registry, where: str | None = None) -> nn.Module:
     """The method's generator group, bare (also what inference loads a checkpoint's weights into)."""
+    from .groups import build_inference_group
+
     method = build_method(cfg, registry, where)
-    return method_call(cfg, method.build_generators, RecipeComponents(cfg, registry, where), where=where)
+    return build_inference_group(cfg, method, RecipeComponents(cfg, registry, where), where=where)
 
 
-def build_networks(cfg: Config, registry: Registry) -> tuple[nn.Module, nn.Module]:
-    """The method's generator and discriminator groups, bare, in that order (the seeded initial
-    weights depend on it)."""
-    method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
-    gens = method_call(cfg, method.build_generators, make)
-    return gens, method_call(cfg, method.build_discriminators, make)
+def build_networks(cfg: Config, registry: Registry) -> dict[str, nn.Module]:
+    """The method's network groups by name, bare, in its order (the seeded initial weights depend on it)."""
+    from .groups import build_groups
+
+    return build_groups(cfg, build_method(cfg, registry), RecipeComponents(cfg, registry))

@@ -1,4 +1,5 @@
-"""The optimizers of a run: one for the generator pair, one for the discriminator pair."""
+"""The optimizers of a run: one per network group, each from ``optim`` with ``optim.<group>`` over it
+(``OptimConfig.for_group``)."""
 from __future__ import annotations
 
 import torch
@@ -46,12 +47,15 @@ def build_optimizer(params, cfg: OptimConfig, offload: bool = False) -> torch.op
     if offload:
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-        return DeepSpeedCPUAdam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+        return DeepSpeedCPUAdam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                adamw_mode=False)  # L2 added to the gradient, as torch's Adam
     params = list(params)
     flags = implementation_flags(params, cfg.implementation)
     if cfg.name == "adam":
-        optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), **flags)
+        optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                     **flags)
     else:
-        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, **flags)
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                    **flags)
     keep_implementation(optimizer)
     return optimizer

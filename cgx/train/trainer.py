@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,7 +32,8 @@ from .logger import NullLog, RunLog
 from .metrics import LossMeter
 from .ema import EMA
 from .rng import RNGState
-from .schedule import linear_decay
+from .groups import INFERENCE_GROUP
+from .schedule import lr_schedule
 from .speed import WarmUp
 from .wiring import wire_step
 from .stop import StopRequest, mark_stopped
@@ -71,13 +73,13 @@ class Trainer:
 
         self.initialised_from = None
 
-        def initialise(gens, discs) -> None:  # train.init_from, for a run that starts at step 0
-            self.initialised_from = load_initial_weights(cfg.train.init_from, gens, discs)
+        def initialise(groups) -> None:  # train.init_from, for a run that starts at step 0
+            self.initialised_from = load_initial_weights(cfg.train.init_from, groups)
             if s.is_main:
                 print(f"cgx: train.init_from: {self.initialised_from}")
 
         wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
-        self.method, self.gens, self.discs, self.method_step = wired.method, wired.gens, wired.discs, wired.step
+        self.method, self.groups, self.method_step = wired.method, wired.groups, wired.step
         self.speed = wired.speed
         self.warm_up = WarmUp(self.speed.compile)
         self.ema = EMA(self.gens.module, cfg.train.ema) if cfg.train.ema else None
@@ -86,10 +88,8 @@ class Trainer:
                                    seed=cfg.train.seed)
         spe = self.source.steps_per_epoch
         self.total_steps = cfg.train.steps if cfg.train.steps is not None else cfg.train.epochs * spe
-        decay = cfg.optim.decay_steps if cfg.optim.decay_steps is not None else cfg.optim.decay_epochs * spe
-        factor = linear_decay(self.total_steps, decay)
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.gens.optimizer, factor)
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.discs.optimizer, factor)
+        self.schedules = {name: lr_schedule(group.optimizer, cfg.optim.for_group(name), self.total_steps, spe)
+                          for name, group in self.groups.items()}
         self.step = 0
         self.stopped_early = False
         self.meter = LossMeter(self.device)
@@ -97,8 +97,8 @@ class Trainer:
         self.store = CheckpointStore(
             self.folder.checkpoints, s, keep=cfg.train.keep, every=cfg.train.ckpt_every,
             last_step=self.total_steps,
-            shared={"generators": self.gens, "discriminators": self.discs,
-                    "schedule": Group(generators=self.sched_g, discriminators=self.sched_d),
+            shared={"groups": Group("network group", **self.groups),
+                    "schedules": Group("schedule of group", **self.schedules),
                     **({"ema": self.ema} if self.ema is not None else {})},
             per_rank={"method": self.method_step, "rng": RNGState()},
         )
@@ -111,6 +111,16 @@ class Trainer:
             from ..eval.periodic import PeriodicEvaluation
             learned = tuple(self.method.translators(self.gens.module))
             self.evaluation = PeriodicEvaluation(cfg, s, self.folder, learned)
+
+    @property
+    def gens(self):
+        """The ``generators`` group, wrapped (what inference loads, what ``train.ema`` averages)."""
+        return self.groups[INFERENCE_GROUP]
+
+    @property
+    def discs(self):
+        """The ``discriminators`` group, wrapped, where the method has one (else None): the conventional name."""
+        return self.groups.get("discriminators")
 
     def _build_loggers(self) -> None:
         self.loggers = components.build_loggers(self.cfg, self.registry)
@@ -196,8 +206,8 @@ class Trainer:
         """Collective: NonFiniteLossError on every rank if a loss term since the last check, a weight
         or an optimizer state tensor is NaN/inf, so that a checkpoint never holds one."""
         self.meter.check_finite(self.strategy, self._not_saved)
-        tensors = [p.detach() for t in (self.gens, self.discs) for p in t.module.parameters()]
-        for t in (self.gens, self.discs):
+        tensors = [p.detach() for t in self.groups.values() for p in t.module.parameters()]
+        for t in self.groups.values():
             for state in t.optimizer.state.values():
                 tensors += [v for v in state.values() if torch.is_tensor(v) and v.is_floating_point()]
         flags = torch.stack([torch.isfinite(x).all() for x in tensors]) if tensors else torch.ones(1, dtype=torch.bool)
@@ -246,11 +256,15 @@ class Trainer:
                     skipped = (skipped or 0) + int(batch["skipped"])
 
                 self.speed.begin_step()
+                for group in self.groups.values():  # optim.<group>.update_every, from the global step
+                    group.at_step(self.step)
                 losses, images = self.method_step(real_a, real_b, **self._labels_of(batch))
-                if self.ema is not None:
+                if self.ema is not None and self.gens.updates:
                     self.ema.update(self.gens.module)
-                self.sched_g.step()
-                self.sched_d.step()
+                with warnings.catch_warnings():  # a group that has not stepped yet (a method's pretraining phase)
+                    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                    for schedule in self.schedules.values():  # the schedules follow the global step, every group's
+                        schedule.step()
                 self.step += 1
                 self.meter.add(self.step, losses)
 
@@ -303,8 +317,7 @@ class Trainer:
         values = self.meter.reduce(s)
         scalars = {
             **{f"loss/{k}": v for k, v in values.items()},
-            "lr/generators": self.sched_g.get_last_lr()[0],
-            "lr/discriminators": self.sched_d.get_last_lr()[0],
+            **{f"lr/{name}": schedule.get_last_lr()[0] for name, schedule in self.schedules.items()},
             **timer.report(s.world_size * self.cfg.train.batch_size),
             "epoch": self.step / self.source.steps_per_epoch,
         }
@@ -333,7 +346,7 @@ class Trainer:
         self.method_step = self.evaluation = None
         if getattr(self, "source", None) is not None:
             self.source.close()
-        self.gens = self.discs = None
+        self.groups = None
         try:
             self.strategy.close()
         finally:

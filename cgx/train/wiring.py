@@ -1,5 +1,5 @@
-"""One wiring of the training step from a recipe: the method's networks (built, initialised,
-placed, compiled, wrapped by the strategy with their optimizers) and its step. ``Trainer`` trains
+"""One wiring of the training step from a recipe: the method's network groups (built, initialised,
+placed, compiled, each wrapped by the strategy with its own optimizer) and its step. ``Trainer`` trains
 with it and ``benchmarks/bench_step.py`` measures it, so the benchmark times exactly what trains.
 Nothing here names a method: each is a plugin (``method`` in the recipe)."""
 from __future__ import annotations
@@ -13,9 +13,10 @@ from torch import nn
 from ..config import Config
 from ..plugins import Registry
 from ..errors import ConfigError
-from ..plugins.types import Method, MethodStep, Trainable
+from ..plugins.types import Method, MethodStep
 from .activation_checkpointing import enable_activation_checkpointing
 from .components import RecipeComponents, build_method, check_data_mode, method_call
+from .groups import INFERENCE_GROUP, GroupTrainable, as_groups_method, build_groups, check_optim_groups
 from .optim import build_optimizer
 from .rng import seed_everything
 from .speed import SpeedPlan, apply_speed, plan_speed
@@ -25,43 +26,50 @@ from ..safe_text import shown
 @dataclass
 class Wired:
     method: Method
-    gens: Trainable
-    """The generator group and its optimizer, wrapped by the strategy (``.module`` is the bare group)."""
-    discs: Trainable
-    """The discriminator group and its optimizer, wrapped likewise."""
+    """The method, as one that declares its groups (a first-form method through ``TwoGroups``)."""
+    groups: dict[str, GroupTrainable]
+    """Every network group by name, in the method's order, each wrapped by the strategy with its own
+    optimizer (``.module`` is the bare group)."""
     step: MethodStep
     speed: SpeedPlan
     """The speed switches in force (compile, channels_last, cudnn.benchmark), resolved for the device."""
 
+    @property
+    def gens(self) -> GroupTrainable:
+        """The ``generators`` group (what inference loads)."""
+        return self.groups[INFERENCE_GROUP]
+
 
 def wire_step(cfg: Config, registry: Registry, strategy,
-              initialise: Callable[[nn.Module, nn.Module], None] | None = None) -> Wired:
-    """Build everything a training step needs from ``cfg``. ``initialise(gens, discs)`` may load
-    weights into the bare groups before they are placed and wrapped (``train.init_from``)."""
+              initialise: Callable[[dict[str, nn.Module]], None] | None = None) -> Wired:
+    """Build everything a training step needs from ``cfg``. ``initialise(groups)`` may load weights into
+    the bare groups before they are placed and wrapped (``train.init_from``)."""
     s, t = strategy, cfg.train
-    method, make = build_method(cfg, registry), RecipeComponents(cfg, registry)
+    method, make = as_groups_method(build_method(cfg, registry)), RecipeComponents(cfg, registry)
     if check_data_mode(cfg, method) and s.is_main:
         print(f"cgx: method {shown(cfg.method.name)} does not learn from pairs: it trains on the paired data's A and B "
               f"images as two domains, ignoring which goes with which")
     # The same initial weights on every rank (DDP also broadcasts rank 0's).
     seed_everything(t.seed)
-    gens = method_call(cfg, method.build_generators, make)
-    discs = method_call(cfg, method.build_discriminators, make)
+    bare = build_groups(cfg, method, make)
+    check_optim_groups(cfg, list(bare))
     enable_activation_checkpointing(make.generators, cfg)  # train.activation_checkpointing
     if initialise is not None:
-        initialise(gens, discs)
+        initialise(bare)
     if cfg.model.sync_batchnorm:
-        gens, discs = sync_batchnorm(cfg, s, gens), sync_batchnorm(cfg, s, discs)
+        bare = {name: sync_batchnorm(cfg, s, group) for name, group in bare.items()}
     speed = plan_speed(cfg, s.device, s.precision)  # train.compile, channels_last, cudnn_benchmark
-    apply_speed(speed, (gens, discs), s.device)
+    apply_speed(speed, bare.values(), s.device)
     offload = cfg.distributed.offload_optimizer
-    gens_t = s.wrap(gens, build_optimizer(gens.parameters(), cfg.optim, offload), name="generators")
-    discs_t = s.wrap(discs, build_optimizer(discs.parameters(), cfg.optim, offload), name="discriminators")
+    groups = {name: GroupTrainable(name, s.wrap(group, build_optimizer(group.parameters(), cfg.optim.for_group(name),
+                                                                       offload), name=name),
+                                   cfg.optim.update_every(name))
+              for name, group in bare.items()}
 
     # From here on every rank draws different randomness (buffers, augmentation).
     seed_everything(t.seed + 1_000_003 * s.rank)
-    step = method_call(cfg, method.build_step, gens_t, discs_t, make, s.autocast)
-    return Wired(method, gens_t, discs_t, step, speed)
+    step = method_call(cfg, method.build_step, groups, make, s.autocast)
+    return Wired(method, groups, step, speed)
 
 
 def sync_batchnorm(cfg: Config, strategy, group: nn.Module) -> nn.Module:

@@ -6,13 +6,14 @@ a generator phase, then a discriminator phase on history-buffer fakes.
                         + w_idt * (|G(b) - b| + |F(a) - a|)
 
 G maps A -> B and F maps B -> A. D_A judges images of domain A, D_B of domain B. Each pair is one
-module, so the engine wraps (DDP, DeepSpeed) each once. ``cgx.train.reference`` states the same
+network group (``generators``, ``discriminators``), which the engine wraps (DDP, DeepSpeed) once, each
+with its own optimizer (``optim``, ``optim.<group>``). ``cgx.train.reference`` states the same
 algorithm plainly; tests/train/test_reference.py holds this step equal to it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -152,21 +153,22 @@ class CycleGAN:
     def __init__(self, cycle_weight: float = 10.0, identity_weight: float = 5.0) -> None:
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
 
-    def build_generators(self, make: Components) -> GeneratorPair:
+    def groups(self, make: Components) -> dict[str, nn.Module]:
+        """The generator phase trains G and F (``generators``), the discriminator phase D_A and D_B
+        (``discriminators``); built in that order."""
         if self.identity_weight > 0 and make.channels("A") != make.channels("B"):
             raise ValueError(f"identity_weight={self.identity_weight} needs domains with the same channel count "
                              f"(data.a.channels={make.channels('A')}, data.b.channels={make.channels('B')}): G(b) "
                              f"cannot be compared with b (the authors' code asserts input_nc == output_nc for it "
                              f"too); set method.identity_weight=0")
-        return GeneratorPair(make.generator("A", "B"), make.generator("B", "A"))
+        generators = GeneratorPair(make.generator("A", "B"), make.generator("B", "A"))
+        return {"generators": generators,
+                "discriminators": DiscriminatorPair(make.discriminator("A"), make.discriminator("B"))}
 
-    def build_discriminators(self, make: Components) -> DiscriminatorPair:
-        return DiscriminatorPair(make.discriminator("A"), make.discriminator("B"))
-
-    def build_step(self, generators: Trainable, discriminators: Trainable, make: Components, autocast) -> CycleGANStep:
+    def build_step(self, groups: Mapping[str, Trainable], make: Components, autocast) -> CycleGANStep:
         pool_a, pool_b = make.buffer(), make.buffer()
         objective = Objective(make.adversarial_loss(), make.reconstruction_loss(), self.cycle_weight, self.identity_weight)
-        return CycleGANStep(generators, discriminators, objective, pool_a, pool_b, autocast)
+        return CycleGANStep(groups["generators"], groups["discriminators"], objective, pool_a, pool_b, autocast)
 
     def translators(self, generators: GeneratorPair) -> dict[str, nn.Module]:
         return {"AtoB": generators.G, "BtoA": generators.F}
@@ -218,9 +220,7 @@ class SemanticCycleGAN(CycleGAN):
         self.semantic = semantic
 
     def groups(self, make: Components) -> dict[str, nn.Module]:
-        gens = self.build_generators(make)
-        discs = self.build_discriminators(make)
-        return {"generators": gens, "discriminators": discs, GROUP: build_segmenter_group(self.semantic, make)}
+        return {**super().groups(make), GROUP: build_segmenter_group(self.semantic, make)}
 
     def build_segmenter(self, make: Components) -> nn.Module:
         """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run`` loads a

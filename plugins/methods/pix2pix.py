@@ -22,7 +22,7 @@ It learns one direction: translate, eval and export name the other one as absent
 """
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable, Literal, Mapping
 
 import torch
 from torch import nn
@@ -113,16 +113,16 @@ class Pix2Pix:
         self.direction, self.l1_weight = direction, l1_weight
         self.source, self.target = direction[0], direction[-1]
 
-    def build_generators(self, make: Components) -> Pix2PixGenerator:
-        return Pix2PixGenerator(make.generator(self.source, self.target))
-
-    def build_discriminators(self, make: Components) -> ConditionalDiscriminator:
+    def groups(self, make: Components) -> dict[str, nn.Module]:
+        """``generators``: G; ``discriminators``: the conditional D, which sees input and output channels."""
+        generators = Pix2PixGenerator(make.generator(self.source, self.target))
         channels = make.channels(self.source) + make.channels(self.target)
-        return ConditionalDiscriminator(make.discriminator(self.target, in_channels=channels))
+        return {"generators": generators,
+                "discriminators": ConditionalDiscriminator(make.discriminator(self.target, in_channels=channels))}
 
-    def build_step(self, generators: Trainable, discriminators: Trainable, make: Components, autocast) -> Pix2PixStep:
-        return Pix2PixStep(generators, discriminators, make.adversarial_loss(), make.reconstruction_loss(),
-                           self.l1_weight, self.direction, autocast)
+    def build_step(self, groups: Mapping[str, Trainable], make: Components, autocast) -> Pix2PixStep:
+        return Pix2PixStep(groups["generators"], groups["discriminators"], make.adversarial_loss(),
+                           make.reconstruction_loss(), self.l1_weight, self.direction, autocast)
 
     def translators(self, generators: Pix2PixGenerator) -> dict[str, nn.Module]:
         return {self.direction: generators.G}

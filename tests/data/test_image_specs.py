@@ -145,7 +145,7 @@ def test_network_channels_come_from_the_data(tmp_path):
     from cgx.train.components import build_networks
 
     cfg = load_config(tiny(tmp_path, {"data": {"a": {"channels": 1, "depth": 16}, "b": {"channels": 8}}}))
-    gens, discs = build_networks(cfg, default_registry())
+    gens, discs = build_networks(cfg, default_registry()).values()
     assert gens.G(torch.zeros(1, 1, 32, 32)).shape[1] == 8 and gens.F(torch.zeros(1, 8, 32, 32)).shape[1] == 1
     assert discs.D_A(torch.zeros(1, 1, 32, 32)).ndim == 4 and discs.D_B(torch.zeros(1, 8, 32, 32)).ndim == 4
     assert channel_args(load_config(None), "G") == {}  # 8-bit RGB: nothing passed, as always

@@ -37,7 +37,7 @@ def assert_same_state(run_a, run_b, step):
     assert_same_weights(load_weights(run_a, step), load_weights(run_b, step))
     name = f"checkpoints/step_{step:08d}/train.pt"
     a, b = (torch.load(r / name, weights_only=True) for r in (run_a, run_b))
-    assert a["schedule"] == b["schedule"]
+    assert a["schedules"] == b["schedules"]
 
 
 def test_paired_training_resumes_bit_equal_after_sigkill(make_paired_recipe, paired_shards, tmp_path):

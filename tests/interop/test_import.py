@@ -57,7 +57,7 @@ def assert_holds_authors_weights(weights: dict, folder: Path) -> None:
 
 def trainer_weights(trainer: Trainer) -> dict:
     return {**{f"G.{k}": v for k, v in trainer.gens.module.state_dict().items()},
-            **{f"D.{k}": v for k, v in trainer.discs.module.state_dict().items()}}
+            **{f"D.{k}": v for k, v in trainer.groups["discriminators"].module.state_dict().items()}}
 
 
 @pytest.mark.multiprocess

@@ -30,7 +30,7 @@ def test_resume_is_bit_equal_two_ranks(name, make_recipe, tmp_path):
     ckpt = "checkpoints/step_00000006"
     sa = torch.load(tmp_path / "straight" / ckpt / "train.pt", weights_only=True)
     sb = torch.load(tmp_path / "resumed" / ckpt / "train.pt", weights_only=True)
-    assert sa["schedule"] == sb["schedule"]
+    assert sa["schedules"] == sb["schedules"]
     for rank in range(2):
         ra = torch.load(tmp_path / "straight" / ckpt / f"rank_{rank:05d}.pt", weights_only=True)
         rb = torch.load(tmp_path / "resumed" / ckpt / f"rank_{rank:05d}.pt", weights_only=True)

@@ -29,7 +29,7 @@ def test_refused_with_a_named_one_line_error(make_recipe, changes, says):
 
 def test_heads_are_in_the_generator_group(make_recipe):
     cfg = load_config(make_recipe({"method": {"name": "fastcut", "nce_layers": [0, 4, 8], "head_units": 16}}))
-    gens, discs = build_networks(cfg, Registry())
+    gens, discs = build_networks(cfg, Registry()).values()
     names = [n for n, _ in gens.named_parameters()]
     assert any(n.startswith("heads.mlps.2.") for n in names) and any(n.startswith("G.") for n in names)
     assert [n for n, _ in discs.named_parameters()][0].startswith("D.")

@@ -174,7 +174,7 @@ def test_frozen_backbone_stays_frozen_in_training(make_recipe, classifier_weight
     recipe.write_text(yaml.safe_dump(raw))
     trainer = Trainer(load_config(recipe))
     try:
-        discs = trainer.discs.module
+        discs = trainer.groups["discriminators"].module
         heads_before = {k: v.clone() for k, v in discs.state_dict().items() if ".heads." in f".{k}"}
         trainer.fit()
         for D in (discs.D_A, discs.D_B):
@@ -184,7 +184,7 @@ def test_frozen_backbone_stays_frozen_in_training(make_recipe, classifier_weight
             assert not D.backbone.training
         heads_after = {k: v for k, v in discs.state_dict().items() if k in heads_before}
         assert any(not torch.equal(heads_before[k], heads_after[k]) for k in heads_before)
-        optimizer_state = trainer.discs.optimizer.state
+        optimizer_state = trainer.groups["discriminators"].optimizer.state
         backbone_params = {id(p) for D in (discs.D_A, discs.D_B) for p in D.backbone.parameters()}
         assert optimizer_state and not any(id(p) in backbone_params for p in optimizer_state)
     finally:

@@ -85,7 +85,7 @@ def test_compiled_run_trains_resumes_exactly_and_swaps_checkpoints_with_eager(re
         try:
             assert t.resumed_from is not None and t.step == 3 and t.speed.compile == compile_on
             loaded = {**{f"G.{k}": v for k, v in t.gens.module.state_dict().items()},
-                      **{f"D.{k}": v for k, v in t.discs.module.state_dict().items()}}
+                      **{f"D.{k}": v for k, v in t.groups["discriminators"].module.state_dict().items()}}
             assert_same_weights(loaded, load_weights(tmp_path / source, 3))
             t.fit()
             assert t.step == 8
@@ -115,6 +115,6 @@ def test_compiled_steps_equal_eager_steps():
         a, b = (torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(2))
         for compiled in (False, True):
             wired[compiled].step(a, b)
-    for group in ("gens", "discs"):
-        eager, compiled = (getattr(wired[c], group).module.state_dict() for c in (False, True))
+    for group in ("generators", "discriminators"):
+        eager, compiled = (wired[c].groups[group].module.state_dict() for c in (False, True))
         assert_same_weights(eager, compiled, atol=NOISE)

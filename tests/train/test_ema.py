@@ -52,7 +52,7 @@ def test_a_run_keeps_its_average_resumes_it_exactly_and_inference_uses_it(make_r
     a, b = ema_of(tmp_path / "straight", 4), ema_of(tmp_path / "resumed", 4)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     raw = torch.load(tmp_path / "straight" / "checkpoints" / "step_00000004" / "train.pt",
-                     weights_only=True)["generators"]["module"]
+                     weights_only=True)["groups"]["generators"]["module"]
     assert any(not torch.equal(a[k], raw[k].float()) for k in a)  # an average, not a copy
 
     run = tmp_path / "straight"

@@ -67,7 +67,7 @@ def test_resume_parity_single_process(make_recipe, tmp_path, workers):
     assert train(resumed) == 6  # auto-resumes from step 3
     assert_same_run_state(tmp_path / "straight", tmp_path / "resumed", step=6)
     s = torch.load(tmp_path / "resumed/checkpoints/step_00000006/train.pt", weights_only=True)
-    assert s["generators"]["optimizer"]["param_groups"][0]["lr"] == 0.0  # decayed to 0 at the end
+    assert s["groups"]["generators"]["optimizer"]["param_groups"][0]["lr"] == 0.0  # decayed to 0 at the end
 
 
 def test_lr_decays_linearly_to_zero(make_recipe, tmp_path):
@@ -75,7 +75,7 @@ def test_lr_decays_linearly_to_zero(make_recipe, tmp_path):
     lrs = []
     for p in list_checkpoints(tmp_path / "run/checkpoints"):
         s = torch.load(p / "train.pt", weights_only=True)
-        lrs.append(s["generators"]["optimizer"]["param_groups"][0]["lr"])
+        lrs.append(s["groups"]["generators"]["optimizer"]["param_groups"][0]["lr"])
     assert lrs == pytest.approx([2e-4 * 3 / 4, 0.0])  # after step 3: 1 of 4 decay steps taken; after 6: 0
 
 
@@ -112,7 +112,7 @@ def test_nan_stops_with_step_and_keeps_good_checkpoints(make_recipe, tmp_path):
     names = [p.name for p in list_checkpoints(tmp_path / "run/checkpoints")]
     assert names == ["step_00000002", "step_00000004"]
     good = torch.load(tmp_path / "run/checkpoints/step_00000004/train.pt", weights_only=True)
-    assert all(torch.isfinite(v).all() for v in good["generators"]["module"].values())
+    assert all(torch.isfinite(v).all() for v in good["groups"]["generators"]["module"].values())
 
 
 def test_cli_exit_code_for_nan(make_recipe, tmp_path, capsys):
@@ -125,7 +125,7 @@ def test_cli_exit_code_for_nan(make_recipe, tmp_path, capsys):
 def test_checkpoint_that_does_not_match_the_recipe(make_recipe):
     recipe = make_recipe()
     train(recipe, until=3)
-    with pytest.raises(CheckpointError, match="does not match the recipe's generators"):
+    with pytest.raises(CheckpointError, match="does not match the recipe's network group 'generators'"):
         Trainer(load_config(recipe, ["model.generator.ngf=8"]), registry=Registry())
 
 
@@ -217,7 +217,7 @@ def test_a_diverging_run_never_writes_non_finite_weights(make_recipe, tmp_path):
     for path in list_checkpoints(tmp_path / "run/checkpoints"):
         state = torch.load(path / "train.pt", weights_only=True)
         for part in ("generators", "discriminators"):
-            assert all(torch.isfinite(v).all() for v in state[part]["module"].values()), (path, part)
+            assert all(torch.isfinite(v).all() for v in state["groups"][part]["module"].values()), (path, part)
 
 
 def test_checkpoint_format_is_checked_on_load(make_recipe, tmp_path):
@@ -228,5 +228,5 @@ def test_checkpoint_format_is_checked_on_load(make_recipe, tmp_path):
     state["format"] = 99
     torch.save(state, path)
     write_manifest(path.parent)  # consistent: a checkpoint of another format, not a damaged one
-    with pytest.raises(CheckpointError, match=r"checkpoint format 99, this cgx reads format 1"):
+    with pytest.raises(CheckpointError, match=r"checkpoint format 99, this cgx reads formats 1, 2"):
         Trainer(load_config(recipe), registry=Registry())

@@ -17,7 +17,7 @@ this one equal to it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -155,7 +155,12 @@ class CUT:
         self.nce_layers, self.num_patches, self.head_units = tuple(nce_layers), num_patches, head_units
         self.temperature, self.flip_equivariance = temperature, flip_equivariance
 
-    def build_generators(self, make: Components) -> CUTGenerators:
+    def groups(self, make: Components) -> dict[str, nn.Module]:
+        """``generators``: G with its projection heads (the PatchNCE phase trains both); ``discriminators``: D_B."""
+        generators = self._generators(make)
+        return {"generators": generators, "discriminators": Discriminator(make.discriminator("B"))}
+
+    def _generators(self, make: Components) -> CUTGenerators:
         if self.nce_idt and make.channels("A") != make.channels("B"):
             raise ValueError(f"nce_idt=true needs domains with the same channel count (data.a.channels="
                              f"{make.channels('A')}, data.b.channels={make.channels('B')}): G(b) needs b as an "
@@ -174,11 +179,9 @@ class CUT:
         return CUTGenerators(G, heads, self.nce_layers, self.num_patches, self.temperature, self.nce_weight,
                              self.nce_idt, self.flip_equivariance)
 
-    def build_discriminators(self, make: Components) -> Discriminator:
-        return Discriminator(make.discriminator("B"))
-
-    def build_step(self, generators: Trainable, discriminators: Trainable, make: Components, autocast) -> CUTStep:
-        return CUTStep(generators, discriminators, make.adversarial_loss(), self.gan_weight, autocast)
+    def build_step(self, groups: Mapping[str, Trainable], make: Components, autocast) -> CUTStep:
+        return CUTStep(groups["generators"], groups["discriminators"], make.adversarial_loss(), self.gan_weight,
+                       autocast)
 
     def translators(self, generators: CUTGenerators) -> dict[str, nn.Module]:
         return {"AtoB": generators.G}

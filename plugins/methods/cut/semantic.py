@@ -59,9 +59,7 @@ class SemanticCUT(CUT):
         self.semantic = semantic
 
     def groups(self, make: Components) -> dict[str, nn.Module]:
-        gens = self.build_generators(make)
-        discs = self.build_discriminators(make)
-        return {"generators": gens, "discriminators": discs, GROUP: build_segmenter_group(self.semantic, make)}
+        return {**super().groups(make), GROUP: build_segmenter_group(self.semantic, make)}
 
     def build_segmenter(self, make: Components) -> nn.Module:
         """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run``)."""

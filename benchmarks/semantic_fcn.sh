@@ -14,7 +14,7 @@ cgx demo-data --labels "$DATA" --n-test 50
 [ -f "$OUT/reference_B.pt" ] || python -m cgx.eval.reference_segmenter "$DATA/trainB" "$OUT/reference_B.pt" \
   --classes 4 --steps 600 --width 8
 [ -f "$OUT/pretrained_A.pth" ] || python -m cgx.eval.reference_segmenter "$DATA/trainA" "$OUT/pretrained_A.pth" \
-  --classes 4 --steps 300 --width 8 --state-dict
+  --classes 4 --steps 150 --width 8 --state-dict
 train() {  # one run, one thread (the four train side by side)
   local method=$1 v=$2 run=$OUT/${1}_$2 extra=()
   extra=(method.semantic.init_from="$OUT/pretrained_A.pth" method.semantic.pretrain_steps=0)

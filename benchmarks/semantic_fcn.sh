@@ -46,7 +46,7 @@ rows = ["| method | semantic consistency | mean IoU | pixel acc. | class acc. | 
 for method in ("cyclegan", "cut"):
     for v in ("with", "without"):
         r = json.loads((out / f"{method}_{v}" / "eval_AtoB.json").read_text())
-        s = r["results"]["AtoB"] if "results" in r else r["AtoB"]
+        s = r["scores"]["AtoB"]
         rows.append(f"| {method} | {v} | {s['mean_iou']:.3f} | {s['pixel_accuracy']:.3f} | {s['class_accuracy']:.3f} | {s['FID']:.1f} |")
 (out / "summary.md").write_text("\n".join(rows) + "\n")
 print("\n".join(rows))

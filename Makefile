@@ -70,9 +70,9 @@ demo-semantic: $(STAMP)
 	$(BIN)/cgx demo-data --labels $(SEMANTIC) --n-test 50
 	mkdir -p $(SEMANTIC_RUNS)
 	$(BIN)/python -m cgx.eval.reference_segmenter $(SEMANTIC)/trainB $(SEMANTIC_RUNS)/reference_B.pt --classes 4 \
-	  --steps 600 --width 8
+	  --steps 400 --width 8
 	$(BIN)/python -m cgx.eval.reference_segmenter $(SEMANTIC)/trainA $(SEMANTIC_RUNS)/pretrained_A.pth --classes 4 \
-	  --steps 300 --width 8 --state-dict
+	  --steps 150 --width 8 --state-dict
 	for v in with without; do \
 	  rm -rf $(SEMANTIC_RUNS)/$$v && \
 	  $(BIN)/python -m cgx.run recipes/cyclegan_semantic_demo.yaml data.root=$(SEMANTIC) train.run_dir=$(SEMANTIC_RUNS)/$$v \

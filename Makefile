@@ -2,6 +2,8 @@
 # its last line is the run's FID/KID both ways.
 # make demo-paired: pix2pix and CycleGAN (ignoring the pairs) on the paired demo data, same images and steps;
 # L1/PSNR/SSIM and FID/KID against ground truth for both, and their grids.
+# make demo-semantic: CycleGAN with and without semantic consistency on the labelled demo data, same steps and
+# seed; the FCN score (mean IoU, pixel and class accuracy) of both by one reference segmenter of domain B.
 # make test-wheel: build the wheel, install it into a fresh venv and use it there, no checkout on the path.
 # make test: install (or refresh) .venv, with the optional export extra (onnx, onnxruntime) and the images extra
 # (tifffile, pypng: 16-bit, float and multi-channel domains), then the logger extras wandb and mlflow (their own
@@ -14,7 +16,7 @@ TEST_STAMP := $(VENV)/.cgx-test-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo demo-paired test test-fast test-kinds test-wheel bench bench-quality gpu-check clean
+.PHONY: install demo demo-paired demo-semantic test test-fast test-kinds test-wheel bench bench-quality gpu-check clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +59,34 @@ demo-paired: $(STAMP)
 	  $(BIN)/cgx eval runs/$$r --pairs $(PAIRED)/test || exit 1; \
 	done
 
+SEMANTIC := data/demo_labels
+SEMANTIC_RUNS := runs/demo_semantic
+
+# The reference segmenter learns domain B's real shapes (the paper's protocol: a segmenter of the target domain
+# judges every run's translations A -> B). Both runs get the same recipe, seed and steps, one without
+# method.semantic; the other's segmenter starts from one pretrained on domain A (method.semantic.init_from), so
+# that both train their generators every step.
+demo-semantic: $(STAMP)
+	$(BIN)/cgx demo-data --labels $(SEMANTIC) --n-test 50
+	mkdir -p $(SEMANTIC_RUNS)
+	$(BIN)/python -m cgx.eval.reference_segmenter $(SEMANTIC)/trainB $(SEMANTIC_RUNS)/reference_B.pt --classes 4 \
+	  --steps 400 --width 8
+	$(BIN)/python -m cgx.eval.reference_segmenter $(SEMANTIC)/trainA $(SEMANTIC_RUNS)/pretrained_A.pth --classes 4 \
+	  --steps 150 --width 8 --state-dict
+	for v in with without; do \
+	  rm -rf $(SEMANTIC_RUNS)/$$v && \
+	  $(BIN)/python -m cgx.run recipes/cyclegan_semantic_demo.yaml data.root=$(SEMANTIC) train.run_dir=$(SEMANTIC_RUNS)/$$v \
+	    method.semantic.init_from=$(SEMANTIC_RUNS)/pretrained_A.pth method.semantic.pretrain_steps=0 \
+	    $$( [ $$v = without ] && echo method.semantic=null ) && \
+	  $(BIN)/cgx grid $(SEMANTIC_RUNS)/$$v --a $(SEMANTIC)/testA --b $(SEMANTIC)/testB --n 8 \
+	    -o $(SEMANTIC_RUNS)/$$v/grid.png || exit 1; \
+	done
+	for v in with without; do \
+	  echo "== CycleGAN $$v semantic consistency: FCN score of A -> B by $(SEMANTIC_RUNS)/reference_B.pt"; \
+	  $(BIN)/cgx eval $(SEMANTIC_RUNS)/$$v --a $(SEMANTIC)/testA --b $(SEMANTIC)/testB --direction AtoB \
+	    --labels $(SEMANTIC)/testA_labels --segmenter $(SEMANTIC_RUNS)/reference_B.pt || exit 1; \
+	done
+
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -96,4 +126,4 @@ gpu-check: $(STAMP)
 	bash benchmarks/gpu_check.sh
 
 clean:
-	rm -rf $(RUN) $(DATA) data/demo_shards $(PAIRED) runs/pix2pix_demo runs/cyclegan_paired_demo
+	rm -rf $(RUN) $(DATA) data/demo_shards $(PAIRED) runs/pix2pix_demo runs/cyclegan_paired_demo $(SEMANTIC) $(SEMANTIC_RUNS)

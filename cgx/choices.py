@@ -22,3 +22,4 @@ PLUGIN_KINDS = ("method", "generator", "discriminator", "adversarial_loss", "rec
 PLUGIN_KINDS += ("augment",)  # discriminator augmentation (issue 30); one line per added kind, so kinds merge
 """The plugin kinds, in cgx.plugins.KINDS's order (which checks it holds the same names): the CLI names
 them without importing torch, so a command that needs no network (cgx datasets) never loads it."""
+PLUGIN_KINDS += ("segmenter",)  # segmentation networks (method.semantic.network): issue 28

@@ -75,6 +75,14 @@ def demo_data(tmp_path_factory) -> Path:
     return generate(tmp_path_factory.mktemp("demo") / "data", n_train=8, n_test=2, size=32)
 
 
+@pytest.fixture(scope="session")
+def labelled_data(tmp_path_factory) -> Path:
+    """demo_data's images with their label maps ({split}A_labels/ ...: 4 classes, cgx demo-data --labels)."""
+    from cgx.data.demo import generate
+
+    return generate(tmp_path_factory.mktemp("demo_labels") / "data", n_train=8, n_test=2, size=32, labels=True)
+
+
 @pytest.fixture
 def make_recipe(tmp_path, demo_data):
     """Write a tiny recipe (TINY_RECIPE deep-merged with ``changes``) and return its path."""

@@ -135,8 +135,9 @@ def _onnx(path: Path, device) -> Segmenter:
 
 
 def _run_segmenter(context) -> Segmenter:
-    raise UsageError("--segmenter run: the run's own segmenter (method.semantic) is not available in this cgx; "
-                     f"use {ACCEPTED.split(', or run')[0]}")
+    from .run_segmenter import run_segmenter  # (it imports this module)
+
+    return run_segmenter(context)
 
 
 SEAMS: dict[str, Callable] = {"run": _run_segmenter}

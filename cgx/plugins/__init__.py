@@ -6,7 +6,7 @@
     >>> g = plugins.create("generator", "resnet", n_blocks=6)
 
 Kinds (``KINDS``, one record each in ``cgx.plugins.kinds``): method, generator, discriminator,
-adversarial_loss, reconstruction_loss, buffer, logger, augment; what each must be is in ``cgx.plugins.types``
+adversarial_loss, reconstruction_loss, buffer, logger, augment, segmenter; what each must be is in ``cgx.plugins.types``
 (Protocols and the values they exchange, re-exported here); what a method's step needs besides its
 networks is in ``cgx.plugins.helpers`` (also re-exported: ``frozen``, ``score_real_and_fake``,
 ``fp32``, ``split``). Contract checks for a plugin's own tests: ``cgx.testing``. Installed plugins (the built-ins included)
@@ -24,6 +24,7 @@ from .types import AdaptiveAugment, Augment
 from .types import (EVENTS, AdversarialLoss, Buffer, Components, Discriminator, DiscriminatorBatch, FeatureGenerator,
                     Generator, LogRun, Logger, Method, MethodStep, MethodV1, ReconstructionLoss, ResizableBuffer, Scores,
                     StepResult, Trainable)
+from .types import Segmenter
 from .helpers import as_list, fp32, frozen, mean_over, score_real_and_fake, set_requires_grad, split
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
     "available", "create", "entries", "load_module", "default_registry",
     "AdaptiveAugment", "Augment",
     "AdversarialLoss", "Buffer", "Discriminator", "DiscriminatorBatch", "Generator", "LogRun", "Logger",
-    "ReconstructionLoss", "ResizableBuffer", "Scores",
+    "ReconstructionLoss", "ResizableBuffer", "Scores", "Segmenter",
     "EVENTS", "Components", "FeatureGenerator", "Method", "MethodStep", "MethodV1", "StepResult", "Trainable",
     "as_list", "fp32", "frozen", "mean_over", "score_real_and_fake", "set_requires_grad", "split",
 ]

@@ -5,7 +5,7 @@ Protocol in ``cgx.plugins.types``).
     >>> KINDS["generator"].hook
     'cgx_register_generators'
     >>> [k for k in KINDS]            # iterating gives the kind names
-    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger', 'augment']
+    ['method', 'generator', 'discriminator', 'adversarial_loss', 'reconstruction_loss', 'buffer', 'logger', 'augment', 'segmenter']
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ..choices import PLUGIN_KINDS
 
 from .types import AdversarialLoss, Buffer, Discriminator, Generator, Logger, Method, MethodV1, ReconstructionLoss
 from .types import Augment
+from .types import Segmenter
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Kind:
     off: str | None = None
     """A name that turns the recipe key off instead of naming a plugin (``augment: none``): nothing is built,
     so the run is exactly one without the key; no plugin of the kind may take that name."""
+    in_method: bool = False
+    """Whether the recipe key lies inside the method's own section (``method.semantic.network``): the
+    method builds the component (``Components``), and checks its section when it is built."""
 
     def missing(self, obj: Any) -> list[str]:
         """What ``obj`` lacks to be a component of this kind (empty: it fits); what it lacks of the current
@@ -98,6 +102,9 @@ KINDS: Mapping[str, Kind] = _kinds(
          "discriminator augmentation factories (applied by the engine to every image any discriminator sees): "
          "``__call__(images) -> images``; adaptive ones (``AdaptiveAugment``) also ``observe``, ``update``",
          off="none"),
+    Kind("segmenter", "cgx_register_segmenters", Segmenter, True, ("method.semantic.network",),
+         "segmentation network factories: images in [-1, 1] to class logits at their resolution (a method's "
+         "semantic consistency term; ``cgx eval --segmenter``)", in_method=True),
 )
 """Every plugin kind by name."""
 
@@ -116,4 +123,4 @@ def members(protocol: type) -> list[str]:
 
 def recipe_sections() -> dict[str, str]:
     """Recipe key -> the kind of plugin it selects (``model.generator`` -> ``generator``)."""
-    return {key: kind.name for kind in KINDS.values() for key in kind.recipe_keys}
+    return {key: kind.name for kind in KINDS.values() for key in kind.recipe_keys if not kind.in_method}

@@ -23,6 +23,7 @@ logger               :class:`Logger`                  ``logging.backends`` (a li
                      (with :class:`LogRun`)           every event)
 augment              :class:`Augment`                 ``augment`` (off: ``none``)
                      (optional: :class:`AdaptiveAugment`)
+segmenter            :class:`Segmenter`               ``method.semantic.network`` (built by the method)
 ==================== =============================== ========================================
 """
 from __future__ import annotations
@@ -209,6 +210,22 @@ class AdaptiveAugment(Augment, Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+@runtime_checkable
+class Segmenter(Protocol):
+    """An ``nn.Module`` mapping images (N, C, H, W) in [-1, 1] to raw class logits (N, classes, H, W) at
+    the input's resolution (any height and width; no softmax). The factory is called with ``in_channels``
+    and ``classes`` from the data (``data.a.channels``, ``data.a.labels.classes``), which a recipe may not
+    set to other values; ``classes`` is kept as an attribute. Samples must not mix in eval mode; the
+    semantic consistency term runs it frozen on generated images (the gradient reaches the images)."""
+
+    classes: int
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict: ...
+    def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> Any: ...
+
+
 # --- methods ---------------------------------------------------------------------------------------
 
 @runtime_checkable
@@ -253,6 +270,15 @@ class Components(Protocol):
     def adversarial_loss(self) -> AdversarialLoss: ...
     def reconstruction_loss(self) -> ReconstructionLoss: ...
     def buffer(self) -> Buffer: ...
+
+    def labels(self, domain: str) -> Any:
+        """Domain ``A``'s or ``B``'s label spec (``data.a.labels``: ``.classes``, ``.ignore_index``), or None
+        where the domain has no labels."""
+
+    def segmenter(self, section: Mapping[str, Any], classes: int, domain: str = "A",
+                  key: str = "segmenter") -> "Segmenter":
+        """A :class:`Segmenter` from a section the method holds (``{"name": "unet", "width": 16}``), for
+        ``domain``'s channel count and ``classes`` classes; errors name the recipe's ``key``."""
 
 
 @dataclass
@@ -405,4 +431,4 @@ class Logger(Protocol):
 
 __all__ = ["AdaptiveAugment", "AdversarialLoss", "Augment", "Buffer", "Components", "Discriminator", "DiscriminatorBatch", "EVENTS",
            "FeatureGenerator", "Generator", "LogRun", "Logger", "Method",
-           "MethodStep", "MethodV1", "ReconstructionLoss", "ResizableBuffer", "Scores", "StepResult", "Trainable"]
+           "MethodStep", "MethodV1", "ReconstructionLoss", "ResizableBuffer", "Scores", "Segmenter", "StepResult", "Trainable"]

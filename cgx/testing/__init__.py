@@ -19,7 +19,8 @@ from .failures import ContractError
 from .losses import check_adversarial_loss, check_reconstruction_loss
 from .method import check_method
 from .networks import check_discriminator, check_generator
+from .segmenters import check_segmenter
 from .state import check_buffer, check_logger
 
 __all__ = ["ContractError", "check_augment", "check_adversarial_loss", "check_buffer", "check_discriminator", "check_generator",
-           "check_logger", "check_method", "check_reconstruction_loss"]
+           "check_logger", "check_method", "check_reconstruction_loss", "check_segmenter"]

@@ -54,7 +54,9 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
     ``workdir``: a fresh folder (pytest's ``tmp_path``). ``plugins``: modules (objects, importable names or
     ``.py`` paths) that register the method, loaded as
     a recipe's ``plugins:`` loads them (an installed plugin needs none). ``recipe``: changes to the tiny
-    recipe (deep-merged), e.g. a generator the method needs. Returns the trained run folder."""
+    recipe (deep-merged), e.g. a generator the method needs; where it gives a domain labels
+    (``data: {a: {labels: {classes: 4}}}``) the tiny data has label maps (the demo's 4 classes). Returns the
+    trained run folder."""
     from ..infer import load_generators
     from ..run import main as run_main
     from ..translate import translate_folder
@@ -72,9 +74,12 @@ def check_method(method: Union[str, Mapping[str, Any]], workdir: Union[str, Path
     fits("method", built)
     paired = getattr(built, "paired", False) is True
 
-    data = _tiny_data(workdir / "data", paired)
-    raw = _merge(TINY, {"method": section, "plugins": specs, "data": {"root": str(data), "paired": paired}})
+    raw = _merge(TINY, {"method": section, "plugins": specs, "data": {"paired": paired}})
     raw = _merge(raw, dict(recipe or {}))
+    labelled = any(isinstance(d, Mapping) and d.get("labels") is not None
+                   for d in (raw["data"].get("a"), raw["data"].get("b")))  # the recipe's domains with label maps
+    data = _tiny_data(workdir / "data", paired, labelled)
+    raw = _merge(raw, {"data": {"root": str(data)}})
     runs = {}
     for name in ("run", "resumed"):
         runs[name] = workdir / name
@@ -135,12 +140,12 @@ def _spec(plugin: Plugin) -> str:
     return str(plugin)
 
 
-def _tiny_data(root: Path, paired: bool) -> Path:
+def _tiny_data(root: Path, paired: bool, labels: bool = False) -> Path:
     from ..data.demo import generate, generate_paired
 
     if paired:
         return generate_paired(root, n_train=4, n_test=2, size=32)
-    return generate(root, n_train=4, n_test=2, size=32)
+    return generate(root, n_train=4, n_test=2, size=32, labels=labels)  # labels: the demo's 4 classes
 
 
 def _write_images(folder: Path, channels: int, n: int) -> None:

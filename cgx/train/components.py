@@ -5,7 +5,7 @@ new component from the recipe's section for it, so a method never sees the rest 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from torch import nn
 
@@ -141,6 +141,26 @@ class RecipeComponents:
         buffer = self._create("buffer")
         self.buffers.append(buffer)
         return buffer
+
+    def labels(self, domain: str):
+        """Domain ``A``'s or ``B``'s label spec (``data.a.labels``: ``classes``, ``ignore_index``), or None."""
+        return getattr({"A": self.cfg.data.a, "B": self.cfg.data.b}[domain], "labels", None)
+
+    def segmenter(self, section: Mapping[str, Any], classes: int, domain: str = "A", key: str = "segmenter"):
+        """A segmenter from a section the method holds (``{"name": "unet", "width": 16}``, the recipe's
+        ``key``), for ``domain``'s channels and ``classes`` classes (which the section may not set otherwise)."""
+        args = {k: v for k, v in section.items() if k != "name"}
+        where = self.where or self.cfg.recipe or "<recipe>"
+        fixed = {"in_channels": self.channels(domain), "classes": classes}
+        for name, value in fixed.items():
+            if name in args and args[name] != value:
+                raise ConfigError(f"{where}: {key}.{name}={args[name]!r}, but the data gives {value!r} "
+                                  f"(data.{domain.lower()}); remove {key}.{name} from the recipe")
+        try:
+            args = self.registry.check_kwargs("segmenter", section["name"], {**args, **fixed})
+            return self.registry.create("segmenter", section["name"], **args)
+        except PluginError as e:
+            raise ConfigError(f"{where}: {key}: {e}") from e.__cause__
 
 
 def build_loggers(cfg: Config, registry: Registry) -> list[tuple[str, Logger]]:

@@ -15,10 +15,15 @@ NO_STEP = 2**62
 
 
 class LossMeter:
+    """Each term's running sum since the last log step. A step may report fewer or other terms than the
+    last (a method's pretraining phase trains one group alone): each term is averaged over the steps that
+    reported it, and a term no step of the interval reported is left out of that log step."""
+
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.names: list[str] | None = None
         self.sum: torch.Tensor | None = None
+        self.counts: list[int] = []
         self.steps = 0
         self.first_bad = torch.full((), NO_STEP, dtype=torch.int64, device=device)
         self.bad_terms: torch.Tensor | None = None
@@ -27,7 +32,24 @@ class LossMeter:
         """Record one step's (detached, scalar) loss terms. Device ops only."""
         if self.names is None:
             self.names = list(losses)
-        values = torch.stack([losses[k].float() for k in self.names])
+            self.counts = [0] * len(self.names)
+        new = [k for k in losses if k not in self.names]
+        if new:  # terms no step reported before: every rank meets them at the same step
+            self.names += new
+            self.counts += [0] * len(new)
+            pad = torch.zeros(len(new), device=self.device)
+            if self.sum is not None:
+                self.sum = torch.cat([self.sum, pad])
+            if self.bad_terms is not None:
+                self.bad_terms = torch.cat([self.bad_terms, pad.bool()])
+        reported = torch.stack([losses[k].float() for k in losses])
+        if list(losses) == self.names:
+            values = reported
+        else:  # some terms absent this step: they add nothing
+            where = torch.tensor([self.names.index(k) for k in losses], device=self.device)
+            values = torch.zeros(len(self.names), device=self.device).index_put((where,), reported)
+        for k in losses:
+            self.counts[self.names.index(k)] += 1
         self.sum = values if self.sum is None else self.sum + values
         self.steps += 1
         bad_terms = ~torch.isfinite(values)
@@ -49,6 +71,8 @@ class LossMeter:
         """Collective: each term's mean over the steps since the last call and over ranks; resets."""
         if self.sum is None:
             return {}
-        mean = strategy.all_reduce(self.sum / self.steps, "mean").tolist()
-        self.sum, self.steps = None, 0
-        return dict(zip(self.names, mean))
+        counts = torch.tensor([max(c, 1) for c in self.counts], dtype=self.sum.dtype, device=self.device)
+        mean = strategy.all_reduce(self.sum / counts, "mean").tolist()
+        out = {name: m for name, m, c in zip(self.names, mean, self.counts) if c}
+        self.sum, self.steps, self.counts = None, 0, [0] * len(self.names)
+        return out

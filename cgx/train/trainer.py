@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -314,8 +315,10 @@ class Trainer:
                     self.ema.update(self.gens.module)
                 if self.augment is not None:
                     self.augment.step_done()
-                for schedule in self.schedules.values():
-                    schedule.step()
+                with warnings.catch_warnings():  # a group that has not stepped yet (a method's pretraining phase)
+                    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                    for schedule in self.schedules.values():  # the schedules follow the global step, every group's
+                        schedule.step()
                 self.step += 1
 
                 stop_now = vote.update(request.requested())

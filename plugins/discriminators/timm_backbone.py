@@ -36,15 +36,17 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def create_backbone(backbone: str, levels: tuple[int, ...], in_channels: int, weights: str | None,
-                    backbone_args: dict | None) -> nn.Module:
+                    backbone_args: dict | None, who: str = "timm discriminator") -> nn.Module:
+    """The timm feature backbone (``features_only``) of ``levels``, never downloaded; ``who`` names the
+    plugin in its errors (the ``timm`` segmenter builds its backbone here too)."""
     import timm
 
     if ":" in backbone:  # "hf-hub:org/name" would fetch a config (and weights) from the hub
-        raise PluginError(f"timm discriminator: backbone {backbone!r}: give a model name timm lists "
+        raise PluginError(f"{who}: backbone {backbone!r}: give a model name timm lists "
                           f"(e.g. 'resnet18') and local weights with weights: PATH; nothing is downloaded")
     if not timm.is_model(backbone):
         close = timm.list_models(f"*{backbone}*")[:12]
-        raise PluginError(f"timm discriminator: unknown backbone {backbone!r}"
+        raise PluginError(f"{who}: unknown backbone {backbone!r}"
                           + (f"; similar: {', '.join(close)}" if close else "; see timm.list_models()"))
     kwargs = dict(features_only=True, out_indices=tuple(levels), in_chans=in_channels, **(backbone_args or {}))
     if weights is None:
@@ -52,7 +54,7 @@ def create_backbone(backbone: str, levels: tuple[int, ...], in_channels: int, we
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise PluginError(f"timm discriminator: weights file not found: {path}")
+            raise PluginError(f"{who}: weights file not found: {path}")
         # timm's own loader, from the local file; "source" cleared so that it never resolves a hub location
         kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(path.resolve()), "source": ""})
     try:
@@ -63,7 +65,7 @@ def create_backbone(backbone: str, levels: tuple[int, ...], in_channels: int, we
     except (RuntimeError, KeyError, ValueError) as e:
         if weights is None:
             raise
-        raise PluginError(f"timm discriminator: {weights} does not hold weights for backbone {backbone!r}: "
+        raise PluginError(f"{who}: {weights} does not hold weights for backbone {backbone!r}: "
                           f"{' '.join(str(e).split())[:600]}") from None
     freeze_unreachable(net, in_channels)
     return net

@@ -23,6 +23,8 @@ from cgx.plugins.args import at_least
 from cgx.plugins.types import (AdversarialLoss, Components, DiscriminatorBatch, ReconstructionLoss, StepResult,
                                Trainable)
 
+from .semantic import GROUP, SemanticConsistency, SemanticSpec, build_segmenter_group, parse_semantic, semantic_for
+
 
 @dataclass
 class Translations:
@@ -109,10 +111,15 @@ class CycleGANStep:
         if obj.identity_weight > 0:
             losses["G/identity_A"] = obj.identity_weight * obj.reconstruction(t.idt_a, real_a)
             losses["G/identity_B"] = obj.identity_weight * obj.reconstruction(t.idt_b, real_b)
+        losses.update(self.more_generator_terms(t))
         self.gens.backward(sum(losses.values()))
         self.gens.step()
         set_requires_grad(frozen, True)
         return {k: v.detach() for k, v in losses.items()}, t
+
+    def more_generator_terms(self, t: Translations) -> dict:
+        """Further generator terms of a variant (semantic consistency: ``SemanticCycleGANStep``); none here."""
+        return {}
 
     def discriminator_phase(self, real_a, real_b, t: Translations) -> dict:
         """Update D_A and D_B on real images and fakes drawn from the history buffers, in one call."""
@@ -167,12 +174,78 @@ class CycleGAN:
         return {"AtoB": generators.G, "BtoA": generators.F}
 
 
-def build_cyclegan(cycle_weight: float = 10.0, identity_weight: float = 5.0) -> CycleGAN:
+class SemanticCycleGANStep(CycleGANStep):
+    """CycleGAN's step with semantic consistency (``plugins/methods/semantic.py``): during the first
+    ``pretrain_steps`` only the segmenter trains; then the generator phase gains the semantic terms and,
+    after the discriminator phase, the segmenter takes its step on the real images."""
+
+    def __init__(self, gens: Trainable, discs: Trainable, objective: Objective, pool_a, pool_b, autocast: Callable,
+                 semantic: SemanticConsistency) -> None:
+        super().__init__(gens, discs, objective, pool_a, pool_b, autocast)
+        self.semantic = semantic
+        self.labels: tuple = (None, None)
+
+    def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor, labels_a: torch.Tensor | None = None,
+                 labels_b: torch.Tensor | None = None) -> StepResult:
+        if self.semantic.pretraining:
+            return StepResult(self.semantic.segmenter_phase(real_a, labels_a, real_b, labels_b), {})
+        self.labels = (labels_a, labels_b)
+        try:
+            result = super().__call__(real_a, real_b)
+        finally:
+            self.labels = (None, None)
+        result.losses.update(self.semantic.segmenter_phase(real_a, labels_a, real_b, labels_b))
+        return result
+
+    def more_generator_terms(self, t: Translations) -> dict:
+        labels_a, labels_b = self.labels
+        return self.semantic.generator_terms(t.fake_b, labels_a, t.fake_a, labels_b)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "semantic": self.semantic.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.semantic.load_state_dict(state["semantic"])
+
+
+class SemanticCycleGAN(CycleGAN):
+    """CycleGAN with ``method.semantic``: a third network group, ``segmenter`` (built after the generators
+    and discriminators, so that theirs are the initial weights plain CycleGAN gets), and labels in the step."""
+
+    uses_labels = True
+
+    def __init__(self, cycle_weight: float, identity_weight: float, semantic: SemanticSpec) -> None:
+        super().__init__(cycle_weight, identity_weight)
+        self.semantic = semantic
+
+    def groups(self, make: Components) -> dict[str, nn.Module]:
+        return {**super().groups(make), GROUP: build_segmenter_group(self.semantic, make)}
+
+    def build_segmenter(self, make: Components) -> nn.Module:
+        """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run`` loads a
+        checkpoint's)."""
+        return build_segmenter_group(self.semantic, make, initial_weights=False)
+
+    def build_step(self, groups, make: Components, autocast) -> SemanticCycleGANStep:
+        pool_a, pool_b = make.buffer(), make.buffer()
+        objective = Objective(make.adversarial_loss(), make.reconstruction_loss(), self.cycle_weight, self.identity_weight)
+        semantic = semantic_for(self.semantic, groups[GROUP], make, autocast)
+        return SemanticCycleGANStep(groups["generators"], groups["discriminators"], objective, pool_a, pool_b, autocast,
+                                    semantic)
+
+
+def build_cyclegan(cycle_weight: float = 10.0, identity_weight: float = 5.0,
+                   semantic: dict | None = None) -> CycleGAN:
     """``cycle_weight``: each cycle term, |F(G(a)) - a| and |G(F(b)) - b| (lambda_A = lambda_B = 10);
     ``identity_weight``: each identity term, |G(b) - b| and |F(a) - a| (the authors: 0.5 x the cycle
-    weight); 0 skips it."""
+    weight); 0 skips it. ``semantic``: semantic consistency, ``{weight, network, pretrain_steps,
+    init_from}`` (plugins/methods/semantic.py; needs data.a.labels); null: off."""
     at_least(0, cycle_weight=cycle_weight, identity_weight=identity_weight)
-    return CycleGAN(cycle_weight, identity_weight)
+    spec = parse_semantic(semantic)
+    if spec is None:
+        return CycleGAN(cycle_weight, identity_weight)
+    return SemanticCycleGAN(cycle_weight, identity_weight, spec)
 
 
 @hookimpl

@@ -39,7 +39,20 @@ def recipe_overrides(recipe: Path) -> list[str]:
         prefix = "method" if section == "method" else f"model.{section}"
         for key, value in SHRINK.get((section, name), {}).items():
             out.append(f"{prefix}.{key}={value}")
+    if isinstance(raw.get("method"), dict) and raw["method"].get("semantic") is not None:
+        out += SEMANTIC_SHRINK
     return out
+
+
+SEMANTIC_SHRINK = ["method.semantic.network={name: unet, width: 4, depth: 2}", "method.semantic.pretrain_steps=1",
+                   "method.semantic.init_from=null"]
+"""A recipe with semantic consistency (method.semantic): a tiny segmenter, pretrained for 1 of the 2 steps."""
+
+
+def labelled(recipe: Path) -> bool:
+    """Whether the recipe declares label maps for a domain (it trains on the labelled demo data)."""
+    data = (yaml.safe_load(recipe.read_text()) or {}).get("data") or {}
+    return any((data.get(d) or {}).get("labels") is not None for d in ("a", "b"))
 
 
 def single_process_ddp(recipe: Path) -> bool:
@@ -58,12 +71,13 @@ def test_variant_recipes_exist():
 
 
 @pytest.mark.parametrize("recipe, precision", CASES)
-def test_recipe_trains_two_steps(recipe, precision, demo_data, paired_data, tmp_path, capsys):
+def test_recipe_trains_two_steps(recipe, precision, demo_data, paired_data, labelled_data, tmp_path, capsys):
     if not single_process_ddp(recipe):
         pytest.skip("not a DDP recipe: its strategy has its own tests")
     run_dir = tmp_path / "run"
     paired = ((yaml.safe_load(recipe.read_text()) or {}).get("data") or {}).get("paired", False)
-    argv = [str(recipe), f"data.root={paired_data if paired else demo_data}", "eval.every=0", f"train.run_dir={run_dir}", f"train.precision={precision}",
+    data = paired_data if paired else labelled_data if labelled(recipe) else demo_data
+    argv = [str(recipe), f"data.root={data}", "eval.every=0", f"train.run_dir={run_dir}", f"train.precision={precision}",
             *TINY_RUN, *recipe_overrides(recipe)]
     code = run.main(argv)
     out = capsys.readouterr()

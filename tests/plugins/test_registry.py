@@ -22,6 +22,7 @@ BUILTINS = {
     "buffer": {"image_pool", "none"},
     "logger": {"tensorboard", "jsonl", "wandb", "mlflow"},
     "augment": {"diffaugment", "ada"},
+    "segmenter": {"unet", "timm_fpn"},
 }
 
 
@@ -114,6 +115,16 @@ def build_tiny_buffer(size: int = 2) -> TinyBuffer:
     return TinyBuffer(size)
 
 
+class TinySegmenter(nn.Conv2d):
+    def __init__(self, in_channels: int = 3, classes: int = 2) -> None:
+        super().__init__(in_channels, classes, 1)
+        self.classes = classes
+
+
+def build_tiny_segmenter(in_channels: int = 3, classes: int = 2) -> TinySegmenter:
+    return TinySegmenter(in_channels, classes)
+
+
 class TinyLogger:
     def __init__(self, prefix: str = "") -> None:
         self.prefix, self.calls = prefix, []
@@ -191,10 +202,15 @@ class TinyPlugin:
     def cgx_register_augments(self, register):
         register("tiny_augment", build_tiny_augment)
 
+    @hookimpl
+    def cgx_register_segmenters(self, register):
+        register("tiny_seg", build_tiny_segmenter)
+
 
 TINY = {"method": "tiny_method", "generator": "tiny_gen", "discriminator": "tiny_disc", "adversarial_loss": "tiny_gan",
         "reconstruction_loss": "tiny_loss", "buffer": "tiny_buffer", "logger": "tiny_logger",
-        "augment": "tiny_augment"}
+        "augment": "tiny_augment",
+        "segmenter": "tiny_seg"}
 
 
 def hookspec_names() -> list[str]:
@@ -240,6 +256,8 @@ def test_test_plugin_components_are_built(only):
     assert isinstance(buf, TinyBuffer) and buf.size == 5 and buf.query(x) is x
     logger = registry.create("logger", "tiny_logger", prefix="x")
     assert isinstance(logger, TinyLogger) and logger.prefix == "x"
+    seg = registry.create("segmenter", "tiny_seg", classes=4)
+    assert seg.classes == 4 and seg(x).shape == (2, 4, 8, 8)
 
 
 def test_entries_report_source(only):

@@ -27,12 +27,15 @@ from __future__ import annotations
 from cgx.plugins import hookimpl
 from cgx.plugins.args import at_least
 
+from ..semantic import parse_semantic
 from .method import CUT
+from .semantic import SemanticCUT
 
 AUTHORS_LAYERS = (0, 4, 8, 12, 16)
 
 
-def _build(gan_weight, nce_weight, nce_idt, nce_layers, num_patches, head_units, temperature, flip_equivariance):
+def _build(gan_weight, nce_weight, nce_idt, nce_layers, num_patches, head_units, temperature, flip_equivariance,
+           semantic=None):
     at_least(0, gan_weight=gan_weight, nce_weight=nce_weight)
     at_least(1, num_patches=num_patches, head_units=head_units)
     if not temperature > 0:
@@ -42,24 +45,28 @@ def _build(gan_weight, nce_weight, nce_idt, nce_layers, num_patches, head_units,
     if nce_weight == 0:
         raise ValueError("nce_weight must be > 0 (without PatchNCE the projection heads would train on nothing; "
                          "for a plain one-sided GAN this method is not needed)")
-    return CUT(gan_weight, nce_weight, nce_idt, tuple(nce_layers), num_patches, head_units, temperature,
-               flip_equivariance)
+    args = (gan_weight, nce_weight, nce_idt, tuple(nce_layers), num_patches, head_units, temperature, flip_equivariance)
+    spec = parse_semantic(semantic)
+    return CUT(*args) if spec is None else SemanticCUT(*args, semantic=spec)
 
 
 def build_cut(gan_weight: float = 1.0, nce_weight: float = 1.0, nce_idt: bool = True,
               nce_layers: tuple[int, ...] = AUTHORS_LAYERS, num_patches: int = 256, head_units: int = 256,
-              temperature: float = 0.07, flip_equivariance: bool = False) -> CUT:
-    """CUT: GAN + PatchNCE on A -> G(A) and, as identity, on B -> G(B), the two NCE terms averaged."""
+              temperature: float = 0.07, flip_equivariance: bool = False, semantic: dict | None = None) -> CUT:
+    """CUT: GAN + PatchNCE on A -> G(A) and, as identity, on B -> G(B), the two NCE terms averaged.
+    ``semantic``: semantic consistency, ``{weight, network, pretrain_steps, init_from}``
+    (plugins/methods/semantic.py; needs data.a.labels); null: off."""
     return _build(gan_weight, nce_weight, nce_idt, nce_layers, num_patches, head_units, temperature,
-                  flip_equivariance)
+                  flip_equivariance, semantic)
 
 
 def build_fastcut(gan_weight: float = 1.0, nce_weight: float = 10.0, nce_idt: bool = False,
                   nce_layers: tuple[int, ...] = AUTHORS_LAYERS, num_patches: int = 256, head_units: int = 256,
-                  temperature: float = 0.07, flip_equivariance: bool = True) -> CUT:
-    """FastCUT: GAN + 10 x PatchNCE on A -> G(A), no identity term, flip-equivariance augmentation."""
+                  temperature: float = 0.07, flip_equivariance: bool = True, semantic: dict | None = None) -> CUT:
+    """FastCUT: GAN + 10 x PatchNCE on A -> G(A), no identity term, flip-equivariance augmentation.
+    ``semantic``: as CUT's."""
     return _build(gan_weight, nce_weight, nce_idt, nce_layers, num_patches, head_units, temperature,
-                  flip_equivariance)
+                  flip_equivariance, semantic)
 
 
 @hookimpl

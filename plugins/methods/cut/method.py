@@ -127,10 +127,15 @@ class CUTStep:
             losses["G/nce"] = out.nce
         else:
             losses["G/nce"], losses["G/nce_idt"] = 0.5 * out.nce, 0.5 * out.nce_idt
+        losses.update(self.more_generator_terms(out))
         self.gens.backward(sum(losses.values()))
         self.gens.step()
         set_requires_grad(frozen, True)
         return {k: v.detach() for k, v in losses.items()}
+
+    def more_generator_terms(self, out: CUTForward) -> dict:
+        """Further generator terms of a variant (semantic consistency: ``SemanticCUTStep``); none here."""
+        return {}
 
     def state_dict(self) -> dict:
         return {}  # no history buffer; the patch and flip draws come from the per-rank RNG the engine saves

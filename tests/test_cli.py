@@ -41,7 +41,9 @@ def test_plugins_json_lists_every_registered_component(capsys):
     expected = {(k, n) for k in plugins.KINDS for n in plugins.available(k)}
     assert listed == expected and ("generator", "resnet") in listed
     assert all(r["source"] for r in rows)
-    builtins = [r for r in rows if r["name"] in ("resnet", "unet", "patchgan", "lsgan", "l1", "image_pool")]
+    builtins = [r for r in rows if (r["kind"], r["name"]) in {("generator", "resnet"), ("generator", "unet"),
+                                                               ("discriminator", "patchgan"), ("adversarial_loss", "lsgan"),
+                                                               ("reconstruction_loss", "l1"), ("buffer", "image_pool")}]
     assert len(builtins) == 6 and all(r["source"].startswith("cgx ") and "entry point" in r["source"] for r in builtins)
 
 

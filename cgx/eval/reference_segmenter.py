@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             save_torchscript(net, torch.from_numpy(samples[0][0][None].copy()), args.output)
     except CgxError as e:
-        print(f"cgx: error: {e}", file=sys.stderr)
+        print(f"cgx: error: {shown(str(e))}", file=sys.stderr)
         return 2
     kind = "state dict" if args.state_dict else "TorchScript"
     print(f"cgx: reference segmenter ({kind}, {args.network}, {args.classes} classes, {args.steps} steps on "

@@ -1,7 +1,7 @@
 """Contract check for discriminator augmentations (``cgx.plugins.types.Augment``, ``AdaptiveAugment``)."""
 from __future__ import annotations
 
-import io
+
 from typing import Callable
 
 import torch
@@ -11,6 +11,7 @@ from ..plugins.types import AdaptiveAugment
 from ..train.augment import install
 from .failures import check
 from .networks import fits, images
+from .state import round_trip
 
 
 def _seeded(augment, x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -68,10 +69,7 @@ def _exercise_adaptive(augment) -> None:
     values = augment.scalars()
     check(all(isinstance(v, torch.Tensor) and v.numel() == 1 for v in values.values()),
           f"scalars() must map names to one-element tensors, got {values!r}")
-    buffer = io.BytesIO()
-    torch.save(augment.state_dict(), buffer)
-    buffer.seek(0)
-    state = torch.load(buffer, weights_only=True)
+    state = round_trip(augment.state_dict())
     augment.observe(scores, 0.0)
     augment.update(10**6, lambda t: t.clone())  # moves its state on
     augment.load_state_dict(state)

@@ -99,7 +99,8 @@ def test_zero2_on_4_ranks_resumes_on_2(make_recipe, tmp_path):
     assert (ckpt / "generators" / FILE).is_file()
     proc = restart_from(tmp_path / "straight", tmp_path / "resumed", 2, resumed)
     assert "was written by 4 ranks, this run has 2" in proc.stdout
-    gens, discs = build_networks(load_config(str(straight)), default_registry())
+    nets = build_networks(load_config(str(straight)), default_registry())
+    gens, discs = nets["generators"], nets["discriminators"]
     skip = {f"G.{n}" for n in norm_cancelled_biases(gens)} | {f"D.{n}" for n in norm_cancelled_biases(discs)}
     a, b = load_weights(tmp_path / "straight", 4), load_weights(tmp_path / "resumed", 4)
     assert skip and a.keys() == b.keys()

@@ -75,7 +75,7 @@ def test_torchscript_segmenter_and_refusals(tmp_path):
         build_segmenter(str(tmp_path / "junk.pt"), torch.device("cpu"))
     with pytest.raises(UsageError, match=r"not one cgx knows: it takes a TorchScript file .* palette:COLOURS .* run"):
         build_segmenter("deeplab", torch.device("cpu"))
-    with pytest.raises(UsageError, match="run's own segmenter"):
+    with pytest.raises(UsageError, match="--segmenter run needs a cgx run or checkpoint"):
         build_segmenter("run", torch.device("cpu"))
     with pytest.raises(UsageError, match="not a colour"):
         build_segmenter("palette:red,blue", torch.device("cpu"))

@@ -22,15 +22,24 @@ def test_pix2pix_keeps_the_method_contract(tmp_path):
 
 
 def test_the_method_check_catches_a_step_state_that_is_not_restored(tmp_path):
-    """The method template with a ``load_state_dict`` that restores nothing: its image history is saved
-    but not loaded, so a resumed run answers differently and the check says so."""
+    """The method template with a state of its own that it saves but does not load: a counter of its calls that
+    weighs its loss. (Image buffers built by ``make.buffer()`` are restored by the engine as well, for runs
+    resumed on another world size, so a forgotten history no longer shows.) A resumed run answers differently
+    and the check says so."""
     from cgx.plugins import scaffold
     from cgx.testing import ContractError
 
     code = scaffold.render("method", "forgetful")["cgx_forgetful.py"]
-    restore = '        self.history.load_state_dict(state["history"])\n'
-    assert restore in code
+    edits = [
+        ("make.buffer()\n", "make.buffer()\n        self.calls = 0\n"),
+        ("        with frozen(self.D), self.autocast():", "        self.calls += 1\n        with frozen(self.D), self.autocast():"),
+        ("self.weight * self.l1(", "self.weight * (1 + self.calls % 3) * self.l1("),
+        ('return {"history": self.history.state_dict()}', 'return {"history": self.history.state_dict(), "calls": self.calls}'),
+    ]
+    for old, new in edits:
+        assert code.count(old) == 1, old
+        code = code.replace(old, new)
     module = tmp_path / "forgetful.py"
-    module.write_text(code.replace(restore, "        pass\n"))
+    module.write_text(code)
     with pytest.raises(ContractError, match="not resumed exactly"):
         check_method("forgetful", tmp_path / "check", plugins=[str(module)])

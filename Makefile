@@ -16,7 +16,7 @@ TEST_STAMP := $(VENV)/.cgx-test-installed
 RUN    := runs/demo
 DATA   := data/demo
 
-.PHONY: install demo demo-paired demo-semantic test test-fast test-kinds test-wheel bench bench-quality gpu-check clean
+.PHONY: install demo demo-paired demo-semantic test test-long test-fast test-kinds test-wheel bench bench-quality gpu-check clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,7 +88,14 @@ demo-semantic: $(STAMP)
 	done
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not long"
+
+# The long lane (CI runs it after make test): runs of 3-4 ranks, the ZeRO-stage and method matrices, elastic
+# torchrun agents, sweeps of several runs, the 6000 x 4000 tiling, a logger server's outage, and the SIGKILL
+# loop with 24 kills instead of 8. Together with make test: every test.
+test-long: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -m long
+	CGX_FAULT_KILLS=24 $(BIN)/python -m pytest -q tests/faults/test_checkpoint_faults.py::test_sigkill_at_random_moments_never_loses_a_checkpoint
 
 # The fast lane (under a minute): everything but the tests that start processes (torchrun, subprocesses,
 # SLURM, pip) or train, evaluate or export for real (the markers multiprocess and slow).

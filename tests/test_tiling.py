@@ -194,6 +194,7 @@ LARGE = textwrap.dedent("""
 
 
 @pytest.mark.multiprocess
+@pytest.mark.long
 def test_a_6000_by_4000_image_translates_in_bounded_memory(tiny_run, tmp_path):
     """The tiny run's generator (ngf 4, 1 block) untiled would hold several full-resolution 4-channel
     maps (384 MB each) at once; tiled, the process (Python and torch included, the 6000x4000 input and

@@ -48,6 +48,7 @@ def test_resume_parity_two_ranks(make_recipe, tmp_path):
     assert not torch.equal(r0["method"]["buffers"]["A"]["images"], r1["method"]["buffers"]["A"]["images"])
 
 
+@pytest.mark.long
 def test_ddp_flags_and_compile_on_two_ranks(make_recipe, tmp_path):
     """DDP's gradient_as_bucket_view changes where gradients live, not their values: bit for bit the
     weights of plain DDP. Compiled networks under DDP (each network compiled, the group wrapped) compute

@@ -72,6 +72,7 @@ def test_resuming_a_ddp_checkpoint_with_deepspeed_is_a_clear_error(make_recipe, 
     assert "no DeepSpeed checkpoint 'generators'" in proc.stderr
 
 
+@pytest.mark.long
 def test_zero2_on_4_ranks_resumes_on_2(make_recipe, tmp_path):
     """ZeRO-2, Adam: 4 ranks x batch 1 for 4 steps == 4 ranks for 2 steps, then 2 ranks x batch 2 from that
     checkpoint (the same global batch and samples: no random crop or flip, no image pool). DeepSpeed itself

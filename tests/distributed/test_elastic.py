@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import REPO
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow, pytest.mark.long]
 
 HERE = Path(__file__).resolve().parent
 STEPS = 12

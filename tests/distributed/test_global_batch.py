@@ -74,6 +74,7 @@ def train(make_recipe, tmp_path, monkeypatch, name: str, ranks: int, changes: di
     return run
 
 
+@pytest.mark.long
 def test_same_run_on_one_two_and_four_ranks(make_recipe, tmp_path, monkeypatch):
     """Global batch 4: 1 process x 4 accumulation, 2 ranks x 2, 4 ranks x 1 train the same 3 steps
     (8 images: 2 steps an epoch, so step 3 is in the second epoch) on the same samples with the same
@@ -94,7 +95,8 @@ def test_same_run_on_one_two_and_four_ranks(make_recipe, tmp_path, monkeypatch):
         assert worst <= TOLERANCE
 
 
-@pytest.mark.parametrize("first, then, global_batch", [(2, 1, 2), (1, 3, 3)], ids=["2to1", "1to3"])
+@pytest.mark.parametrize("first, then, global_batch", [pytest.param(2, 1, 2, id="2to1"),
+                                                        pytest.param(1, 3, 3, id="1to3", marks=pytest.mark.long)])
 def test_stopped_mid_epoch_resumes_on_another_world_size(make_recipe, tmp_path, monkeypatch, first, then,
                                                          global_batch):
     """A run stopped mid-epoch (a stop request: 1 rank stops after step 1, 2 ranks one step later, as

@@ -63,6 +63,7 @@ def test_three_groups_resume_bit_equal_after_sigkill(make_recipe, tmp_path):
         assert torch.equal(ra["rng"]["torch"], rb["rng"]["torch"])
 
 
+@pytest.mark.long
 def test_three_groups_zero2_matches_ddp(make_recipe, tmp_path):
     pytest.importorskip("deepspeed")
     sgd = {"optim": {"name": "sgd", "lr": 0.01, "classifier": {"lr": 0.05}}}

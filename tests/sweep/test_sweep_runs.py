@@ -20,7 +20,7 @@ from cgx.cli import main as cli  # noqa: E402
 from cgx.eval import inception  # noqa: E402
 from cgx.sweep.grid import point_name  # noqa: E402
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow, pytest.mark.long]
 GRID = ["--grid", "optim.lr=0.0002,0.0001", "--seeds", "1,2"]
 
 

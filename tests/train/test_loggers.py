@@ -340,6 +340,7 @@ def stop_server(proc) -> None:
 
 @pytest.mark.slow
 @pytest.mark.multiprocess
+@pytest.mark.long
 def test_an_mlflow_server_that_goes_away_never_stops_training(tmp_path, demo_data, monkeypatch, capfd):
     store = f"sqlite:///{tmp_path / 'server.db'}"
     port = free_port()

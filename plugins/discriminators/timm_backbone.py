@@ -87,6 +87,17 @@ def freeze_unreachable(net: nn.Module, in_channels: int) -> None:
         p.grad = None
 
 
+def register_input_normalization(module: nn.Module, backbone: nn.Module, in_channels: int) -> None:
+    """``module.mean`` and ``module.std`` (non-persistent buffers): the backbone's own input normalisation
+    (its pretrained_cfg, else ImageNet's) for RGB, or [-1, 1] kept as it is for any other channel count."""
+    cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
+    if len(mean) != in_channels:  # not RGB: keep [-1, 1]
+        mean, std = (0.5,) * in_channels, (0.5,) * in_channels
+    module.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+    module.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+
 class TimmDiscriminator(nn.Module):
     def __init__(self, backbone: nn.Module, head_channels: int, frozen: bool, input_size: int | None,
                  in_channels: int = 3) -> None:
@@ -94,12 +105,7 @@ class TimmDiscriminator(nn.Module):
         self.backbone = backbone
         self.frozen = frozen
         self.input_size = input_size
-        cfg = getattr(backbone, "pretrained_cfg", None) or {}
-        mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
-        if len(mean) != in_channels:  # not RGB: keep [-1, 1]
-            mean, std = (0.5,) * in_channels, (0.5,) * in_channels
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        register_input_normalization(self, backbone, in_channels)
         self.reductions = list(backbone.feature_info.reduction())
         self.heads = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c, head_channels, 3, padding=1), nn.LeakyReLU(0.2, True),

@@ -19,7 +19,7 @@ from torch import nn
 from cgx.plugins import PluginError, hookimpl
 from cgx.plugins.args import at_least
 
-from ..discriminators.timm_backbone import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+from ..discriminators.timm_backbone import create_backbone, register_input_normalization
 
 
 class FPNSegmenter(nn.Module):
@@ -27,12 +27,7 @@ class FPNSegmenter(nn.Module):
         super().__init__()
         self.classes = classes
         self.backbone = backbone
-        cfg = getattr(backbone, "pretrained_cfg", None) or {}
-        mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
-        if len(mean) != in_channels:  # not RGB: keep [-1, 1]
-            mean, std = (0.5,) * in_channels, (0.5,) * in_channels
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        register_input_normalization(self, backbone, in_channels)
         feature_channels = backbone.feature_info.channels()
         self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in feature_channels)
         self.smooth = nn.ModuleList(nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True))

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..plugins.types import Method, MethodStep
 from .activation_checkpointing import enable_activation_checkpointing
 from .components import RecipeComponents, build_method, check_data_mode, method_call
+from .input_size import check_input_size
 from .groups import INFERENCE_GROUP, GroupTrainable, as_groups_method, build_groups, check_optim_groups
 from .optim import build_optimizer
 from .rng import seed_everything, stream_seed
@@ -59,6 +60,7 @@ def wire_step(cfg: Config, registry: Registry, strategy,
     seed_everything(t.seed)
     bare = build_groups(cfg, method, make)
     check_optim_groups(cfg, list(bare))
+    check_input_size(cfg, method.translators(bare[INFERENCE_GROUP]))  # data.crop_size against the networks
     enable_activation_checkpointing(make.generators, cfg)  # train.activation_checkpointing
     if initialise is not None:
         initialise(bare)

@@ -101,3 +101,19 @@ def test_a_shard_deleted_mid_run_is_an_error_naming_it(demo_shards, tmp_path):
     with pytest.raises(DataError, match=r"shard .*trainA-000001.tar is missing"):
         for _ in source.batches(0, 16):
             pass
+
+
+@pytest.mark.parametrize("crop, fits", [(48, 64), (16, 32)], ids=["not-a-multiple", "too-small"])
+def test_a_crop_the_generator_cannot_take_is_named_before_training(make_recipe, tmp_path, capsys, crop, fits):
+    """A 5-level U-Net takes sides that are multiples of 32 (and at least 32): a 48 or 16 px crop is one line
+    naming data.crop_size and a size that fits, before any step (it was a ValueError traceback at step 1)."""
+    import yaml
+
+    recipe = make_recipe({"data": {"load_size": crop, "crop_size": crop}})
+    given = yaml.safe_load(recipe.read_text())
+    given["model"]["generator"] = {"name": "unet", "ngf": 4, "num_downs": 5}
+    recipe.write_text(yaml.safe_dump(given))
+    assert run_main([str(recipe)]) == 2
+    line = one_line_error(capsys, f"data.crop_size={crop}", "multiples of 32", f"data.crop_size={fits}")
+    assert "AtoB" in line
+    assert not list((tmp_path / "run").glob("checkpoints/step_*"))

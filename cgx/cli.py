@@ -227,7 +227,7 @@ def _bands(text: str) -> list[int]:
 
 
 def _channels(text: str) -> int:
-    from .config import MAX_CHANNELS
+    from .config_checks import MAX_CHANNELS
 
     try:
         n = int(text)

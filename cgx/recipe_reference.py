@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from . import config as config_module
+from . import config_checks as config_module
 from .config import RANGES, ComponentConfig, Config, ImageSpec, OptimConfig, OptimGroupConfig
 
 COMMAND = "python -m cgx.recipe_reference -o docs/recipe-reference.md"

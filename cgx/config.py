@@ -616,6 +616,8 @@ def from_dict(cls, data: Any, where: str, path: str = ""):
     for group, value in group_sections.items():
         obj.groups[group] = _group_section(value, where, _join(path, group))
     if path == "" and cls is Config:
+        from .config_checks import _check_config  # config_checks imports this module: import it when used
+
         _check_config(obj, where)
     return obj
 
@@ -631,6 +633,8 @@ def _group_section(value: Any, where: str, key: str) -> "OptimGroupConfig":
     if not GROUP_NAME.match(name):
         raise ConfigError(f"{_at(where, key)}: {brief(key)} is not a key of optim nor a network group's name "
                           f"(an identifier: letters, digits, _)")
+    from .config_checks import _check_range
+
     section = from_dict(OptimGroupConfig, value, where, key)
     for field_name, low, high, low_ok in RANGES:
         if field_name.startswith("optim."):
@@ -646,6 +650,8 @@ def _group_section(value: Any, where: str, key: str) -> "OptimGroupConfig":
 def _check_betas(where: str, key: str, betas: list[float]) -> None:
     if len(betas) != 2:
         raise ConfigError(f"{_at(where, key)}: {key} must be two numbers, got {betas}")
+    from .config_checks import _check_range
+
     for i, beta in enumerate(betas):
         _check_range(where, f"{key}[{i}]", beta, 0, 1, True)
 
@@ -764,5 +770,3 @@ def dump_config(cfg: Config, path: str | Path) -> None:
     write_new_file(path, f"{CONFIG_MARK}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-# The cross-field checks live in their own module; imported last, as they read this module's classes.
-from .config_checks import _check_config, _check_range  # noqa: E402

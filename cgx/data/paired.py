@@ -268,7 +268,7 @@ class PairedShardSource(HandsOutBatches):
         self.rank, self.world, self.batch, self.accumulation = rank, world, batch, accumulation
         self.workers = max(1, cfg.workers)
         self.loader_workers = cfg.workers
-        self.plan = DomainPlan(self.domain.counts, world * accumulation * self.workers, seed, 1, cfg.shuffle_buffer,
+        self.plan = DomainPlan(self.domain.counts, world * accumulation, seed, 1, cfg.shuffle_buffer,
                                shuffle)
         self.augment = JointAugment(Augment(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip))
         self.on_corrupt, self.max_sample_bytes = cfg.on_corrupt, cfg.max_sample_bytes

@@ -1,9 +1,9 @@
 """Which shard samples each loader stream reads, as a pure function of (seed, domain, epoch, stream, position).
 
-A *stream* is one (virtual rank, loader worker) pair: ``stream = v * workers + worker`` of
-``streams = (global_batch / batch) * workers``, where virtual rank ``v = rank * accumulation +
-slot`` reads accumulation slot ``slot`` of ``rank`` (``cgx.data.shards.worker_steps``; without
-accumulation, the rank). Each domain (A, B) is planned on its own, from the sample counts of
+A *stream* is what one virtual rank reads: ``streams = global_batch / batch``, where virtual rank
+``v = rank * accumulation + slot`` reads accumulation slot ``slot`` of ``rank``
+(``cgx.data.shards.worker_steps``; without accumulation, the rank). The loader workers of a rank
+share its streams (each decodes its own micro-batches), so nothing here depends on them. Each domain (A, B) is planned on its own, from the sample counts of
 its shards (the index that ``cgx shards`` writes):
 
 1. **Shard order.** Every epoch the domain's shard list is permuted with a generator seeded by
@@ -59,7 +59,7 @@ class DomainPlan:
     counts: tuple[int, ...]
     """Samples per shard, in the order of the domain's URL list."""
     streams: int
-    """world * loader workers."""
+    """Virtual ranks: global batch / micro-batch."""
     seed: int = 0
     domain: int = 1
     """1 for A, 2 for B."""

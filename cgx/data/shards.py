@@ -23,12 +23,13 @@ Semantics (see ``cgx.data.shard_plan`` for the layout of the streams):
   reshuffled pass) when it runs short and cut at the step count, so no rank ever waits for another
   in a collective.
 - Micro-batch ``slot`` of ``rank`` is read as *virtual rank* ``rank * accumulation + slot`` of
-  ``global_batch / batch`` (``worker_steps``), so the order does not depend on how the global batch
-  is split into ranks and accumulation (``docs/cluster.md``). With ``W`` loader workers, micro-batch
-  ``k`` of a rank comes from worker ``k % W`` (the DataLoader's round robin over an
-  IterableDataset). In-epoch step ``t`` of a virtual rank belongs to its stream ``t % W``, as its
-  micro-batch ``t // W``; each worker yields whole micro-batches, so after a resume at step ``s``
-  each worker knows which stream and which position it continues from.
+  ``global_batch / batch`` (``worker_steps``), and each virtual rank reads one stream of the shards:
+  in-epoch step ``t`` takes positions ``[t * batch, (t + 1) * batch)`` of it. So the order depends on
+  neither how the global batch is split into ranks and accumulation (``docs/cluster.md``) nor the
+  number of loader workers. With ``W`` workers, micro-batch ``k`` of a rank comes from worker
+  ``k % W`` (the DataLoader's round robin over an IterableDataset); each worker reads its virtual
+  ranks' streams through (reading, not decoding, the other workers' micro-batches) and decodes its
+  own, so after a resume at step ``s`` each worker knows which position it continues from.
 - Corrupt or undecodable samples (and the rest of a truncated or unreadable shard) are, with
   ``on_corrupt: skip``, logged as a warning, counted (``batch["skipped"]``, logged as
   ``data/skipped``) and replaced by the next decodable sample of the same stream; a position is
@@ -442,7 +443,7 @@ class _Read:
 
 
 class _Stream:
-    """One domain's stream for one (rank, worker) in one epoch, from a position on: decoded images."""
+    """One domain's stream for one (virtual) rank in one epoch, from a position on: decoded images."""
 
     def __init__(self, domain: Domain, plan: DomainPlan, epoch: int, stream: int, start: int,
                  augment: Augment, on_corrupt: str, max_bytes: int | None = DataConfig.max_sample_bytes,
@@ -516,6 +517,16 @@ class _Stream:
                     entry.error = f"sample {raw['__key__']!r} of {raw['__url__']}: {why}"
         return entry
 
+    def skip_to(self, pos: int) -> None:
+        """Go on to position ``pos`` (at or after this one), reading but not decoding the positions between:
+        another loader worker's micro-batches of the same stream."""
+        while self.pos < pos:
+            if self.ahead:
+                self.ahead.popleft()
+            else:
+                next(self.raw)
+            self.pos += 1
+
     def take(self) -> tuple[torch.Tensor, str, bool]:
         """The augmented image at the next position, its key, and whether that position was corrupt."""
         pos = self.pos
@@ -545,10 +556,10 @@ def worker_steps(src, start: int, stop: int | None) -> Iterator[tuple[int, int, 
     sources (``ShardSource``, ``cgx.data.paired.PairedShardSource``) follow.
 
     Micro-batch ``slot`` of ``rank`` is read by the *virtual rank* ``v = rank * accumulation + slot`` of
-    ``world * accumulation`` (= global batch / micro-batch): in-epoch step ``t`` of ``v`` belongs to
-    stream ``v * workers + t % workers``, as its micro-batch ``t // workers``. So the streams, and
-    which step reads what, depend on the global batch, the micro-batch and ``data.workers`` only, not
-    on how the global batch is split into ranks and accumulation slots."""
+    ``world * accumulation`` (= global batch / micro-batch), from its stream ``v``: in-epoch step ``t``
+    takes positions ``t * batch ..`` of it. So the streams, and which step reads what, depend on the
+    global batch and the micro-batch only: not on how the global batch is split into ranks and
+    accumulation slots, nor on ``data.workers``."""
     info = get_worker_info()
     worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
     if workers != src.workers:
@@ -558,14 +569,16 @@ def worker_steps(src, start: int, stop: int | None) -> Iterator[tuple[int, int, 
     while stop is None or i < stop * k:
         step, slot = divmod(i, k)
         epoch, t = divmod(step, src.steps_per_epoch)
-        yield step, epoch, (src.rank * k + slot) * workers + t % workers, (t // workers) * src.batch
+        yield step, epoch, src.rank * k + slot, t * src.batch
         i += workers
 
 
 def stream_at(stream, epoch: int, u: int, first: int, open_stream):
-    """``stream`` if it stands at position ``first`` of stream ``u`` in ``epoch``, else it is closed and
+    """``stream`` moved on to position ``first`` of stream ``u`` in ``epoch`` if it stands at or before it
+    (``skip_to``: the positions between are other workers' micro-batches), else it is closed and
     ``open_stream()`` (a stream opened there) takes its place."""
-    if stream is not None and (stream.epoch, stream.stream, stream.pos) == (epoch, u, first):
+    if stream is not None and (stream.epoch, stream.stream) == (epoch, u) and stream.pos <= first:
+        stream.skip_to(first)
         return stream
     if stream is not None:
         stream.close()
@@ -649,8 +662,8 @@ class ShardSource(HandsOutBatches):
         self.rank, self.world, self.batch, self.accumulation = rank, world, batch, accumulation
         self.workers = max(1, cfg.workers)
         self.loader_workers = cfg.workers
-        self.plans = {  # one stream per (virtual rank, worker): see worker_steps
-            name: DomainPlan(d.counts, world * accumulation * self.workers, seed, 1 if name == "A" else 2,
+        self.plans = {  # one stream per virtual rank: see worker_steps
+            name: DomainPlan(d.counts, world * accumulation, seed, 1 if name == "A" else 2,
                              cfg.shuffle_buffer, shuffle)
             for name, d in self.domains.items()
         }

@@ -42,6 +42,7 @@ from .speed import WarmUp
 from .wiring import wire_step
 from .stop import StopRequest, mark_stopped
 from ..safe_text import shown
+from .recipe_changes import describe_changes, recipe_changes
 
 
 class Trainer:
@@ -117,9 +118,12 @@ class Trainer:
         )
         self.resumed_from: Path | None = None
         self.resized: str | None = None  # what a resume on another world size carried over (logged once)
+        self.changes: str | None = None  # recipe keys changed since the checkpoint (logged once)
         if start >= 0:
             self.resumed_from = self.folder.checkpoint(start)
             self.load(self.resumed_from, resumed)
+            self.changes = describe_changes(recipe_changes(resumed.get("config"), cfg.to_dict()),
+                                            shown(self.resumed_from.name))
         self.evaluation = None  # FID/KID after the checkpoints of eval.every steps (cgx.eval.periodic)
         if cfg.eval.every:
             from ..eval.periodic import PeriodicEvaluation
@@ -279,6 +283,9 @@ class Trainer:
                       f"{self.global_batch.changed_from}: the data position continues by step, not sample for sample")
         if self.resumed_from is not None:
             log.print(f"cgx: resumed from {self.resumed_from} at step {self.step}")
+        if self.changes is not None:
+            log.print(self.changes)
+            self.changes = None
         if self.resized is not None:
             log.print(self.resized)
             self.resized = None  # once per launch, not again on a second fit()

@@ -10,8 +10,13 @@ them form one global pool, dealt position-major (rank 0's first image, rank 1's 
 rank's second, ...); rank ``r`` of ``n`` takes the global images ``r, r + n, r + 2n, ...``, at most
 ``size`` of them. On the same world size that is each rank's own pool again; on fewer ranks each
 new pool holds images of several old ranks (the oldest slots of each, when they do not all fit); on
-more ranks the pools start part-filled and fill with the next fakes."""
+more ranks the pools start part-filled and fill with the next fakes.
+
+A run resumed with another image size (``data.crop_size``) finds images of the old size in its pool:
+they are resized (bilinear, antialiased) to the size of the images asked about, so the discriminator
+sees one size and the pool stays one tensor in a checkpoint."""
 import torch
+import torch.nn.functional as F
 
 from cgx.plugins import hookimpl
 
@@ -32,6 +37,7 @@ class ImagePool:
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
             return images
+        self._match_size(images.shape[-2:])
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)
@@ -47,6 +53,12 @@ class ImagePool:
             else:
                 out.append(image)
         return torch.cat(out, 0)
+
+    def _match_size(self, size: torch.Size) -> None:
+        if self.images and self.images[0].shape[-2:] != size:
+            self.images = [F.interpolate(im.float(), size=tuple(size), mode="bilinear", align_corners=False,
+                                         antialias=True).to(im.dtype) for im in self.images]
+            self._saved = None
 
     def state_dict(self) -> dict:
         """The same ``images`` tensor while the pool is unchanged: a checkpoint that holds the state twice

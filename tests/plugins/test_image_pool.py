@@ -55,6 +55,18 @@ def test_not_full_stores_and_returns_every_image():
     assert stored(pool) == [0, 1, 2, 3, 4]
 
 
+def test_images_of_another_size_are_resized_to_the_size_asked_about():
+    """A run resumed with another data.crop_size: the stored images take the new size (their values kept:
+    a constant image stays that constant), and the pool is one tensor again in its state."""
+    torch.manual_seed(0)
+    pool = build_image_pool(3)
+    pool.query(const(0, 3, shape=(3, 8, 8)))
+    out = pool.query(const(10, 4, shape=(3, 6, 6)))
+    assert out.shape == (4, 3, 6, 6) and pool.state_dict()["images"].shape == (3, 3, 6, 6)
+    assert sorted(values(out)) != [10, 11, 12, 13]  # some came from the pool
+    assert set(values(out)) <= {0, 1, 2, 10, 11, 12, 13}
+
+
 def test_stored_images_are_copies_and_detached():
     torch.manual_seed(0)
     pool = build_image_pool(2)

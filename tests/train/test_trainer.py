@@ -129,6 +129,21 @@ def test_checkpoint_that_does_not_match_the_recipe(make_recipe):
         Trainer(load_config(recipe, ["model.generator.ngf=8"]), registry=Registry())
 
 
+def test_resume_at_another_crop_size_trains_on_and_says_what_changed(make_recipe, tmp_path, capsys):
+    """The image pools hold images of the old size: resized, so the next checkpoint is written (it was
+    refused with a tensor-size error); the log names every recipe key that changed."""
+    recipe = make_recipe()
+    train(recipe, until=3)
+    assert run_main([str(recipe), "data.crop_size=24", "data.load_size=28"]) == 0
+    out = capsys.readouterr().out
+    assert "the recipe differs from the one step_00000003 was trained with: data.crop_size 32 -> 24, " \
+           "data.load_size 36 -> 28" in out
+    rank = torch.load(tmp_path / "run/checkpoints/step_00000006/rank_00000.pt", weights_only=True)
+    assert rank["method"]["buffers"]["A"]["images"].shape == (4, 3, 24, 24)
+    assert run_main([str(recipe), "data.crop_size=24", "data.load_size=28", "train.steps=7"]) == 0
+    assert "data.crop_size" not in capsys.readouterr().out  # step 6 was trained at 24
+
+
 def test_interrupted_checkpoint_write_keeps_the_last_good_one(make_recipe, tmp_path, monkeypatch):
     recipe = make_recipe()
     train(recipe, until=3)

@@ -117,6 +117,7 @@ def test_a_killed_rank_is_restarted_and_resumes(slurm, recipe, reference, tmp_pa
     assert_same_weights(load_weights(reference[0]), load_weights(run))
 
 
+@pytest.mark.long
 def test_a_two_node_run_resumes_on_the_one_node_the_next_job_gets(slurm, recipe, reference, tmp_path):
     """The script takes the node count of the job it runs in: the 2-node run's checkpoint resumed by a
     1-node job (world size 2 -> 1) says so once and trains on to the end."""

@@ -27,7 +27,7 @@ def ddp_reference(tmp_path_factory, demo_data):
     return load_weights(tmp / "run")
 
 
-@pytest.mark.parametrize("stage", [0, 1, 2])
+@pytest.mark.parametrize("stage", [pytest.param(0, marks=pytest.mark.long), pytest.param(1, marks=pytest.mark.long), 2])
 def test_zero_stage_matches_ddp(stage, ddp_reference, make_recipe, tmp_path):
     recipe = make_recipe({**SGD, "train": {"steps": 2}, "distributed": {"strategy": "deepspeed", "zero_stage": stage}})
     assert_clean_exit(torchrun(2, str(recipe)))

@@ -40,6 +40,7 @@ def assert_same_state(run_a, run_b, step):
     assert a["schedules"] == b["schedules"]
 
 
+@pytest.mark.long
 def test_paired_training_resumes_bit_equal_after_sigkill(make_paired_recipe, paired_shards, tmp_path):
     straight = make_paired_recipe(shard_recipe(paired_shards, run_dir=str(tmp_path / "straight")), name="straight.yaml")
     assert_clean_exit(torchrun(2, str(straight)))
@@ -67,7 +68,8 @@ def test_paired_training_resumes_bit_equal_after_sigkill(make_paired_recipe, pai
 SGD = {"optim": {"name": "sgd", "lr": 0.01}}
 
 
-@pytest.mark.parametrize("stage", [pytest.param(0, marks=pytest.mark.long), 2])
+@pytest.mark.long
+@pytest.mark.parametrize("stage", [0, 2])
 def test_deepspeed_matches_ddp(stage, make_paired_recipe, paired_shards, tmp_path):
     pytest.importorskip("deepspeed")
     ddp = make_paired_recipe({**SGD, **shard_recipe(paired_shards, steps=2, run_dir=str(tmp_path / "ddp"))},

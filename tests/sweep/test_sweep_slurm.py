@@ -60,6 +60,7 @@ why = available()
 
 
 @pytest.mark.multiprocess
+@pytest.mark.long
 @pytest.mark.skipif(bool(why) and os.environ.get("CGX_REQUIRE_SLURM") != "1", reason=f"no local SLURM: {why}")
 def test_a_real_job_array_trains_every_point_and_the_sweep_then_skips_them(tmp_path, demo_data):
     recipe = tmp_path / "tiny.yaml"

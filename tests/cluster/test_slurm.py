@@ -86,6 +86,7 @@ def test_two_node_job_trains_with_both_ranks(reference):
     assert (final / "rank_00000.pt").is_file() and (final / "rank_00001.pt").is_file()
 
 
+@pytest.mark.long
 def test_usr1_checkpoints_requeues_and_resumes_to_the_same_weights(slurm, recipe, reference, tmp_path):
     run = tmp_path / "run"
     job = submit(slurm, recipe, run, 29612)

@@ -16,7 +16,8 @@ def method(name: str) -> dict:
     return {"method": {"name": name, "nce_layers": [0, 4, 8, 12], "num_patches": 32}}
 
 
-@pytest.mark.parametrize("name", ["cut", pytest.param("fastcut", marks=pytest.mark.long)])
+@pytest.mark.long
+@pytest.mark.parametrize("name", ["cut", "fastcut"])
 def test_resume_is_bit_equal_two_ranks(name, make_recipe, tmp_path):
     """6 steps straight == 3 steps, restart from that checkpoint, 3 more: weights (G, heads, D), lr
     schedules and each rank's random streams (patch and flip draws) are equal; CUT keeps no buffers."""

@@ -46,7 +46,8 @@ def pip_install(package: Path, site: Path, cwd: Path) -> None:
 
 @pytest.mark.multiprocess
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, name", [("method", "my_refiner"), ("discriminator", "my_disc")])
+@pytest.mark.parametrize("kind, name", [("method", "my_refiner"),
+                                        pytest.param("discriminator", "my_disc", marks=pytest.mark.long)])
 def test_new_package_installs_passes_its_tests_and_trains(kind, name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["plugins", "new", kind, name]) == 0  # (in this process: the command itself is quick)

@@ -280,6 +280,12 @@ class Components(Protocol):
         """A :class:`Segmenter` from a section the method holds (``{"name": "unet", "width": 16}``), for
         ``domain``'s channel count and ``classes`` classes; errors name the recipe's ``key``."""
 
+    starts_run: bool
+    """True only where the networks built start a training run at step 0: the place to load pretrained
+    weights a method's own section names (``method.semantic.init_from``). False for a resume and for
+    translate, eval and export, whose checkpoint's weights replace them: such a file is then not read, so a
+    run outlives it."""
+
 
 @dataclass
 class StepResult:

@@ -94,8 +94,11 @@ class RecipeComponents:
     ``target`` takes the source domain's channels and produces the target's, a discriminator judges its
     ``domain``'s; for 8-bit RGB on both sides nothing is passed (any plugin works as it always has)."""
 
-    def __init__(self, cfg: Config, registry: Registry, where: str | None = None) -> None:
+    def __init__(self, cfg: Config, registry: Registry, where: str | None = None, starts_run: bool = False) -> None:
         self.cfg, self.registry, self.where = cfg, registry, where
+        self.starts_run = starts_run
+        """True only where the networks built here start a training run at step 0 (``cgx.plugins.types.Components``):
+        inference, export, eval and a resume load a checkpoint's weights over them."""
         self.generators: list = []
         """Every generator built so far (what train.activation_checkpointing applies to)."""
         self._augment: list = []

@@ -88,7 +88,8 @@ class Trainer:
             if s.is_main:
                 print(f"cgx: train.init_from: {self.initialised_from}")
 
-        wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None)
+        wired = wire_step(cfg, self.registry, s, initialise if cfg.train.init_from and start < 0 else None,
+                          starts_run=start < 0)
         self.method, self.groups, self.method_step = wired.method, wired.groups, wired.step
         self.speed = wired.speed
         self.augment = (AugmentUpdates(wired.augment, s, self.global_batch.size)

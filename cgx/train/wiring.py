@@ -47,11 +47,13 @@ class Wired:
 
 
 def wire_step(cfg: Config, registry: Registry, strategy,
-              initialise: Callable[[dict[str, nn.Module]], None] | None = None) -> Wired:
+              initialise: Callable[[dict[str, nn.Module]], None] | None = None, starts_run: bool = True) -> Wired:
     """Build everything a training step needs from ``cfg``. ``initialise(groups)`` may load weights into
-    the bare groups before they are placed and wrapped (``train.init_from``)."""
+    the bare groups before they are placed and wrapped (``train.init_from``). ``starts_run``: False when the
+    run resumes (a checkpoint's weights replace the initial ones: methods skip their pretrained files)."""
     s, t = strategy, cfg.train
-    method, make = as_groups_method(build_method(cfg, registry)), RecipeComponents(cfg, registry)
+    method = as_groups_method(build_method(cfg, registry))
+    make = RecipeComponents(cfg, registry, starts_run=starts_run)
     if check_data_mode(cfg, method) and s.is_main:
         print(f"cgx: method {shown(cfg.method.name)} does not learn from pairs: it trains on the paired data's A and B "
               f"images as two domains, ignoring which goes with which")

@@ -223,9 +223,9 @@ class SemanticCycleGAN(CycleGAN):
         return {**super().groups(make), GROUP: build_segmenter_group(self.semantic, make)}
 
     def build_segmenter(self, make: Components) -> nn.Module:
-        """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run`` loads a
-        checkpoint's)."""
-        return build_segmenter_group(self.semantic, make, initial_weights=False)
+        """The segmenter group, bare (``cgx eval --segmenter run`` loads a checkpoint's weights into it; its
+        ``make`` does not start a run, so ``init_from`` is not read)."""
+        return build_segmenter_group(self.semantic, make)
 
     def build_step(self, groups, make: Components, autocast) -> SemanticCycleGANStep:
         pool_a, pool_b = make.buffer(), make.buffer()

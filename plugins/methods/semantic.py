@@ -92,9 +92,10 @@ class SegmenterGroup(nn.Module):
         return self.S(images)
 
 
-def build_segmenter_group(spec: SemanticSpec, make: Components, initial_weights: bool = True) -> SegmenterGroup:
+def build_segmenter_group(spec: SemanticSpec, make: Components) -> SegmenterGroup:
     """S from ``spec.network`` for domain A's labels (and B's, which must have as many classes), its
-    weights from ``spec.init_from`` where given (and ``initial_weights``)."""
+    weights from ``spec.init_from`` where given and the networks start a run (``make.starts_run``: not
+    for a resume, translate, eval or export, whose checkpoint's weights replace them)."""
     labels_a, labels_b = make.labels("A"), make.labels("B")
     if labels_a is None:
         raise ValueError("semantic consistency needs domain A's labels: set data.a.labels: {classes: N} (label maps "
@@ -104,7 +105,7 @@ def build_segmenter_group(spec: SemanticSpec, make: Components, initial_weights:
                          f"{labels_a.classes} and data.b.labels.classes={labels_b.classes}; give B the same classes "
                          f"or drop data.b.labels")
     S = make.segmenter(spec.network, labels_a.classes, key="method.semantic.network")
-    if spec.init_from is not None and initial_weights:
+    if spec.init_from is not None and getattr(make, "starts_run", True):
         load_segmenter_weights(S, spec.init_from)
     return SegmenterGroup(S)
 

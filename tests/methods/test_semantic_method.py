@@ -77,3 +77,40 @@ def test_segmenter_run_of_a_run_without_one_is_one_line(tiny_run):
 
     with pytest.raises(UsageError, match=r"--segmenter run: the run's method \('?cyclegan'?\) trains no segmenter"):
         build_segmenter("run", torch.device("cpu"), context=load_generators(tiny_run))
+
+
+def test_init_from_is_read_only_when_a_run_starts(tmp_path, labelled_data):
+    """method.semantic.init_from starts the segmenter of a new run; a resume and translate take the
+    checkpoint's weights and need neither the file nor a load into networks built on the meta device
+    (which torch warned about)."""
+    import warnings
+
+    import yaml
+
+    from cgx.infer import load_generators
+    from cgx.run import main as run_main
+
+    seg = cgx.plugins.create("segmenter", "unet", in_channels=3, classes=4, **{k: v for k, v in TINY_SEG.items()
+                                                                                  if k != "name"})
+    start = tmp_path / "seg_A.pth"
+    torch.save({k: torch.full_like(v, 0.25) if v.is_floating_point() else v for k, v in seg.state_dict().items()},
+               start)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        **LABELLED, "method": {"name": "cyclegan", "semantic": {"network": TINY_SEG, "init_from": str(start)}},
+        "model": {"generator": {"name": "resnet", "ngf": 4, "n_blocks": 1},
+                  "discriminator": {"name": "patchgan", "ndf": 4, "n_layers": 1}},
+        "data": {**LABELLED["data"], "source": "folder", "root": str(labelled_data), "load_size": 36, "crop_size": 32,
+                 "workers": 0},
+        "train": {"run_dir": str(tmp_path / "run"), "steps": 1, "precision": "fp32", "image_every": 0,
+                  "progress": False}}))
+    assert run_main([str(recipe)]) == 0
+    first = shared(tmp_path / "run/checkpoints/step_00000001")["groups"]["segmenter"]["module"]
+    weights = [v for k, v in first.items() if k.endswith("weight")]
+    assert weights and all((v - 0.25).abs().max() < 1e-3 for v in weights)  # the file's, one Adam step on
+    start.unlink()  # the file is gone: resume and inference must not need it
+    assert run_main([str(recipe), "train.steps=2"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gens = load_generators(tmp_path / "run")
+    assert gens.step == 2

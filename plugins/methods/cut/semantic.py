@@ -62,8 +62,8 @@ class SemanticCUT(CUT):
         return {**super().groups(make), GROUP: build_segmenter_group(self.semantic, make)}
 
     def build_segmenter(self, make: Components) -> nn.Module:
-        """The segmenter group, bare, without ``init_from``'s weights (``cgx eval --segmenter run``)."""
-        return build_segmenter_group(self.semantic, make, initial_weights=False)
+        """The segmenter group, bare (``cgx eval --segmenter run``; ``init_from`` is not read)."""
+        return build_segmenter_group(self.semantic, make)
 
     def build_step(self, groups, make: Components, autocast) -> SemanticCUTStep:
         semantic = semantic_for(self.semantic, groups[GROUP], make, autocast)

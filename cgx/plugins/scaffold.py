@@ -47,8 +47,8 @@ A cgx {kind} plugin: `{name}`.
 
 ```sh
 pip install -e .                 # registers `{name}` with cgx (`cgx plugins show {name}`)
-pytest                           # cgx's contract checks for a {kind} (cgx.testing)
-cgx demo-data data --size 64     # a small data set, or set data.root in recipe.yaml to yours
+pytest                           # cgx's contract checks for {a_kind} (cgx.testing)
+{demo}     # a small data set, or set data.root in recipe.yaml to yours
 cgx train recipe.yaml            # or: torchrun --nproc_per_node=N -m cgx.run recipe.yaml
 ```
 
@@ -205,7 +205,7 @@ def cgx_register_discriminators(register):
     register("{name}", build_{name})
 '''
 
-TEST_HEAD = '''"""{name}'s tests: it registers, and keeps cgx's contract for a {kind} (cgx.testing: the checks cgx
+TEST_HEAD = '''"""{name}'s tests: it registers, and keeps cgx's contract for {a_kind} (cgx.testing: the checks cgx
 runs on its own built-ins)."""
 import functools
 
@@ -267,10 +267,21 @@ def test_keeps_the_buffer_contract():
 def test_keeps_the_logger_contract(tmp_path):
     check_logger({module}.build_{name}, tmp_path)
 ''',
+    "augment": '''
+
+def test_keeps_the_augment_contract():
+    check_augment({module}.build_{name})
+''',
+    "segmenter": '''
+
+def test_keeps_the_segmenter_contract():
+    check_segmenter(functools.partial({module}.build_{name}, in_channels=3, classes=3, width=8, n_layers=2), classes=3)
+''',
 }
 CHECKS = {"method": "check_method", "generator": "check_generator",
           "discriminator": "check_adversarial_loss, check_discriminator", "adversarial_loss": "check_adversarial_loss",
-          "reconstruction_loss": "check_reconstruction_loss", "buffer": "check_buffer", "logger": "check_logger"}
+          "reconstruction_loss": "check_reconstruction_loss", "buffer": "check_buffer", "logger": "check_logger",
+          "augment": "check_augment", "segmenter": "check_segmenter"}
 
 RECIPE_HEAD = '''# A small recipe with {name} (64 px, a few minutes on a CPU). `cgx demo-data data --size 64` writes the
 # data it reads (or set data.root to yours); then: cgx train recipe.yaml
@@ -293,13 +304,35 @@ model:
     "reconstruction_loss": "loss: {{cycle: {name}}}\n",
     "buffer": "buffer: {{name: {name}, size: 50}}\n",
     "logger": "logging: {{backends: [tensorboard, {name}]}}\n",
+    "augment": "augment: {{name: {name}, fraction: 0.125}}\n",
+    "segmenter": '''method:
+  name: cyclegan
+  semantic: {{weight: 1.0, network: {{name: {name}, width: 16, n_layers: 4}}, pretrain_steps: 100}}
+''',
 }
 RECIPE_TAIL = '''data: {{root: data, load_size: 72, crop_size: 64}}
 train: {{steps: 400, batch_size: 4, run_dir: runs/{name}}}
 '''
+RECIPE_TAILS = {  # a segmenter needs label maps: cgx demo-data --labels writes them (4 classes: the shapes)
+    "segmenter": '''data:
+  root: data
+  load_size: 72
+  crop_size: 64
+  a: {{labels: {{classes: 4}}}}
+  b: {{labels: {{classes: 4}}}}
+train: {{steps: 400, batch_size: 4, run_dir: runs/{name}}}
+''',
+}
+RECIPE_HEADS = {
+    "segmenter": '''# A small recipe with {name} as CycleGAN's semantic-consistency segmenter (64 px, a few minutes on a CPU).
+# `cgx demo-data --labels data --size 64` writes the data it reads, with label maps (or set data.root to yours,
+# with trainA_labels/ beside trainA/); then: cgx train recipe.yaml
+''',
+}
 MODULES = {"method": METHOD, "generator": GENERATOR, "discriminator": DISCRIMINATOR,
            "adversarial_loss": templates.ADVERSARIAL_LOSS, "reconstruction_loss": templates.RECONSTRUCTION_LOSS,
-           "buffer": templates.BUFFER, "logger": templates.LOGGER}
+           "buffer": templates.BUFFER, "logger": templates.LOGGER, "augment": templates.AUGMENT,
+           "segmenter": templates.SEGMENTER}
 KEYS = {kind: KINDS[kind].recipe_keys[0] for kind in MODULES}
 KINDS_WITH_TEMPLATES = tuple(MODULES)
 
@@ -311,15 +344,17 @@ def render(kind: str, name: str) -> dict[str, str]:
     if not NAME.fullmatch(name):
         raise UsageError(f"cgx plugins new: name {name!r} must be lower-case letters, digits and _, starting with a "
                          f"letter, at most 40 characters (it becomes the module cgx_NAME and the recipe's name)")
-    fields = {"kind": kind, "name": name, "module": f"cgx_{name}", "dist": "cgx-" + name.replace("_", "-"),
+    fields = {"kind": kind, "a_kind": ("an " if kind[0] in "aeiou" else "a ") + kind, "name": name, "module": f"cgx_{name}", "dist": "cgx-" + name.replace("_", "-"),
               "cls": "".join(part.capitalize() for part in name.split("_")), "cgx_version": __version__,
-              "key": KEYS[kind], "checks": CHECKS[kind]}
+              "key": KEYS[kind], "checks": CHECKS[kind],
+              "demo": "cgx demo-data --labels data --size 64" if kind == "segmenter" else "cgx demo-data data --size 64"}
     return {
         "pyproject.toml": PYPROJECT.format(**fields),
         "README.md": README.format(**fields),
         f"{fields['module']}.py": MODULES[kind].format(**fields),
         f"tests/test_{fields['module']}.py": (TEST_HEAD + TESTS[kind]).format(**fields),
-        "recipe.yaml": (RECIPE_HEAD + RECIPES[kind] + RECIPE_TAIL).format(**fields),
+        "recipe.yaml": (RECIPE_HEADS.get(kind, RECIPE_HEAD) + RECIPES[kind]
+                        + RECIPE_TAILS.get(kind, RECIPE_TAIL)).format(**fields),
     }
 
 

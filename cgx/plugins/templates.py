@@ -155,3 +155,80 @@ def build_{name}() -> {cls}:
 def cgx_register_loggers(register):
     register("{name}", build_{name})
 '''
+
+AUGMENT = '''"""{name}: a cgx discriminator augmentation (each image shifted by up to ``fraction`` of its size, the
+gap filled with zeros, as DiffAugment's translation: replace it with yours). The engine applies it to every
+image a discriminator sees, reals and fakes alike, in both phases; it stays differentiable (the generator
+learns through it) and draws from torch's generator only (a resumed run draws the same)."""
+import torch
+import torch.nn.functional as F
+
+from cgx.plugins import hookimpl
+
+
+class {cls}:
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = images.shape
+        dy, dx = int(h * self.fraction + 0.5), int(w * self.fraction + 0.5)
+        if not (dy or dx):
+            return images
+        # one draw per sample, on the images' device: a sample's shift does not depend on the others
+        sy = torch.randint(-dy, dy + 1, (n,), device=images.device).tolist()
+        sx = torch.randint(-dx, dx + 1, (n,), device=images.device).tolist()
+        padded = F.pad(images, (dx, dx, dy, dy))
+        return torch.stack([padded[i, :, dy - sy[i]:dy - sy[i] + h, dx - sx[i]:dx - sx[i] + w] for i in range(n)])
+
+
+def build_{name}(fraction: float = 0.125) -> {cls}:
+    """Shift each image by up to fraction x its height and width (0.125: DiffAugment's)."""
+    if not 0 <= fraction < 0.5:
+        raise ValueError(f"fraction must be in [0, 0.5), got {{fraction}}")
+    return {cls}(fraction)
+
+
+@hookimpl
+def cgx_register_augments(register):
+    register("{name}", build_{name})
+'''
+
+SEGMENTER = '''"""{name}: a cgx segmenter (a small fully convolutional network of dilated 3x3 convolutions, instance
+norm and ReLU, then a 1x1 convolution to class logits at the input's size: replace it with yours). The
+semantic consistency term (``method.semantic.network``) trains it on labelled real images and runs it frozen
+on generated ones; ``cgx eval --segmenter`` can score with it."""
+import torch
+from torch import nn
+
+from cgx.plugins import hookimpl
+
+
+class {cls}(nn.Module):
+    def __init__(self, in_channels: int, classes: int, width: int, n_layers: int) -> None:
+        super().__init__()
+        self.classes = classes  # the engine reads it
+        layers, channels = [], in_channels
+        for i in range(n_layers):  # dilation 1, 2, 4, ...: the view grows without losing resolution
+            d = 2 ** i
+            layers += [nn.Conv2d(channels, width, 3, padding=d, dilation=d, padding_mode="reflect"),
+                       nn.InstanceNorm2d(width, affine=True), nn.ReLU(inplace=True)]
+            channels = width
+        layers.append(nn.Conv2d(channels, classes, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # raw logits (N, classes, H, W): no softmax
+
+
+def build_{name}(in_channels: int = 3, classes: int = 2, width: int = 32, n_layers: int = 4) -> {cls}:
+    """in_channels and classes come from the data (data.a.channels, data.a.labels.classes)."""
+    if width < 1 or n_layers < 1:
+        raise ValueError(f"width and n_layers must be >= 1, got {{width}}, {{n_layers}}")
+    return {cls}(in_channels, classes, width, n_layers)
+
+
+@hookimpl
+def cgx_register_segmenters(register):
+    register("{name}", build_{name})
+'''

@@ -77,7 +77,8 @@ def test_new_package_installs_passes_its_tests_and_trains(kind, name, tmp_path, 
     assert (tmp_path / "runs" / name / "checkpoints" / "step_00000002" / "train.pt").is_file()
 
 
-@pytest.mark.parametrize("kind", ["generator", "adversarial_loss", "reconstruction_loss", "buffer", "logger"])
+@pytest.mark.parametrize("kind", ["generator", "adversarial_loss", "reconstruction_loss", "buffer", "logger", "augment",
+                                  "segmenter"])
 def test_the_package_s_own_tests_pass(kind, tmp_path, monkeypatch):
     """The kinds the multiprocess test above does not install: the package's tests, called in this
     process with the package's folder on sys.path (they do what pytest would: each test_ function)."""
@@ -120,7 +121,10 @@ def test_every_template_compiles(kind):
     from cgx.train.components import component_sections
 
     cfg = config_from_dict(recipe, where="recipe.yaml")  # a valid recipe, naming the plugin where its kind goes
-    assert "some_name" in [section.name for k, section in component_sections(cfg).values() if k == kind]
+    if kind == "segmenter":  # a section inside the method's: method.semantic.network
+        assert cfg.to_dict()["method"]["semantic"]["network"]["name"] == "some_name"
+    else:
+        assert "some_name" in [section.name for k, section in component_sections(cfg).values() if k == kind]
 
 
 def test_refused_kind_and_name(capsys, tmp_path):

@@ -103,6 +103,7 @@ def test_usr1_checkpoints_requeues_and_resumes_to_the_same_weights(slurm, recipe
     assert_same_weights(load_weights(reference[0]), load_weights(run))
 
 
+@pytest.mark.long
 def test_a_killed_rank_is_restarted_and_resumes(slurm, recipe, reference, tmp_path):
     """One node x 2 processes under torchrun --max-restarts=1: SIGKILL one worker mid-run."""
     run = tmp_path / "run"

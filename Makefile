@@ -92,7 +92,7 @@ test: $(TEST_STAMP)
 
 # The long lane (CI runs it after make test): runs of 3-4 ranks, the ZeRO-stage and method matrices, elastic
 # torchrun agents, sweeps of several runs, the 6000 x 4000 tiling, a logger server's outage, and the SIGKILL
-# loop with 24 kills instead of 8. Together with make test: every test.
+# loop with 24 kills instead of 5. Together with make test: every test.
 test-long: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m long
 	CGX_FAULT_KILLS=24 $(BIN)/python -m pytest -q tests/faults/test_checkpoint_faults.py::test_sigkill_at_random_moments_never_loses_a_checkpoint

@@ -1,7 +1,6 @@
 """Contract check for discriminator augmentations (``cgx.plugins.types.Augment``, ``AdaptiveAugment``)."""
 from __future__ import annotations
 
-
 from typing import Callable
 
 import torch

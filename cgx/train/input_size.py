@@ -27,8 +27,7 @@ def check_input_size(cfg: Config, translators: Mapping[str, nn.Module]) -> None:
         least = int(getattr(net, "min_size", 1) or 1)
         if size % multiple == 0 and size >= least:
             continue
-        fits = max(least, -(-size // multiple) * multiple)
-        fits = -(-fits // multiple) * multiple
+        fits = -(-max(size, least) // multiple) * multiple  # the next multiple at or above both
         raise ConfigError(f"{shown(cfg.recipe or '<recipe>')}: data.crop_size={size} does not fit the {direction} network "
                           f"(model.generator {type(net).__name__}): it takes sides that are multiples of {multiple} "
                           f"and at least {least}; use e.g. data.crop_size={fits}")
